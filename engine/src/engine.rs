@@ -1,0 +1,468 @@
+//! The engine façade: opening a store, appending, reading, verifying.
+//!
+//! [`Engine`] is cheap to clone and safe to share across threads. Appends go
+//! through the single writer thread ([`crate::writer`]); reads go straight to
+//! the store and never wait for the writer.
+
+use std::collections::HashMap;
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+use crate::chain;
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, FieldError, Result};
+use crate::event::{Event, Limits};
+use crate::keys;
+use crate::record::{encode_event, ChainHead, Receipt, Record, TenantEntry};
+use crate::storage::{Cf, Store, StoreOptions};
+use crate::verify::{self, VerifyOutcome};
+use crate::writer::{PreparedEvent, Request, TenantState, Writer};
+
+/// Store format version this build reads and writes (`meta/format_version`).
+pub const STORE_FORMAT_VERSION: u32 = 1;
+
+/// Longest tenant id, in bytes.
+pub const MAX_TENANT_BYTES: usize = 128;
+
+/// When an append counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Receipts are returned only after the group's WAL write is fsynced:
+    /// an acknowledged row survives a power loss. The default.
+    #[default]
+    Sync,
+    /// Receipts are returned once the WAL write is in the operating system's
+    /// buffers: an acknowledged row survives a crash of the process but may be
+    /// lost with the machine (power loss, kernel panic). Much lower latency
+    /// for small batches. The WAL is synced on close.
+    Buffered,
+}
+
+/// State shared by the writer and the readers.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub store: Store,
+    /// Committed tenants: name → number. Updated by the writer after each durable write.
+    pub tenants: RwLock<HashMap<String, u64>>,
+    pub clock: Arc<dyn Clock>,
+    pub durability: Durability,
+    pub idempotency_window_ns: u64,
+    pub limits: Limits,
+}
+
+/// Builder for [`Engine`]; every setter states its default.
+#[derive(Debug)]
+pub struct EngineBuilder {
+    path: PathBuf,
+    durability: Durability,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+    idempotency_window: Duration,
+    compression: bool,
+    max_group_events: usize,
+    queue_depth: usize,
+    max_batch_events: usize,
+}
+
+impl EngineBuilder {
+    /// Default [`Durability::Sync`].
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// Event size limits; default [`Limits::default`] (64 KiB an event).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Source of `recorded_at`; default the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long an idempotency key is remembered; default 24 hours.
+    pub fn idempotency_window(mut self, window: Duration) -> Self {
+        self.idempotency_window = window;
+        self
+    }
+
+    /// LZ4-compress stored blocks; default on. Turn it off only to inspect
+    /// files byte by byte.
+    pub fn compression(mut self, on: bool) -> Self {
+        self.compression = on;
+        self
+    }
+
+    /// Most events the writer gathers into one group commit; default 16,384.
+    /// One append is never split, whatever its size.
+    pub fn max_group_events(mut self, n: usize) -> Self {
+        self.max_group_events = n;
+        self
+    }
+
+    /// Appends that may wait for the writer before callers block; default 4,096.
+    pub fn queue_depth(mut self, n: usize) -> Self {
+        self.queue_depth = n;
+        self
+    }
+
+    /// Most events in one append; default 10,000.
+    pub fn max_batch_events(mut self, n: usize) -> Self {
+        self.max_batch_events = n;
+        self
+    }
+
+    /// Opens (or creates) the store and recovers every tenant's head.
+    pub fn open(self) -> Result<Engine> {
+        for (option, value) in [
+            ("max_group_events", self.max_group_events),
+            ("queue_depth", self.queue_depth),
+            ("max_batch_events", self.max_batch_events),
+        ] {
+            if value == 0 {
+                return Err(Error::InvalidOption { option, message: "must be at least 1".into() });
+            }
+        }
+        let window_ns = u64::try_from(self.idempotency_window.as_nanos()).unwrap_or(u64::MAX);
+        let store = Store::open(&self.path, &StoreOptions { compression: self.compression, ..StoreOptions::default() })?;
+        check_format(&store)?;
+        let (tenants, next_tenant) = recover(&store)?;
+        let directory = tenants.iter().map(|(name, t)| (name.clone(), t.number)).collect();
+        let shared = Arc::new(Shared {
+            store,
+            tenants: RwLock::new(directory),
+            clock: self.clock,
+            durability: self.durability,
+            idempotency_window_ns: window_ns,
+            limits: self.limits,
+        });
+        let (tx, rx) = mpsc::sync_channel(self.queue_depth);
+        let poisoned = Arc::new(AtomicBool::new(false));
+        let writer = Writer {
+            shared: Arc::clone(&shared),
+            tenants,
+            next_tenant,
+            rx,
+            poisoned: Arc::clone(&poisoned),
+            max_group_events: self.max_group_events,
+        };
+        let thread = std::thread::Builder::new().name("annal-writer".into()).spawn(move || writer.run())?;
+        Ok(Engine {
+            shared,
+            writer: Arc::new(WriterHandle { tx: Some(tx), thread: Some(thread), poisoned }),
+            max_batch_events: self.max_batch_events,
+            path: self.path,
+        })
+    }
+}
+
+fn check_format(store: &Store) -> Result<()> {
+    match store.get(Cf::Meta, keys::META_FORMAT)? {
+        Some(v) => {
+            let found = <[u8; 4]>::try_from(v.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| Error::Corrupt("meta/format_version".into()))?;
+            if found != STORE_FORMAT_VERSION {
+                return Err(Error::UnsupportedFormat { found, supported: STORE_FORMAT_VERSION });
+            }
+            Ok(())
+        }
+        None => {
+            let mut b = store.batch();
+            b.put(Cf::Meta, keys::META_FORMAT, &STORE_FORMAT_VERSION.to_be_bytes());
+            store.write(b, true)
+        }
+    }
+}
+
+/// Reads every tenant's registry entry and head, and checks each head
+/// against the tenant's last record.
+fn recover(store: &Store) -> Result<(HashMap<String, TenantState>, u64)> {
+    let next_tenant = match store.get(Cf::Meta, keys::META_NEXT_TENANT)? {
+        Some(v) => <[u8; 8]>::try_from(v.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| Error::Corrupt("meta/next_tenant_number".into()))?,
+        None => 1,
+    };
+    let mut tenants = HashMap::new();
+    let (from, to) = keys::TENANT_BY_NAME_RANGE;
+    for (k, v) in store.scan(Cf::Tenants, from, to, false, usize::MAX)? {
+        let name = String::from_utf8(k[1..].to_vec()).map_err(|_| Error::Corrupt("tenant name is not UTF-8".into()))?;
+        let entry = TenantEntry::decode(&v).map_err(|e| Error::Corrupt(format!("tenant entry: {e}")))?;
+        let genesis = ChainHead { seq: 0, recorded_at: 0, head: chain::genesis(&name) };
+        let (head, mut damaged) = match store.get(Cf::Heads, &keys::head(entry.number))? {
+            None => (genesis, false),
+            Some(v) => match ChainHead::decode(&v) {
+                Ok(h) => (h, false),
+                Err(_) => (genesis, true),
+            },
+        };
+        // The last record must be the one the head entry names; both are
+        // written in one batch, so a disagreement means damage, and appending
+        // would overwrite or orphan rows.
+        let last = store.scan(Cf::Records, &keys::record(entry.number, 0), &keys::record(entry.number + 1, 0), true, 1)?;
+        let last_seq = last.first().and_then(|(k, _)| keys::record_seq(k)).unwrap_or(0);
+        damaged |= last_seq != head.seq;
+        tenants.insert(name, TenantState { number: entry.number, head, damaged });
+    }
+    let max_number = tenants.values().map(|t| t.number).max().unwrap_or(0);
+    Ok((tenants, next_tenant.max(max_number + 1)))
+}
+
+/// Owns the writer thread; the last clone of the engine to go stops it.
+#[derive(Debug)]
+struct WriterHandle {
+    tx: Option<SyncSender<Request>>,
+    thread: Option<JoinHandle<()>>,
+    poisoned: Arc<AtomicBool>,
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer's loop once it has committed
+        // everything already queued.
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An open annal store. Clone it freely; all clones share one writer.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    writer: Arc<WriterHandle>,
+    max_batch_events: usize,
+    path: PathBuf,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if self.durability == Durability::Buffered {
+            let _ = self.store.sync_wal();
+        }
+    }
+}
+
+impl Engine {
+    /// A builder for the store in `path` (created if missing).
+    pub fn builder(path: impl AsRef<Path>) -> EngineBuilder {
+        EngineBuilder {
+            path: path.as_ref().to_path_buf(),
+            durability: Durability::Sync,
+            limits: Limits::default(),
+            clock: Arc::new(SystemClock),
+            idempotency_window: Duration::from_secs(24 * 3600),
+            compression: true,
+            max_group_events: 16_384,
+            queue_depth: 4_096,
+            max_batch_events: 10_000,
+        }
+    }
+
+    /// Opens the store in `path` with every default.
+    pub fn open(path: impl AsRef<Path>) -> Result<Engine> {
+        Engine::builder(path).open()
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The limits events are checked against.
+    pub fn limits(&self) -> &Limits {
+        &self.shared.limits
+    }
+
+    /// Validates, canonicalises, encodes and hashes one event, on the calling
+    /// thread. Call it from many threads to spread the hashing.
+    pub fn prepare(&self, event: &Event) -> Result<PreparedEvent, FieldError> {
+        let record = event.validate(&self.shared.limits)?;
+        prepare_record(&record, event.idempotency_key.clone(), &self.shared.limits)
+    }
+
+    /// Appends a batch of events to `tenant`'s chain, all or nothing, and
+    /// returns one receipt per event once they are durable. A tenant's chain
+    /// is created by its first append.
+    pub fn append(&self, tenant: &str, events: &[Event]) -> Result<Vec<Receipt>> {
+        self.check_batch_len(events.len())?;
+        let mut prepared = Vec::with_capacity(events.len());
+        let mut errors = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            match self.prepare(e) {
+                Ok(p) => prepared.push(p),
+                Err(fe) => errors.push((i, fe)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::InvalidBatch(errors));
+        }
+        self.append_prepared(tenant, prepared)
+    }
+
+    /// Appends events already passed through [`Engine::prepare`].
+    pub fn append_prepared(&self, tenant: &str, events: Vec<PreparedEvent>) -> Result<Vec<Receipt>> {
+        validate_tenant(tenant)?;
+        self.check_batch_len(events.len())?;
+        if self.writer.poisoned.load(Ordering::SeqCst) {
+            return Err(Error::Poisoned);
+        }
+        let (reply, rx) = mpsc::sync_channel(1);
+        let tx = self.writer.tx.as_ref().ok_or(Error::Closed)?;
+        tx.send(Request { tenant: tenant.to_string(), events, reply }).map_err(|_| Error::Closed)?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    fn check_batch_len(&self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Err(Error::EmptyBatch);
+        }
+        if n > self.max_batch_events {
+            return Err(Error::BatchTooLarge { got: n, max: self.max_batch_events });
+        }
+        Ok(())
+    }
+
+    /// The tenant's internal number, if it has a chain.
+    fn number(&self, tenant: &str) -> Result<u64> {
+        validate_tenant(tenant)?;
+        self.shared.tenants.read().get(tenant).copied().ok_or(Error::UnknownTenant)
+    }
+
+    /// Every tenant with a chain, sorted.
+    pub fn tenants(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.shared.tenants.read().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// The latest row of `tenant`'s chain as durably stored.
+    pub fn head(&self, tenant: &str) -> Result<ChainHead> {
+        let n = self.number(tenant)?;
+        match self.shared.store.get(Cf::Heads, &keys::head(n))? {
+            Some(v) => ChainHead::decode(&v).map_err(|e| Error::Corrupt(format!("chain head: {e}"))),
+            None => Ok(ChainHead { seq: 0, recorded_at: 0, head: chain::genesis(tenant) }),
+        }
+    }
+
+    /// One row by seq.
+    pub fn get(&self, tenant: &str, seq: u64) -> Result<Option<Record>> {
+        let n = self.number(tenant)?;
+        match self.shared.store.get(Cf::Records, &keys::record(n, seq))? {
+            None => Ok(None),
+            Some(v) => Record::from_stored(seq, &v).map(Some).map_err(|e| Error::Corrupt(format!("record {seq}: {e}"))),
+        }
+    }
+
+    /// The tenant's rows in seq order, from `from_seq`, read in bounded chunks
+    /// (constant memory however long the chain).
+    pub fn iter(&self, tenant: &str, from_seq: u64) -> Result<RecordIter> {
+        let number = self.number(tenant)?;
+        Ok(RecordIter {
+            shared: Arc::clone(&self.shared),
+            number,
+            next: from_seq.max(1),
+            buf: Vec::new().into_iter(),
+            done: false,
+        })
+    }
+
+    /// Verifies `range` (inclusive seqs) of `tenant`'s chain; see [`crate::verify`].
+    pub fn verify(&self, tenant: &str, range: impl RangeBounds<u64>) -> Result<VerifyOutcome> {
+        self.verify_with_progress(tenant, range, &mut |_| {})
+    }
+
+    /// [`Engine::verify`], calling `progress` with the count of rows verified so far.
+    pub fn verify_with_progress(
+        &self,
+        tenant: &str,
+        range: impl RangeBounds<u64>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<VerifyOutcome> {
+        let n = self.number(tenant)?;
+        verify::verify(&self.shared, tenant, n, range, progress)
+    }
+}
+
+pub(crate) fn prepare_record(
+    record: &crate::event::EventRecord,
+    idempotency_key: Option<String>,
+    limits: &Limits,
+) -> Result<PreparedEvent, FieldError> {
+    let encoded = encode_event(record);
+    if encoded.len() > limits.max_event_bytes {
+        return Err(FieldError::new(
+            "",
+            format!("event is {} bytes encoded, more than the limit of {}", encoded.len(), limits.max_event_bytes),
+        ));
+    }
+    let leaf = chain::leaf_hash(&encoded);
+    Ok(PreparedEvent { encoded, leaf, idempotency_key })
+}
+
+/// Checks a tenant id: 1 to 128 bytes of ASCII letters, digits, `_`, `-`, `.`.
+pub fn validate_tenant(tenant: &str) -> Result<()> {
+    if tenant.is_empty() || tenant.len() > MAX_TENANT_BYTES {
+        return Err(Error::InvalidTenant(format!("must be 1 to {MAX_TENANT_BYTES} bytes")));
+    }
+    if !tenant.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
+        return Err(Error::InvalidTenant("may hold only ASCII letters, digits, `_`, `-` and `.`".into()));
+    }
+    Ok(())
+}
+
+/// Iterator over a tenant's rows; see [`Engine::iter`].
+#[derive(Debug)]
+pub struct RecordIter {
+    shared: Arc<Shared>,
+    number: u64,
+    next: u64,
+    buf: std::vec::IntoIter<Result<Record>>,
+    done: bool,
+}
+
+const ITER_CHUNK: usize = 256;
+
+impl Iterator for RecordIter {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        loop {
+            if let Some(item) = self.buf.next() {
+                return Some(item);
+            }
+            if self.done {
+                return None;
+            }
+            let from = keys::record(self.number, self.next);
+            let to = keys::record(self.number + 1, 0);
+            let rows = match self.shared.store.scan(Cf::Records, &from, &to, false, ITER_CHUNK) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            };
+            self.done = rows.len() < ITER_CHUNK;
+            let mut out = Vec::with_capacity(rows.len());
+            for (k, v) in rows {
+                let seq = keys::record_seq(&k).unwrap_or(0);
+                self.next = seq.saturating_add(1);
+                out.push(Record::from_stored(seq, &v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}"))));
+            }
+            self.buf = out.into_iter();
+        }
+    }
+}

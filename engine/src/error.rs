@@ -1,0 +1,111 @@
+//! The engine's one error type.
+//!
+//! Input problems ([`FieldError`]) always name the field they concern, so a
+//! caller several layers up (the HTTP server, the command line) can tell the
+//! client exactly what to fix. Storage problems carry RocksDB's message but
+//! never the contents of an event: error text may end up in logs, and events
+//! may carry personal data.
+
+use std::fmt;
+
+/// Result alias used across the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A problem with one field of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Dotted path of the offending field, e.g. `actor.email`; `""` for the
+    /// event as a whole (malformed JSON, event too large).
+    pub field: String,
+    /// What is wrong, in words a client can act on. Never echoes the value.
+    pub message: String,
+}
+
+impl FieldError {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A single event was rejected.
+    #[error("invalid event: {0}")]
+    InvalidEvent(FieldError),
+    /// A batch was rejected as a whole; each entry is (index in the batch, problem).
+    /// Nothing of the batch was written.
+    #[error("invalid batch: {} event(s) rejected, first at index {}: {}", .0.len(), .0[0].0, .0[0].1)]
+    InvalidBatch(Vec<(usize, FieldError)>),
+    /// A batch with no events.
+    #[error("empty batch: nothing to append")]
+    EmptyBatch,
+    /// A tenant id that is not of the documented form.
+    #[error("invalid tenant id: {0}")]
+    InvalidTenant(String),
+    /// A tenant that has no chain in this store.
+    #[error("unknown tenant")]
+    UnknownTenant,
+    /// An idempotency key was reused, within its window, for a different event.
+    #[error("idempotency_key of event {index} was already used for a different event{}", match .first_seq { Some(s) => format!(" (seq {s})"), None => " earlier in the same batch".to_string() })]
+    IdempotencyConflict {
+        /// Index of the event in its batch.
+        index: usize,
+        /// Seq of the row first written under that key; `None` when the
+        /// first use is an earlier event of the same batch.
+        first_seq: Option<u64>,
+    },
+    /// More events in one batch than the configured maximum.
+    #[error("batch of {got} events exceeds the maximum of {max}")]
+    BatchTooLarge {
+        /// Events in the batch.
+        got: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// A stored value could not be decoded: corruption or tampering.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// The data directory was written by an incompatible version.
+    #[error("unsupported store format version {found} (this build reads {supported})")]
+    UnsupportedFormat {
+        /// Version found on disk.
+        found: u32,
+        /// Version this build reads and writes.
+        supported: u32,
+    },
+    /// A write to the store failed earlier; the engine accepts no more appends
+    /// until it is reopened, because the state on disk is then uncertain.
+    #[error("engine is poisoned after a failed write; reopen the store")]
+    Poisoned,
+    /// The engine is shutting down.
+    #[error("engine is closed")]
+    Closed,
+    /// An invalid option given to the builder.
+    #[error("invalid option {option}: {message}")]
+    InvalidOption {
+        /// The option's name.
+        option: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// RocksDB reported an error.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// An I/O error outside RocksDB (creating the data directory, …).
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,618 @@
+//! The event a service appends, its validation, and its canonical stored form.
+//!
+//! [`Event`] is what callers hand in (and what the JSON of the HTTP API and
+//! `annal ingest` deserialises into). [`Event::validate`] checks every
+//! documented limit and turns it into an [`EventRecord`]: the canonical form
+//! that is encoded, hashed and stored. Two events with the same content (same
+//! instant in another offset, same JSON with other key order) give the same
+//! record and so the same leaf hash.
+//!
+//! Validation never echoes a value in its error, only the field's name: the
+//! value may be personal data.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::canonical_json;
+use crate::error::FieldError;
+
+/// Who performed an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorType {
+    /// A human user.
+    User,
+    /// An AI agent, usually acting on behalf of a user.
+    Ai,
+    /// The platform itself (scheduled jobs, migrations, annal's own events).
+    System,
+    /// A caller identified only by an API key.
+    ApiKey,
+    /// Another service.
+    Service,
+}
+
+impl ActorType {
+    /// The JSON name (`user`, `ai`, `system`, `api_key`, `service`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorType::User => "user",
+            ActorType::Ai => "ai",
+            ActorType::System => "system",
+            ActorType::ApiKey => "api_key",
+            ActorType::Service => "service",
+        }
+    }
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It did what was asked.
+    Success,
+    /// It was attempted and failed.
+    Failure,
+    /// It was refused (authorization, policy).
+    Denied,
+}
+
+impl Outcome {
+    /// The JSON name (`success`, `failure`, `denied`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// The actor of an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    /// Kind of actor.
+    #[serde(rename = "type")]
+    pub kind: ActorType,
+    /// Stable id of the actor.
+    pub id: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// E-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Id of the user an AI agent or service acts for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+}
+
+/// What an action was performed on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Kind of object, e.g. `offer`, `user`, `invoice`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Id of the object.
+    pub id: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// One state-changing action, as a service submits it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// Dotted action name, e.g. `recruitment.offer.send`.
+    pub action: String,
+    /// Who did it.
+    pub actor: Actor,
+    /// Client's clock, RFC 3339. Kept as data; never used for ordering or retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<String>,
+    /// Session the action belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// What it was done to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// How it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Client IP address (v4 or v6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Client user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Hash of the action's input (e.g. an AI agent's prompt), as the client computed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_hash: Option<String>,
+    /// Hash of the action's output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_hash: Option<String>,
+    /// Reference id of the API key used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_ref: Option<String>,
+    /// The state changed, any JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<Value>,
+    /// Free-form context, a JSON object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+    /// Client-chosen key: a second event with the same key (same tenant,
+    /// within the idempotency window) returns the first one's receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+impl Event {
+    /// A minimal event: an action by an actor.
+    pub fn new(action: impl Into<String>, actor_kind: ActorType, actor_id: impl Into<String>) -> Event {
+        Event {
+            action: action.into(),
+            actor: Actor { kind: actor_kind, id: actor_id.into(), name: None, email: None, on_behalf_of: None },
+            occurred_at: None,
+            session_id: None,
+            target: None,
+            outcome: None,
+            ip: None,
+            user_agent: None,
+            input_hash: None,
+            output_hash: None,
+            key_ref: None,
+            diff: None,
+            metadata: None,
+            idempotency_key: None,
+        }
+    }
+
+    /// Parses one event from JSON. Unknown fields, missing required fields and
+    /// wrong types are errors naming the field (`actor.type`, `metadata`, …).
+    pub fn from_json_slice(bytes: &[u8]) -> Result<Event, FieldError> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| FieldError::new("", format!("malformed JSON: {}", describe_json_error(&e))))?;
+        Event::from_json_value(value)
+    }
+
+    /// Like [`Event::from_json_slice`] for an already parsed JSON value.
+    pub fn from_json_value(value: Value) -> Result<Event, FieldError> {
+        // serde would also accept a struct written as a JSON array of its
+        // fields in order; an event and its nested records are objects only.
+        let Some(top) = value.as_object() else {
+            return Err(FieldError::new("", "an event must be a JSON object"));
+        };
+        for field in ["actor", "target"] {
+            if top.get(field).is_some_and(|v| !(v.is_object() || field == "target" && v.is_null())) {
+                return Err(FieldError::new(field, "must be a JSON object"));
+            }
+        }
+        serde_path_to_error::deserialize(value).map_err(path_error)
+    }
+
+    /// Checks every limit and produces the canonical stored form.
+    pub fn validate(&self, limits: &Limits) -> Result<EventRecord, FieldError> {
+        validate_action(&self.action, "action", limits)?;
+        if self.action.starts_with(RESERVED_ACTION_PREFIX) {
+            return Err(FieldError::new(
+                "action",
+                format!("the `{RESERVED_ACTION_PREFIX}` namespace is reserved for events annal writes itself"),
+            ));
+        }
+        self.validate_unreserved(limits)
+    }
+
+    /// Validation without the reserved-namespace rule: used for annal's own
+    /// system events, which live under `annal.`.
+    pub(crate) fn validate_unreserved(&self, limits: &Limits) -> Result<EventRecord, FieldError> {
+        validate_action(&self.action, "action", limits)?;
+        let a = &self.actor;
+        ident(&a.id, "actor.id", limits.max_id_bytes)?;
+        opt(&a.name, "actor.name", |v, f| text(v, f, limits.max_name_bytes))?;
+        opt(&a.email, "actor.email", |v, f| email(v, f, limits.max_email_bytes))?;
+        opt(&a.on_behalf_of, "actor.on_behalf_of", |v, f| ident(v, f, limits.max_id_bytes))?;
+        let occurred_at = match &self.occurred_at {
+            None => None,
+            Some(s) => Some(parse_rfc3339_nanos(s).map_err(|m| FieldError::new("occurred_at", m))?),
+        };
+        opt(&self.session_id, "session_id", |v, f| ident(v, f, limits.max_id_bytes))?;
+        if let Some(t) = &self.target {
+            ident(&t.kind, "target.type", limits.max_id_bytes)?;
+            ident(&t.id, "target.id", limits.max_id_bytes)?;
+            opt(&t.name, "target.name", |v, f| text(v, f, limits.max_name_bytes))?;
+        }
+        let ip = match &self.ip {
+            None => None,
+            // Stored in the standard textual form, so `::FFFF:1` and `::ffff:1` are one value.
+            Some(s) => Some(s.parse::<IpAddr>().map_err(|_| FieldError::new("ip", "not an IPv4 or IPv6 address"))?.to_string()),
+        };
+        opt(&self.user_agent, "user_agent", |v, f| text(v, f, limits.max_user_agent_bytes))?;
+        opt(&self.input_hash, "input_hash", |v, f| token(v, f, limits.max_id_bytes))?;
+        opt(&self.output_hash, "output_hash", |v, f| token(v, f, limits.max_id_bytes))?;
+        opt(&self.key_ref, "key_ref", |v, f| ident(v, f, limits.max_id_bytes))?;
+        opt(&self.idempotency_key, "idempotency_key", |v, f| ident(v, f, limits.max_id_bytes))?;
+        let diff = match &self.diff {
+            None => None,
+            Some(v) => Some(canonical_json::to_canonical(v).map_err(|_| too_deep("diff"))?),
+        };
+        let metadata = match &self.metadata {
+            None => None,
+            Some(m) => Some(canonical_json::to_canonical(&Value::Object(m.clone())).map_err(|_| too_deep("metadata"))?),
+        };
+        Ok(EventRecord {
+            action: self.action.clone(),
+            actor_type: a.kind,
+            actor_id: a.id.clone(),
+            actor_name: a.name.clone(),
+            actor_email: a.email.clone(),
+            on_behalf_of: a.on_behalf_of.clone(),
+            occurred_at,
+            session_id: self.session_id.clone(),
+            target: self.target.as_ref().map(|t| TargetRecord { kind: t.kind.clone(), id: t.id.clone(), name: t.name.clone() }),
+            outcome: self.outcome,
+            ip,
+            user_agent: self.user_agent.clone(),
+            input_hash: self.input_hash.clone(),
+            output_hash: self.output_hash.clone(),
+            key_ref: self.key_ref.clone(),
+            diff,
+            metadata,
+            idempotency_key: self.idempotency_key.clone(),
+        })
+    }
+}
+
+/// Actions under this prefix are written only by annal itself.
+pub const RESERVED_ACTION_PREFIX: &str = "annal.";
+
+/// Size limits applied to every event. The defaults are documented in
+/// docs/FORMAT.md ("Limits"); every setter on the engine builder states them too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Whole event, measured on its canonical encoding. Default 64 KiB.
+    pub max_event_bytes: usize,
+    /// `action`. Default 128.
+    pub max_action_bytes: usize,
+    /// Ids, types, hashes, keys (`actor.id`, `target.type`, `session_id`, …). Default 256.
+    pub max_id_bytes: usize,
+    /// Display names. Default 256.
+    pub max_name_bytes: usize,
+    /// `actor.email`. Default 320 (the longest legal address).
+    pub max_email_bytes: usize,
+    /// `user_agent`. Default 1024.
+    pub max_user_agent_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_event_bytes: 64 * 1024,
+            max_action_bytes: 128,
+            max_id_bytes: 256,
+            max_name_bytes: 256,
+            max_email_bytes: 320,
+            max_user_agent_bytes: 1024,
+        }
+    }
+}
+
+/// The target in stored form.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct TargetRecord {
+    /// Kind of object.
+    pub kind: String,
+    /// Id of the object.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+}
+
+/// The canonical, stored form of an event. Its bincode encoding (field order
+/// as declared here) is specified in docs/FORMAT.md and is what the leaf hash
+/// covers: never reorder, remove or insert fields — add a new format version.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct EventRecord {
+    /// Dotted action name.
+    pub action: String,
+    /// Kind of actor.
+    pub actor_type: ActorType,
+    /// Actor id.
+    pub actor_id: String,
+    /// Actor display name.
+    pub actor_name: Option<String>,
+    /// Actor e-mail.
+    pub actor_email: Option<String>,
+    /// Delegating user.
+    pub on_behalf_of: Option<String>,
+    /// Client time, nanoseconds since the Unix epoch (UTC).
+    pub occurred_at: Option<i64>,
+    /// Session id.
+    pub session_id: Option<String>,
+    /// Target.
+    pub target: Option<TargetRecord>,
+    /// Outcome.
+    pub outcome: Option<Outcome>,
+    /// IP address, standard textual form.
+    pub ip: Option<String>,
+    /// User agent.
+    pub user_agent: Option<String>,
+    /// Input hash.
+    pub input_hash: Option<String>,
+    /// Output hash.
+    pub output_hash: Option<String>,
+    /// API key reference.
+    pub key_ref: Option<String>,
+    /// Canonical JSON text of `diff`.
+    pub diff: Option<String>,
+    /// Canonical JSON text of `metadata` (an object).
+    pub metadata: Option<String>,
+    /// Idempotency key.
+    pub idempotency_key: Option<String>,
+}
+
+impl EventRecord {
+    /// The event as JSON, in the same shape [`Event`] accepts: reading a row
+    /// back and appending it again gives the same leaf hash.
+    pub fn to_json(&self) -> Value {
+        let mut actor = Map::new();
+        actor.insert("type".into(), Value::from(self.actor_type.as_str()));
+        actor.insert("id".into(), Value::from(self.actor_id.as_str()));
+        put_opt(&mut actor, "name", &self.actor_name);
+        put_opt(&mut actor, "email", &self.actor_email);
+        put_opt(&mut actor, "on_behalf_of", &self.on_behalf_of);
+        let mut m = Map::new();
+        m.insert("action".into(), Value::from(self.action.as_str()));
+        m.insert("actor".into(), Value::Object(actor));
+        if let Some(ns) = self.occurred_at {
+            m.insert("occurred_at".into(), Value::from(format_rfc3339_nanos(ns)));
+        }
+        put_opt(&mut m, "session_id", &self.session_id);
+        if let Some(t) = &self.target {
+            let mut tm = Map::new();
+            tm.insert("type".into(), Value::from(t.kind.as_str()));
+            tm.insert("id".into(), Value::from(t.id.as_str()));
+            put_opt(&mut tm, "name", &t.name);
+            m.insert("target".into(), Value::Object(tm));
+        }
+        if let Some(o) = self.outcome {
+            m.insert("outcome".into(), Value::from(o.as_str()));
+        }
+        put_opt(&mut m, "ip", &self.ip);
+        put_opt(&mut m, "user_agent", &self.user_agent);
+        put_opt(&mut m, "input_hash", &self.input_hash);
+        put_opt(&mut m, "output_hash", &self.output_hash);
+        put_opt(&mut m, "key_ref", &self.key_ref);
+        // Stored text is canonical JSON written by annal; if a tampered store
+        // holds something unparsable, show it as a string rather than fail a read.
+        for (name, text) in [("diff", &self.diff), ("metadata", &self.metadata)] {
+            if let Some(t) = text {
+                m.insert(name.into(), serde_json::from_str(t).unwrap_or_else(|_| Value::from(t.as_str())));
+            }
+        }
+        put_opt(&mut m, "idempotency_key", &self.idempotency_key);
+        Value::Object(m)
+    }
+}
+
+fn put_opt(m: &mut Map<String, Value>, key: &str, v: &Option<String>) {
+    if let Some(v) = v {
+        m.insert(key.into(), Value::from(v.as_str()));
+    }
+}
+
+/// Parses RFC 3339 into nanoseconds since the Unix epoch (UTC).
+pub fn parse_rfc3339_nanos(s: &str) -> Result<i64, String> {
+    let t =
+        OffsetDateTime::parse(s, &Rfc3339).map_err(|_| "not an RFC 3339 timestamp (e.g. 2026-03-04T10:11:12Z)".to_string())?;
+    i64::try_from(t.unix_timestamp_nanos()).map_err(|_| "timestamp out of range (years 1677..2262)".to_string())
+}
+
+/// Formats nanoseconds since the Unix epoch as RFC 3339 UTC (`…Z`), with as
+/// many fractional digits as needed.
+pub fn format_rfc3339_nanos(ns: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        // Every i64 is within OffsetDateTime's range; keep a total function anyway.
+        .unwrap_or_else(|| ns.to_string())
+}
+
+fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+    let path = e.path().to_string();
+    let mut field = if path == "." { String::new() } else { path };
+    let inner = e.into_inner();
+    let message = describe_json_error(&inner);
+    // For a missing field serde reports the enclosing object's path; name the
+    // field itself, which is what the client has to add.
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some((name, _)) = rest.split_once('`') {
+            field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+        }
+    }
+    FieldError::new(field, message)
+}
+
+/// serde_json's message without the value it quotes (which might be personal data)
+/// for the common "invalid type/value" cases, with line and column kept.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let msg = match msg.find(" at line ") {
+        Some(i) => &msg[..i],
+        None => &msg[..],
+    };
+    let redacted = if let Some(rest) = msg.strip_prefix("invalid type: ") {
+        // "invalid type: string \"x\", expected u64" -> "invalid type: string, expected u64"
+        let kind = rest.split([' ', ',']).next().unwrap_or("value");
+        let expected = rest.rsplit_once("expected ").map(|(_, x)| x).unwrap_or("another type");
+        format!("invalid type {kind}, expected {expected}")
+    } else if msg.starts_with("unknown variant ") {
+        // "unknown variant `x`, expected one of …": the value is the client's.
+        let expected = msg.split_once(", expected ").map(|(_, x)| x).unwrap_or("a documented value");
+        format!("unknown value, expected {expected}")
+    } else if msg.starts_with("invalid value: ") {
+        let expected = msg.rsplit_once("expected ").map(|(_, x)| x).unwrap_or("another value");
+        format!("invalid value, expected {expected}")
+    } else {
+        msg.to_string()
+    };
+    if e.line() > 0 {
+        format!("{redacted} (line {}, column {})", e.line(), e.column())
+    } else {
+        redacted
+    }
+}
+
+fn too_deep(field: &str) -> FieldError {
+    FieldError::new(field, format!("nested deeper than {} levels", canonical_json::MAX_DEPTH))
+}
+
+fn opt(v: &Option<String>, field: &str, check: impl Fn(&str, &str) -> Result<(), FieldError>) -> Result<(), FieldError> {
+    match v {
+        Some(v) => check(v, field),
+        None => Ok(()),
+    }
+}
+
+fn len_ok(v: &str, field: &str, max: usize) -> Result<(), FieldError> {
+    if v.len() > max {
+        return Err(FieldError::new(field, format!("longer than {max} bytes")));
+    }
+    Ok(())
+}
+
+/// Free text: no control characters.
+fn text(v: &str, field: &str, max: usize) -> Result<(), FieldError> {
+    len_ok(v, field, max)?;
+    if v.chars().any(char::is_control) {
+        return Err(FieldError::new(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+/// Identifiers: non-empty text without surrounding white space.
+fn ident(v: &str, field: &str, max: usize) -> Result<(), FieldError> {
+    if v.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    text(v, field, max)?;
+    if v.trim() != v {
+        return Err(FieldError::new(field, "has leading or trailing white space"));
+    }
+    Ok(())
+}
+
+/// Hash-like tokens: printable ASCII, no spaces.
+fn token(v: &str, field: &str, max: usize) -> Result<(), FieldError> {
+    ident(v, field, max)?;
+    if !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(FieldError::new(field, "must be printable ASCII without spaces"));
+    }
+    Ok(())
+}
+
+fn email(v: &str, field: &str, max: usize) -> Result<(), FieldError> {
+    ident(v, field, max)?;
+    match v.rsplit_once('@') {
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !v.chars().any(char::is_whitespace) => Ok(()),
+        _ => Err(FieldError::new(field, "not an e-mail address")),
+    }
+}
+
+fn validate_action(v: &str, field: &str, limits: &Limits) -> Result<(), FieldError> {
+    if v.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    len_ok(v, field, limits.max_action_bytes)?;
+    for seg in v.split('.') {
+        if seg.is_empty() {
+            return Err(FieldError::new(field, "has an empty segment (dotted name like `auth.login`)"));
+        }
+        if !seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(FieldError::new(field, "segments may hold only ASCII letters, digits, `_` and `-`"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(json: &str) -> String {
+        match Event::from_json_slice(json.as_bytes()).and_then(|e| e.validate(&Limits::default()).map(|_| e)) {
+            Ok(_) => panic!("accepted: {json}"),
+            Err(e) => e.field,
+        }
+    }
+
+    const OK: &str = r#"{"action":"auth.login","actor":{"type":"user","id":"u1"}}"#;
+
+    #[test]
+    fn minimal_event_is_accepted() {
+        let e = Event::from_json_slice(OK.as_bytes()).unwrap();
+        e.validate(&Limits::default()).unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (r#"{"actor":{"type":"user","id":"u1"}}"#, "action"),
+            (r#"{"action":"a","actor":{"type":"robot","id":"u1"}}"#, "actor.type"),
+            (r#"{"action":"a","actor":{"type":"user","id":5}}"#, "actor.id"),
+            (r#"{"action":"a","actor":{"type":"user","id":"u","x":1}}"#, "actor.x"),
+            (r#"{"action":"a","actor":{"type":"user","id":"u"},"colour":"red"}"#, "colour"),
+            ("[1,2]", ""),
+            ("{\"action\":", ""),
+            (r#"{"action":"a..b","actor":{"type":"user","id":"u"}}"#, "action"),
+            (r#"{"action":"a b","actor":{"type":"user","id":"u"}}"#, "action"),
+            (r#"{"action":"annal.retention.purged","actor":{"type":"user","id":"u"}}"#, "action"),
+            (r#"{"action":"a","actor":{"type":"user","id":""}}"#, "actor.id"),
+            (r#"{"action":"a","actor":{"type":"user","id":"u","email":"nope"}}"#, "actor.email"),
+            (r#"{"action":"a","actor":{"type":"user","id":"u"},"ip":"300.1.1.1"}"#, "ip"),
+            (r#"{"action":"a","actor":{"type":"user","id":"u"},"occurred_at":"yesterday"}"#, "occurred_at"),
+            (r#"{"action":"a","actor":{"type":"user","id":"u"},"outcome":"maybe"}"#, "outcome"),
+            (r#"{"action":"a","actor":{"type":"user","id":"u"},"metadata":[1]}"#, "metadata"),
+            (r#"{"action":"a","actor":{"type":"user","id":"u"},"target":{"type":"offer"}}"#, "target.id"),
+            (r#"{"action":"a","actor":{"type":"user","id":"u"},"user_agent":"a\u0000b"}"#, "user_agent"),
+            (r#"{"action":"a","actor":{"type":"user","id":"u"},"input_hash":"sha 256"}"#, "input_hash"),
+        ];
+        for (json, field) in cases {
+            assert_eq!(field_of(json), field, "{json}");
+        }
+        let long_action = format!(r#"{{"action":"{}","actor":{{"type":"user","id":"u"}}}}"#, "a".repeat(129));
+        assert_eq!(field_of(&long_action), "action");
+    }
+
+    #[test]
+    fn messages_do_not_echo_values() {
+        let e = Event::from_json_slice(br#"{"action":"a","actor":{"type":"user","id":{"secret":"sam@acme.com"}}}"#).unwrap_err();
+        assert_eq!(e.field, "actor.id");
+        assert!(!e.message.contains("sam@acme.com"), "{e}");
+        let e = Event::from_json_slice(br#"{"action":"a","actor":{"type":"sam@acme.com","id":"u"}}"#).unwrap_err();
+        assert!(!e.message.contains("sam@acme.com"), "{e}");
+    }
+
+    #[test]
+    fn same_content_same_record() {
+        let a = br#"{"action":"a","actor":{"type":"user","id":"u"},"occurred_at":"2026-01-01T02:00:00+02:00","ip":"::FFFF:1","metadata":{"b":1,"a":[1.0,2]}}"#;
+        let b = br#"{"metadata":{"a":[1,2],"b":1},"ip":"::ffff:1","occurred_at":"2026-01-01T00:00:00Z","actor":{"id":"u","type":"user"},"action":"a"}"#;
+        let ra = Event::from_json_slice(a).unwrap().validate(&Limits::default()).unwrap();
+        let rb = Event::from_json_slice(b).unwrap().validate(&Limits::default()).unwrap();
+        assert_eq!(ra, rb);
+    }
+
+    #[test]
+    fn record_json_round_trips() {
+        let json = br#"{"action":"iam.role.grant","actor":{"type":"ai","id":"agent","on_behalf_of":"u1","name":"Bot","email":"b@x.io"},"occurred_at":"2026-01-01T00:00:00.123456789Z","session_id":"s","target":{"type":"user","id":"u2","name":"Jo"},"outcome":"denied","ip":"10.0.0.1","user_agent":"ua","input_hash":"sha256:00","output_hash":"sha256:11","key_ref":"key_1","diff":{"role":{"from":"a","to":"b"}},"metadata":{"n":1},"idempotency_key":"k"}"#;
+        let rec = Event::from_json_slice(json).unwrap().validate(&Limits::default()).unwrap();
+        let again = Event::from_json_value(rec.to_json()).unwrap().validate(&Limits::default()).unwrap();
+        assert_eq!(rec, again);
+    }
+}

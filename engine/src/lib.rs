@@ -1,0 +1,45 @@
+//! # annal-engine
+//!
+//! An embeddable audit-log store: append-only, hash-chained (BLAKE3) records
+//! on RocksDB, one chain per tenant.
+//!
+//! ```no_run
+//! use annal_engine::{Engine, Event, ActorType};
+//! let engine = Engine::open("./annal-data")?;
+//! let receipts = engine.append("ws_acme", &[Event::new("auth.login", ActorType::User, "u_1")])?;
+//! assert_eq!(receipts[0].seq, 1);
+//! assert!(engine.verify("ws_acme", ..)?.is_intact());
+//! # Ok::<(), annal_engine::Error>(())
+//! ```
+//!
+//! How a row travels: [`Engine::prepare`] validates an [`Event`] into its
+//! canonical [`EventRecord`], encodes it ([`record`]) and computes its leaf
+//! hash ([`chain`]) on the caller's thread; the writer thread (`writer`)
+//! gathers concurrent appends into one RocksDB batch, assigns seqs, links the
+//! chain and syncs once ([`storage`]); [`verify`] recomputes it all later.
+//! ARCHITECTURE.md at the repository root has the map; docs/FORMAT.md
+//! specifies every stored and hashed byte.
+
+#![deny(missing_docs)]
+
+pub mod canonical_json;
+pub mod chain;
+pub mod clock;
+mod engine;
+mod error;
+pub mod event;
+mod keys;
+pub mod record;
+pub mod storage;
+pub mod verify;
+mod writer;
+
+pub use chain::Hash;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{validate_tenant, Durability, Engine, EngineBuilder, RecordIter, MAX_TENANT_BYTES, STORE_FORMAT_VERSION};
+pub use error::{Error, FieldError, Result};
+pub use event::{Actor, ActorType, Event, EventRecord, Limits, Outcome, Target};
+pub use record::{ChainHead, Receipt, Record};
+pub use storage::{Cf, RawStore};
+pub use verify::{BreakReason, ChainBreak, VerifyOutcome, VerifyReport};
+pub use writer::PreparedEvent;

@@ -1,0 +1,359 @@
+//! Byte encodings of everything annal stores: the canonical event, the stored
+//! record envelope, chain heads, idempotency entries and tenant entries.
+//!
+//! docs/FORMAT.md specifies each layout; testdata/golden/ pins them. All
+//! fixed-width integers outside bincode bodies are big-endian. Every stored
+//! value ends in a CRC32 (IEEE, as crc32fast computes it) of the bytes before
+//! it, so accidental corruption is told apart from a broken hash link.
+//!
+//! Decoding never panics: every read is bounds-checked and every failure is a
+//! [`DecodeError`] naming what was wrong.
+
+use crate::chain::Hash;
+use crate::event::EventRecord;
+
+/// Format byte that starts every canonical event encoding.
+pub const EVENT_FORMAT_V1: u8 = 1;
+/// Format byte that starts every stored record, head and idempotency value.
+pub const VALUE_FORMAT_V1: u8 = 1;
+
+/// The one bincode configuration annal uses: little-endian, variable-length
+/// integers, and a decode limit so a corrupt length can't allocate gigabytes.
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_little_endian().with_variable_int_encoding().with_limit::<{ 1 << 20 }>()
+}
+
+/// Why stored bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Fewer bytes than the layout needs.
+    #[error("truncated value ({0} bytes)")]
+    Truncated(usize),
+    /// The trailing CRC32 does not match.
+    #[error("checksum mismatch")]
+    Checksum,
+    /// A format byte this build does not know.
+    #[error("unknown format byte {0}")]
+    UnknownFormat(u8),
+    /// The event body is not valid bincode for its format.
+    #[error("undecodable event body: {0}")]
+    Body(String),
+    /// Bytes left over after the layout.
+    #[error("{0} trailing bytes")]
+    Trailing(usize),
+}
+
+/// Encodes the canonical event: `EVENT_FORMAT_V1 ‖ bincode(EventRecord)`.
+pub fn encode_event(event: &EventRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.push(EVENT_FORMAT_V1);
+    // Writing into a Vec cannot fail; the limit applies only to decoding.
+    if let Err(e) = bincode::encode_into_std_write(event, &mut out, bincode_config()) {
+        unreachable!("encoding into a Vec failed: {e}");
+    }
+    out
+}
+
+/// Decodes a canonical event encoding.
+pub fn decode_event(bytes: &[u8]) -> Result<EventRecord, DecodeError> {
+    let (&format, body) = bytes.split_first().ok_or(DecodeError::Truncated(0))?;
+    if format != EVENT_FORMAT_V1 {
+        return Err(DecodeError::UnknownFormat(format));
+    }
+    let (event, used): (EventRecord, usize) =
+        bincode::decode_from_slice(body, bincode_config()).map_err(|e| DecodeError::Body(e.to_string()))?;
+    if used != body.len() {
+        return Err(DecodeError::Trailing(body.len() - used));
+    }
+    Ok(event)
+}
+
+/// Appends the CRC32 of `buf` to it.
+fn seal(mut buf: Vec<u8>) -> Vec<u8> {
+    let crc = crc32fast::hash(&buf);
+    buf.extend_from_slice(&crc.to_be_bytes());
+    buf
+}
+
+/// Checks and strips the trailing CRC32 and the format byte; returns the payload.
+fn unseal(bytes: &[u8]) -> Result<&[u8], DecodeError> {
+    if bytes.len() < 5 {
+        return Err(DecodeError::Truncated(bytes.len()));
+    }
+    let (body, crc) = bytes.split_at(bytes.len() - 4);
+    let crc = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    if crc32fast::hash(body) != crc {
+        return Err(DecodeError::Checksum);
+    }
+    match body[0] {
+        VALUE_FORMAT_V1 => Ok(&body[1..]),
+        other => Err(DecodeError::UnknownFormat(other)),
+    }
+}
+
+/// A cursor over a byte slice that fails instead of panicking.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    total: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, total: bytes.len() }
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.bytes.len() < n {
+            return Err(DecodeError::Truncated(self.total));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_be_bytes(a))
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        let mut a = [0u8; 4];
+        a.copy_from_slice(b);
+        Ok(u32::from_be_bytes(a))
+    }
+    fn hash(&mut self) -> Result<Hash, DecodeError> {
+        let b = self.take(32)?;
+        let mut a = [0u8; 32];
+        a.copy_from_slice(b);
+        Ok(Hash(a))
+    }
+    fn finish(self) -> Result<(), DecodeError> {
+        if self.bytes.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::Trailing(self.bytes.len()))
+        }
+    }
+}
+
+/// A stored record as it sits in the `records` column family (the seq is in the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Engine time the row was recorded, ns since the Unix epoch.
+    pub recorded_at: u64,
+    /// Leaf hash of `event`.
+    pub leaf: Hash,
+    /// Chain head after this row.
+    pub head: Hash,
+    /// Canonical event encoding (what `leaf` covers).
+    pub event: Vec<u8>,
+}
+
+impl StoredRecord {
+    /// `0x01 ‖ recorded_at:u64 ‖ leaf:32 ‖ head:32 ‖ len:u32 ‖ event ‖ crc32`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + 8 + 32 + 32 + 4 + self.event.len() + 4);
+        out.push(VALUE_FORMAT_V1);
+        out.extend_from_slice(&self.recorded_at.to_be_bytes());
+        out.extend_from_slice(&self.leaf.0);
+        out.extend_from_slice(&self.head.0);
+        // Events are limited to far less than 4 GiB before they get here.
+        let len = u32::try_from(self.event.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&self.event);
+        seal(out)
+    }
+
+    /// Inverse of [`StoredRecord::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<StoredRecord, DecodeError> {
+        let mut r = Reader::new(unseal(bytes)?);
+        let recorded_at = r.u64()?;
+        let leaf = r.hash()?;
+        let head = r.hash()?;
+        let len = r.u32()? as usize;
+        let event = r.take(len)?.to_vec();
+        r.finish()?;
+        Ok(StoredRecord { recorded_at, leaf, head, event })
+    }
+}
+
+/// A row read back from a tenant's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Position in the chain, from 1.
+    pub seq: u64,
+    /// Engine time, ns since the Unix epoch.
+    pub recorded_at: u64,
+    /// Leaf hash of the event.
+    pub leaf: Hash,
+    /// Chain head after this row.
+    pub head: Hash,
+    /// The event, in stored (canonical, possibly redacted) form.
+    pub event: EventRecord,
+}
+
+impl Record {
+    /// Decodes a stored value; `seq` comes from its key.
+    pub fn from_stored(seq: u64, bytes: &[u8]) -> Result<Record, DecodeError> {
+        let stored = StoredRecord::decode(bytes)?;
+        let event = decode_event(&stored.event)?;
+        Ok(Record { seq, recorded_at: stored.recorded_at, leaf: stored.leaf, head: stored.head, event })
+    }
+
+    /// The row as JSON: `{seq, recorded_at, recorded_at_ns, leaf, head, event}`,
+    /// the shape `annal query` prints and the HTTP API returns.
+    pub fn to_json(&self) -> serde_json::Value {
+        let ns = i64::try_from(self.recorded_at).unwrap_or(i64::MAX);
+        serde_json::json!({
+            "seq": self.seq,
+            "recorded_at": crate::event::format_rfc3339_nanos(ns),
+            "recorded_at_ns": self.recorded_at,
+            "leaf": self.leaf.to_hex(),
+            "head": self.head.to_hex(),
+            "event": self.event.to_json(),
+        })
+    }
+}
+
+/// The latest row of a tenant's chain, as kept in the `heads` column family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Seq of the latest row (0 for a tenant with no rows).
+    pub seq: u64,
+    /// Its `recorded_at`.
+    pub recorded_at: u64,
+    /// Its head hash (the genesis head when `seq` is 0).
+    pub head: Hash,
+}
+
+impl ChainHead {
+    /// `0x01 ‖ seq:u64 ‖ recorded_at:u64 ‖ head:32 ‖ crc32`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + 8 + 8 + 32 + 4);
+        out.push(VALUE_FORMAT_V1);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.recorded_at.to_be_bytes());
+        out.extend_from_slice(&self.head.0);
+        seal(out)
+    }
+
+    /// Inverse of [`ChainHead::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<ChainHead, DecodeError> {
+        let mut r = Reader::new(unseal(bytes)?);
+        let head = ChainHead { seq: r.u64()?, recorded_at: r.u64()?, head: r.hash()? };
+        r.finish()?;
+        Ok(head)
+    }
+}
+
+/// What an append returns for each event: where it landed in the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// Position in the tenant's chain.
+    pub seq: u64,
+    /// Engine time, ns since the Unix epoch.
+    pub recorded_at: u64,
+    /// Leaf hash of the stored event.
+    pub leaf: Hash,
+    /// Chain head after the row.
+    pub head: Hash,
+    /// True when this is the receipt of an earlier append, returned again
+    /// because the event's idempotency key was seen before. Not stored.
+    pub replayed: bool,
+}
+
+impl Receipt {
+    /// Idempotency entries store the full receipt: `0x01 ‖ seq ‖ recorded_at ‖ leaf ‖ head ‖ crc32`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + 8 + 8 + 32 + 32 + 4);
+        out.push(VALUE_FORMAT_V1);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.recorded_at.to_be_bytes());
+        out.extend_from_slice(&self.leaf.0);
+        out.extend_from_slice(&self.head.0);
+        seal(out)
+    }
+
+    /// Inverse of [`Receipt::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<Receipt, DecodeError> {
+        let mut r = Reader::new(unseal(bytes)?);
+        let receipt = Receipt { seq: r.u64()?, recorded_at: r.u64()?, leaf: r.hash()?, head: r.hash()?, replayed: false };
+        r.finish()?;
+        Ok(receipt)
+    }
+}
+
+/// A tenant's registry entry: its internal number and when it was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantEntry {
+    /// Internal number that prefixes every key of the tenant.
+    pub number: u64,
+    /// Engine time of creation, ns since the Unix epoch.
+    pub created_at: u64,
+}
+
+impl TenantEntry {
+    /// `0x01 ‖ number:u64 ‖ created_at:u64 ‖ crc32`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + 8 + 8 + 4);
+        out.push(VALUE_FORMAT_V1);
+        out.extend_from_slice(&self.number.to_be_bytes());
+        out.extend_from_slice(&self.created_at.to_be_bytes());
+        seal(out)
+    }
+
+    /// Inverse of [`TenantEntry::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<TenantEntry, DecodeError> {
+        let mut r = Reader::new(unseal(bytes)?);
+        let entry = TenantEntry { number: r.u64()?, created_at: r.u64()? };
+        r.finish()?;
+        Ok(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ActorType, Event, Limits};
+
+    fn sample() -> StoredRecord {
+        let rec = Event::new("auth.login", ActorType::User, "u1").validate(&Limits::default()).unwrap();
+        let event = encode_event(&rec);
+        StoredRecord { recorded_at: 42, leaf: crate::chain::leaf_hash(&event), head: Hash([7; 32]), event }
+    }
+
+    #[test]
+    fn round_trips() {
+        let r = sample();
+        assert_eq!(StoredRecord::decode(&r.encode()).unwrap(), r);
+        let h = ChainHead { seq: 9, recorded_at: 8, head: Hash([1; 32]) };
+        assert_eq!(ChainHead::decode(&h.encode()).unwrap(), h);
+        let rc = Receipt { seq: 1, recorded_at: 2, leaf: Hash([3; 32]), head: Hash([4; 32]), replayed: false };
+        assert_eq!(Receipt::decode(&rc.encode()).unwrap(), rc);
+        let t = TenantEntry { number: 5, created_at: 6 };
+        assert_eq!(TenantEntry::decode(&t.encode()).unwrap(), t);
+        assert_eq!(decode_event(&r.event).unwrap().action, "auth.login");
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_is_an_error_not_a_panic() {
+        let bytes = sample().encode();
+        for n in 0..bytes.len() {
+            assert!(StoredRecord::decode(&bytes[..n]).is_err());
+        }
+        for i in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut b = bytes.clone();
+                b[i] ^= 1 << bit;
+                assert!(StoredRecord::decode(&b).is_err(), "flip at {i}.{bit} accepted");
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_event_bodies_are_errors() {
+        for bytes in [&[][..], &[1], &[2, 0], &[1, 255, 255, 255, 255, 255], &[1, 253, 255, 255, 255, 255, 255, 255, 255, 255]] {
+            assert!(decode_event(bytes).is_err());
+        }
+    }
+}
