@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Independent check of testdata/golden/chain.json against docs/FORMAT.md.
+
+Written from the document alone, sharing no code with annal: decodes every
+canonical event field by field (bincode standard varints), recomputes every
+leaf, link and genesis with BLAKE3, and checks every stored value's layout and
+CRC32. If this and the Rust golden test both pass, the document, the code and
+the pinned bytes agree.
+
+Needs the `blake3` package from PyPI. Exit 0 on success.
+"""
+import json
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import blake3
+
+LEAF, LINK, GENESIS = b"annal/v1/leaf\0", b"annal/v1/link\0", b"annal/v1/genesis\0"
+
+
+def h(*parts):
+    return blake3.blake3(b"".join(parts)).digest()
+
+
+class Reader:
+    def __init__(self, b):
+        self.b, self.i = b, 0
+
+    def byte(self):
+        v = self.b[self.i]
+        self.i += 1
+        return v
+
+    def take(self, n):
+        assert self.i + n <= len(self.b), "truncated"
+        v = self.b[self.i:self.i + n]
+        self.i += n
+        return v
+
+    def varint(self):
+        first = self.byte()
+        if first < 251:
+            return first
+        width = {251: 2, 252: 4, 253: 8}[first]
+        return int.from_bytes(self.take(width), "little")
+
+    def zigzag(self):
+        u = self.varint()
+        return (u >> 1) ^ -(u & 1)
+
+    def string(self):
+        return self.take(self.varint()).decode("utf-8")
+
+    def option(self, read):
+        tag = self.byte()
+        assert tag in (0, 1), f"bad option tag {tag}"
+        return read() if tag == 1 else None
+
+
+ACTORS = ["user", "ai", "system", "api_key", "service"]
+OUTCOMES = ["success", "failure", "denied"]
+
+
+def decode_event(e):
+    r = Reader(e)
+    assert r.byte() == 1, "event format byte"
+    out = {"action": r.string(), "actor_type": ACTORS[r.varint()], "actor_id": r.string()}
+    for f in ["actor_name", "actor_email", "on_behalf_of"]:
+        out[f] = r.option(r.string)
+    out["occurred_at"] = r.option(r.zigzag)
+    out["session_id"] = r.option(r.string)
+    out["target"] = r.option(lambda: (r.string(), r.string(), r.option(r.string)))
+    out["outcome"] = r.option(lambda: OUTCOMES[r.varint()])
+    for f in ["ip", "user_agent", "input_hash", "output_hash", "key_ref", "diff", "metadata", "idempotency_key"]:
+        out[f] = r.option(r.string)
+    assert r.i == len(e), "trailing bytes"
+    return out
+
+
+def check_sealed(value, expect_len=None):
+    body, crc = value[:-4], struct.unpack(">I", value[-4:])[0]
+    assert zlib.crc32(body) == crc, "crc32"
+    assert body[0] == 1, "value format byte"
+    if expect_len is not None:
+        assert len(value) == expect_len, f"length {len(value)} != {expect_len}"
+    return body[1:]
+
+
+def main():
+    g = json.loads((Path(__file__).parent / "chain.json").read_text())
+    tenant = g["tenant"].encode()
+    head = h(GENESIS, struct.pack(">I", len(tenant)), tenant)
+    assert head.hex() == g["genesis"], "genesis"
+    tenant_number = None
+    for row in g["rows"]:
+        e = bytes.fromhex(row["encoded_event"])
+        ev = decode_event(e)
+        src = row["event"]
+        assert ev["action"] == src["action"] and ev["actor_id"] == src["actor"]["id"], "decoded fields"
+        assert ev["actor_type"] == src["actor"]["type"]
+        leaf = h(LEAF, e)
+        assert leaf.hex() == row["leaf"], "leaf"
+        head = h(LINK, head, struct.pack(">QQ", row["seq"], row["recorded_at"]), leaf)
+        assert head.hex() == row["head"], f"head of seq {row['seq']}"
+        key = bytes.fromhex(row["record_key"])
+        number, seq = struct.unpack(">QQ", key)
+        tenant_number = tenant_number or number
+        assert (number, seq) == (tenant_number, row["seq"]), "record key"
+        body = check_sealed(bytes.fromhex(row["record_value"]), 81 + len(e))
+        recorded_at, = struct.unpack(">Q", body[:8])
+        assert recorded_at == row["recorded_at"]
+        assert body[8:40] == leaf and body[40:72] == head, "stored leaf/head"
+        n, = struct.unpack(">I", body[72:76])
+        assert body[76:76 + n] == e and 76 + n == len(body), "stored event"
+    hb = check_sealed(bytes.fromhex(g["head_value"]), 53)
+    seq, _ = struct.unpack(">QQ", hb[:16])
+    assert seq == g["rows"][-1]["seq"] and hb[16:48] == head, "head entry"
+    assert bytes.fromhex(g["head_key"]) == struct.pack(">Q", tenant_number), "head key"
+    print(f"golden vectors: {len(g['rows'])} rows agree with docs/FORMAT.md")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as e:
+        print(f"golden vectors disagree with docs/FORMAT.md: {e}", file=sys.stderr)
+        sys.exit(1)
