@@ -12,7 +12,7 @@
 //!   plain decimal; other numbers as the shortest decimal that round-trips the
 //!   double, plainly when 1e-6 ≤ |x| < 1e21, else in `1.5e300` form.
 
-use serde_json::{Number, Value};
+use serde_json::{Map, Number, Value};
 
 /// Deepest nesting accepted in `diff` and `metadata` (objects and arrays).
 pub const MAX_DEPTH: usize = 32;
@@ -22,6 +22,13 @@ pub const MAX_DEPTH: usize = 32;
 pub fn to_canonical(value: &Value) -> Result<String, usize> {
     let mut out = String::new();
     write_value(value, &mut out, 1)?;
+    Ok(out)
+}
+
+/// [`to_canonical`] of a JSON object, without wrapping it in a [`Value`].
+pub fn object_to_canonical(map: &Map<String, Value>) -> Result<String, usize> {
+    let mut out = String::new();
+    write_object(map, &mut out, 1)?;
     Ok(out)
 }
 
@@ -45,26 +52,38 @@ fn write_value(value: &Value, out: &mut String, depth: usize) -> Result<(), usiz
             }
             out.push(']');
         }
-        Value::Object(map) => {
-            if depth > MAX_DEPTH {
-                return Err(depth);
-            }
-            // serde_json's Map (without `preserve_order`) is a BTreeMap, but
-            // sorting here keeps the rule independent of that feature flag.
-            let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
-            for (i, (k, v)) in members.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(k, out);
-                out.push(':');
-                write_value(v, out, depth + 1)?;
-            }
-            out.push('}');
-        }
+        Value::Object(map) => write_object(map, out, depth)?,
     }
+    Ok(())
+}
+
+fn write_object(map: &Map<String, Value>, out: &mut String, depth: usize) -> Result<(), usize> {
+    if depth > MAX_DEPTH {
+        return Err(depth);
+    }
+    out.push('{');
+    let mut write_members = |members: &mut dyn Iterator<Item = (&String, &Value)>| -> Result<(), usize> {
+        for (i, (k, v)) in members.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_string(k, out);
+            out.push(':');
+            write_value(v, out, depth + 1)?;
+        }
+        Ok(())
+    };
+    // serde_json's Map iterates in key order unless its `preserve_order`
+    // feature is on somewhere in the build; check rather than assume, and
+    // sort only when needed (the common case allocates nothing).
+    if map.keys().is_sorted_by(|a, b| a.as_bytes() <= b.as_bytes()) {
+        write_members(&mut map.iter())?;
+    } else {
+        let mut members: Vec<(&String, &Value)> = map.iter().collect();
+        members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        write_members(&mut members.into_iter())?;
+    }
+    out.push('}');
     Ok(())
 }
 
@@ -92,22 +111,31 @@ fn write_number(n: &Number, out: &mut String) {
 
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                use std::fmt::Write;
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
+    // Copy runs that need no escaping in one go; only ASCII bytes ever need it.
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        if escape.is_empty() {
+            use std::fmt::Write;
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escape);
         }
+        run = i + 1;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 

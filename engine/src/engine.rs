@@ -20,7 +20,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, FieldError, Result};
 use crate::event::{Event, Limits};
 use crate::keys;
-use crate::record::{encode_event, ChainHead, Receipt, Record, TenantEntry};
+use crate::record::{encode_event_view, ChainHead, Receipt, Record, StoredRecord, TenantEntry};
 use crate::storage::{Cf, Store, StoreOptions};
 use crate::verify::{self, VerifyOutcome};
 use crate::writer::{PreparedEvent, Request, TenantState, Writer};
@@ -289,8 +289,8 @@ impl Engine {
     /// Validates, canonicalises, encodes and hashes one event, on the calling
     /// thread. Call it from many threads to spread the hashing.
     pub fn prepare(&self, event: &Event) -> Result<PreparedEvent, FieldError> {
-        let record = event.validate(&self.shared.limits)?;
-        prepare_record(&record, event.idempotency_key.clone(), &self.shared.limits)
+        let view = event.view(&self.shared.limits)?;
+        prepare_encoded(encode_event_view(&view), event.idempotency_key.clone(), &self.shared.limits)
     }
 
     /// Appends a batch of events to `tenant`'s chain, all or nothing, and
@@ -396,12 +396,8 @@ impl Engine {
     }
 }
 
-pub(crate) fn prepare_record(
-    record: &crate::event::EventRecord,
-    idempotency_key: Option<String>,
-    limits: &Limits,
-) -> Result<PreparedEvent, FieldError> {
-    let encoded = encode_event(record);
+/// Size check, leaf hash and record template of an encoded event.
+fn prepare_encoded(encoded: Vec<u8>, idempotency_key: Option<String>, limits: &Limits) -> Result<PreparedEvent, FieldError> {
     if encoded.len() > limits.max_event_bytes {
         return Err(FieldError::new(
             "",
@@ -409,7 +405,7 @@ pub(crate) fn prepare_record(
         ));
     }
     let leaf = chain::leaf_hash(&encoded);
-    Ok(PreparedEvent { encoded, leaf, idempotency_key })
+    Ok(PreparedEvent { value: StoredRecord::template(&leaf, &encoded), leaf, idempotency_key })
 }
 
 /// Checks a tenant id: 1 to 128 bytes of ASCII letters, digits, `_`, `-`, `.`.

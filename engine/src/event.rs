@@ -199,6 +199,13 @@ impl Event {
 
     /// Checks every limit and produces the canonical stored form.
     pub fn validate(&self, limits: &Limits) -> Result<EventRecord, FieldError> {
+        self.view(limits).map(|v| v.to_owned())
+    }
+
+    /// Checks every limit (the reserved `annal.` namespace included) and
+    /// returns the canonical form borrowing this event's strings: the append
+    /// path encodes straight from it without copying every field.
+    pub(crate) fn view(&self, limits: &Limits) -> Result<EventRecordView<'_>, FieldError> {
         validate_action(&self.action, "action", limits)?;
         if self.action.starts_with(RESERVED_ACTION_PREFIX) {
             return Err(FieldError::new(
@@ -206,12 +213,12 @@ impl Event {
                 format!("the `{RESERVED_ACTION_PREFIX}` namespace is reserved for events annal writes itself"),
             ));
         }
-        self.validate_unreserved(limits)
+        self.view_unreserved(limits)
     }
 
-    /// Validation without the reserved-namespace rule: used for annal's own
+    /// [`Event::view`] without the reserved-namespace rule, for annal's own
     /// system events, which live under `annal.`.
-    pub(crate) fn validate_unreserved(&self, limits: &Limits) -> Result<EventRecord, FieldError> {
+    pub(crate) fn view_unreserved(&self, limits: &Limits) -> Result<EventRecordView<'_>, FieldError> {
         validate_action(&self.action, "action", limits)?;
         let a = &self.actor;
         ident(&a.id, "actor.id", limits.max_id_bytes)?;
@@ -244,27 +251,27 @@ impl Event {
         };
         let metadata = match &self.metadata {
             None => None,
-            Some(m) => Some(canonical_json::to_canonical(&Value::Object(m.clone())).map_err(|_| too_deep("metadata"))?),
+            Some(m) => Some(canonical_json::object_to_canonical(m).map_err(|_| too_deep("metadata"))?),
         };
-        Ok(EventRecord {
-            action: self.action.clone(),
+        Ok(EventRecordView {
+            action: &self.action,
             actor_type: a.kind,
-            actor_id: a.id.clone(),
-            actor_name: a.name.clone(),
-            actor_email: a.email.clone(),
-            on_behalf_of: a.on_behalf_of.clone(),
+            actor_id: &a.id,
+            actor_name: a.name.as_deref(),
+            actor_email: a.email.as_deref(),
+            on_behalf_of: a.on_behalf_of.as_deref(),
             occurred_at,
-            session_id: self.session_id.clone(),
-            target: self.target.as_ref().map(|t| TargetRecord { kind: t.kind.clone(), id: t.id.clone(), name: t.name.clone() }),
+            session_id: self.session_id.as_deref(),
+            target: self.target.as_ref().map(|t| TargetRecordView { kind: &t.kind, id: &t.id, name: t.name.as_deref() }),
             outcome: self.outcome,
             ip,
-            user_agent: self.user_agent.clone(),
-            input_hash: self.input_hash.clone(),
-            output_hash: self.output_hash.clone(),
-            key_ref: self.key_ref.clone(),
+            user_agent: self.user_agent.as_deref(),
+            input_hash: self.input_hash.as_deref(),
+            output_hash: self.output_hash.as_deref(),
+            key_ref: self.key_ref.as_deref(),
             diff,
             metadata,
-            idempotency_key: self.idempotency_key.clone(),
+            idempotency_key: self.idempotency_key.as_deref(),
         })
     }
 }
@@ -355,6 +362,73 @@ pub struct EventRecord {
     pub metadata: Option<String>,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
+}
+
+/// [`EventRecord`] borrowing the submitted event's strings.
+///
+/// **Its fields and their order must match [`EventRecord`] exactly**: bincode
+/// encodes `&str` and `String` identically, so both give the same bytes. The
+/// unit test `view_and_owned_record_encode_identically` checks this on the
+/// whole seeded corpus; the golden vectors check the bytes themselves.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode)]
+pub(crate) struct EventRecordView<'a> {
+    pub action: &'a str,
+    pub actor_type: ActorType,
+    pub actor_id: &'a str,
+    pub actor_name: Option<&'a str>,
+    pub actor_email: Option<&'a str>,
+    pub on_behalf_of: Option<&'a str>,
+    pub occurred_at: Option<i64>,
+    pub session_id: Option<&'a str>,
+    pub target: Option<TargetRecordView<'a>>,
+    pub outcome: Option<Outcome>,
+    pub ip: Option<String>,
+    pub user_agent: Option<&'a str>,
+    pub input_hash: Option<&'a str>,
+    pub output_hash: Option<&'a str>,
+    pub key_ref: Option<&'a str>,
+    pub diff: Option<String>,
+    pub metadata: Option<String>,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// [`TargetRecord`] borrowing the submitted event's strings.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode)]
+pub(crate) struct TargetRecordView<'a> {
+    pub kind: &'a str,
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+}
+
+impl EventRecordView<'_> {
+    /// The owned record.
+    pub fn to_owned(&self) -> EventRecord {
+        let own = |s: Option<&str>| s.map(str::to_string);
+        EventRecord {
+            action: self.action.to_string(),
+            actor_type: self.actor_type,
+            actor_id: self.actor_id.to_string(),
+            actor_name: own(self.actor_name),
+            actor_email: own(self.actor_email),
+            on_behalf_of: own(self.on_behalf_of),
+            occurred_at: self.occurred_at,
+            session_id: own(self.session_id),
+            target: self.target.as_ref().map(|t| TargetRecord {
+                kind: t.kind.to_string(),
+                id: t.id.to_string(),
+                name: own(t.name),
+            }),
+            outcome: self.outcome,
+            ip: self.ip.clone(),
+            user_agent: own(self.user_agent),
+            input_hash: own(self.input_hash),
+            output_hash: own(self.output_hash),
+            key_ref: own(self.key_ref),
+            diff: self.diff.clone(),
+            metadata: self.metadata.clone(),
+            idempotency_key: own(self.idempotency_key),
+        }
+    }
 }
 
 impl EventRecord {
@@ -490,10 +564,20 @@ fn len_ok(v: &str, field: &str, max: usize) -> Result<(), FieldError> {
 /// Free text: no control characters.
 fn text(v: &str, field: &str, max: usize) -> Result<(), FieldError> {
     len_ok(v, field, max)?;
-    if v.chars().any(char::is_control) {
+    if has_control(v) {
         return Err(FieldError::new(field, "contains control characters"));
     }
     Ok(())
+}
+
+/// Whether `v` holds a Unicode control character (Cc: U+0000–U+001F,
+/// U+007F–U+009F). Works on bytes: in UTF-8 those are the single bytes below
+/// 0x20 and 0x7F, and `C2 80`–`C2 9F`. On the append hot path, so no char decoding.
+fn has_control(v: &str) -> bool {
+    let b = v.as_bytes();
+    // Two passes the compiler can vectorise beat one pass with a look-ahead.
+    b.iter().fold(false, |acc, &c| acc | (c < 0x20) | (c == 0x7f))
+        || b.windows(2).any(|w| w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]))
 }
 
 /// Identifiers: non-empty text without surrounding white space.
@@ -553,6 +637,14 @@ mod tests {
     }
 
     const OK: &str = r#"{"action":"auth.login","actor":{"type":"user","id":"u1"}}"#;
+
+    #[test]
+    fn control_characters_are_found_byte_wise_as_char_is_control_would() {
+        for c in ['\u{0}', '\u{1f}', '\u{7f}', '\u{80}', '\u{9f}', 'a', 'é', '\u{a0}', '\u{2028}', '€', '😀'] {
+            let s = format!("ab{c}cd");
+            assert_eq!(has_control(&s), c.is_control(), "{:?}", c);
+        }
+    }
 
     #[test]
     fn minimal_event_is_accepted() {

@@ -10,7 +10,7 @@
 //! [`DecodeError`] naming what was wrong.
 
 use crate::chain::Hash;
-use crate::event::EventRecord;
+use crate::event::{EventRecord, EventRecordView};
 
 /// Format byte that starts every canonical event encoding.
 pub const EVENT_FORMAT_V1: u8 = 1;
@@ -45,10 +45,19 @@ pub enum DecodeError {
 
 /// Encodes the canonical event: `EVENT_FORMAT_V1 ‖ bincode(EventRecord)`.
 pub fn encode_event(event: &EventRecord) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+    encode_with_format_byte(event)
+}
+
+/// [`encode_event`] from the borrowed view the append path uses; same bytes.
+pub(crate) fn encode_event_view(event: &EventRecordView<'_>) -> Vec<u8> {
+    encode_with_format_byte(event)
+}
+
+fn encode_with_format_byte(body: &impl bincode::Encode) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
     out.push(EVENT_FORMAT_V1);
     // Writing into a Vec cannot fail; the limit applies only to decoding.
-    if let Err(e) = bincode::encode_into_std_write(event, &mut out, bincode_config()) {
+    if let Err(e) = bincode::encode_into_std_write(body, &mut out, bincode_config()) {
         unreachable!("encoding into a Vec failed: {e}");
     }
     out
@@ -136,6 +145,10 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Bytes a record value adds around its event: format, recorded_at, leaf,
+/// head, length, CRC.
+pub(crate) const RECORD_OVERHEAD: usize = 1 + 8 + 32 + 32 + 4 + 4;
+
 /// A stored record as it sits in the `records` column family (the seq is in the key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
@@ -152,16 +165,40 @@ pub struct StoredRecord {
 impl StoredRecord {
     /// `0x01 ‖ recorded_at:u64 ‖ leaf:32 ‖ head:32 ‖ len:u32 ‖ event ‖ crc32`.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + 8 + 32 + 32 + 4 + self.event.len() + 4);
+        StoredRecord::encode_parts(self.recorded_at, &self.leaf, &self.head, &self.event)
+    }
+
+    /// [`StoredRecord::encode`] from borrowed parts: the writer encodes
+    /// without first copying the event into a `StoredRecord`.
+    pub fn encode_parts(recorded_at: u64, leaf: &Hash, head: &Hash, event: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + 8 + 32 + 32 + 4 + event.len() + 4);
         out.push(VALUE_FORMAT_V1);
-        out.extend_from_slice(&self.recorded_at.to_be_bytes());
-        out.extend_from_slice(&self.leaf.0);
-        out.extend_from_slice(&self.head.0);
+        out.extend_from_slice(&recorded_at.to_be_bytes());
+        out.extend_from_slice(&leaf.0);
+        out.extend_from_slice(&head.0);
         // Events are limited to far less than 4 GiB before they get here.
-        let len = u32::try_from(self.event.len()).unwrap_or(u32::MAX);
+        let len = u32::try_from(event.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&self.event);
+        out.extend_from_slice(event);
         seal(out)
+    }
+
+    /// A record value with `recorded_at`, `head` and the CRC left as zeros,
+    /// built on the caller's thread; [`StoredRecord::fill_template`] completes
+    /// it in the writer, which then only patches 44 bytes and one checksum.
+    pub(crate) fn template(leaf: &Hash, event: &[u8]) -> Vec<u8> {
+        StoredRecord::encode_parts(0, leaf, &Hash::default(), event)
+    }
+
+    /// Writes `recorded_at` and `head` into a [`StoredRecord::template`] and
+    /// reseals its CRC; the result equals [`StoredRecord::encode_parts`].
+    pub(crate) fn fill_template(value: &mut [u8], recorded_at: u64, head: &Hash) {
+        let n = value.len();
+        debug_assert!(n >= RECORD_OVERHEAD);
+        value[1..9].copy_from_slice(&recorded_at.to_be_bytes());
+        value[41..73].copy_from_slice(&head.0);
+        let crc = crc32fast::hash(&value[..n - 4]);
+        value[n - 4..].copy_from_slice(&crc.to_be_bytes());
     }
 
     /// Inverse of [`StoredRecord::encode`].
@@ -347,6 +384,23 @@ mod tests {
                 b[i] ^= 1 << bit;
                 assert!(StoredRecord::decode(&b).is_err(), "flip at {i}.{bit} accepted");
             }
+        }
+    }
+
+    #[test]
+    fn a_filled_template_equals_the_direct_encoding() {
+        let r = sample();
+        let mut v = StoredRecord::template(&r.leaf, &r.event);
+        StoredRecord::fill_template(&mut v, r.recorded_at, &r.head);
+        assert_eq!(v, r.encode());
+    }
+
+    #[test]
+    fn view_and_owned_record_encode_identically() {
+        for v in annal_testdata::corpus(annal_testdata::DEFAULT_SEED, 3000).into_iter().map(|(_, v)| v) {
+            let e = Event::from_json_value(v).unwrap();
+            let view = e.view(&Limits::default()).unwrap();
+            assert_eq!(encode_event_view(&view), encode_event(&view.to_owned()));
         }
     }
 

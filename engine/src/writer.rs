@@ -1,10 +1,12 @@
 //! The single writer: group commit of concurrent appends.
 //!
-//! Callers validate, encode and hash their events on their own threads
-//! ([`crate::Engine::prepare`]), then hand a request to this thread through a
+//! Callers validate, encode and hash their events and lay out each record
+//! value on their own threads ([`crate::Engine::prepare`]), then hand a
+//! request to this thread through a
 //! bounded channel and wait. The writer takes every request waiting at that
 //! moment (up to a cap), assigns seqs and `recorded_at`, computes the chain
-//! links, and writes the whole group as one RocksDB batch with one WAL sync.
+//! links, fills them into the prepared values, and writes the whole group as
+//! one RocksDB batch with one WAL sync.
 //! Only after that write returns does any caller get its receipts.
 //!
 //! One thread owns the chain heads, so seq assignment needs no lock and two
@@ -25,13 +27,16 @@ use crate::chain::{self, Hash};
 use crate::engine::{Durability, Shared};
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::record::{ChainHead, Receipt, StoredRecord, TenantEntry};
+use crate::record::{ChainHead, Receipt, StoredRecord, TenantEntry, RECORD_OVERHEAD};
 use crate::storage::Cf;
 
-/// An event ready for the writer: encoded and hashed on the caller's thread.
+/// An event ready for the writer: validated, encoded, hashed and laid out
+/// as a record value on the caller's thread, so the single writer only has to
+/// fill in its place in the chain.
 #[derive(Debug, Clone)]
 pub struct PreparedEvent {
-    pub(crate) encoded: Vec<u8>,
+    /// A [`StoredRecord::template`]: the record value minus recorded_at, head and CRC.
+    pub(crate) value: Vec<u8>,
     pub(crate) leaf: Hash,
     pub(crate) idempotency_key: Option<String>,
 }
@@ -42,9 +47,9 @@ impl PreparedEvent {
         self.leaf
     }
 
-    /// Size of the canonical encoding in bytes.
+    /// Size of the canonical event encoding in bytes.
     pub fn encoded_len(&self) -> usize {
-        self.encoded.len()
+        self.value.len() - RECORD_OVERHEAD
     }
 }
 
@@ -110,7 +115,7 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, requests: Vec<Request>) {
+    fn commit(&mut self, mut requests: Vec<Request>) {
         if self.poisoned.load(Ordering::SeqCst) {
             for r in requests {
                 let _ = r.reply.send(Err(Error::Poisoned));
@@ -122,8 +127,8 @@ impl Writer {
         let mut batch = shared.store.batch();
         let mut group = Group { next_tenant: self.next_tenant, ..Group::default() };
         let mut replies = Vec::with_capacity(requests.len());
-        for req in requests {
-            match self.stage(&req, now, &mut batch, &mut group) {
+        for mut req in requests.drain(..) {
+            match self.stage(&mut req, now, &mut batch, &mut group) {
                 Ok(receipts) => replies.push((req.reply, Ok(receipts))),
                 Err(e) => {
                     let _ = req.reply.send(Err(e));
@@ -154,7 +159,13 @@ impl Writer {
     }
 
     /// Adds one request's writes to the batch, or changes nothing and fails.
-    fn stage(&self, req: &Request, now: u64, batch: &mut crate::storage::Batch<'_>, group: &mut Group) -> Result<Vec<Receipt>> {
+    fn stage(
+        &self,
+        req: &mut Request,
+        now: u64,
+        batch: &mut crate::storage::Batch<'_>,
+        group: &mut Group,
+    ) -> Result<Vec<Receipt>> {
         let shared = &self.shared;
         let existing = group.tenants.get(&req.tenant).or_else(|| self.tenants.get(&req.tenant)).cloned();
         if existing.as_ref().is_some_and(|t| t.damaged) {
@@ -220,7 +231,7 @@ impl Writer {
         };
         let mut receipts: Vec<Receipt> = Vec::with_capacity(req.events.len());
         let mut wrote = false;
-        for (ev, plan) in req.events.iter().zip(plans) {
+        for (ev, plan) in req.events.iter_mut().zip(plans) {
             let receipt = match plan {
                 Plan::Replay(r) => r,
                 Plan::ReplayOf(j) => Receipt { replayed: true, ..receipts[j] },
@@ -229,8 +240,8 @@ impl Writer {
                     // Never decreasing within a tenant, whatever the clock does.
                     let recorded_at = now.max(state.head.recorded_at);
                     let head = chain::link_hash(&state.head.head, seq, recorded_at, &ev.leaf);
-                    let stored = StoredRecord { recorded_at, leaf: ev.leaf, head, event: ev.encoded.clone() };
-                    batch.put(Cf::Records, &keys::record(state.number, seq), &stored.encode());
+                    StoredRecord::fill_template(&mut ev.value, recorded_at, &head);
+                    batch.put(Cf::Records, &keys::record(state.number, seq), &ev.value);
                     let receipt = Receipt { seq, recorded_at, leaf: ev.leaf, head, replayed: false };
                     if let Some(key) = &ev.idempotency_key {
                         batch.put(Cf::Idempotency, &keys::idempotency(state.number, key), &receipt.encode());
