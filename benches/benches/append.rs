@@ -1,0 +1,145 @@
+//! Durable append throughput: annal vs raw RocksDB, same bytes, same run.
+//!
+//! Four writer threads, each appending batches of B events (B = 1, 64, 1024)
+//! to its own tenant with `Durability::Sync`. The baseline: four threads
+//! writing the same stored-record bytes under the same 16-byte keys straight
+//! into RocksDB, B per WriteBatch, with `sync = true`. annal's side includes
+//! everything an append costs: validation, canonical encoding, hashing, the
+//! hand-off to the writer, chain linking, the batch write and the fsync.
+//!
+//! Run: `cargo bench -p annal-benches --bench append`. The table at the end
+//! gives events/s, MB/s (stored record bytes) and annal / baseline.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use annal_benches::{corpus_events, raw_rocksdb, Tally};
+use annal_engine::record::{encode_event, StoredRecord};
+use annal_engine::{Durability, Engine, Event, Hash};
+use criterion::{BenchmarkId, Criterion, Throughput};
+
+const WRITERS: usize = 4;
+/// Each writer cycles through this many events. Small enough that the events
+/// stay in CPU cache, as they are in a service that appends an event it has
+/// just built; with 16k rotating serde_json trees the bench would mostly
+/// measure DRAM latency of its own fixture. The baseline cycles through the
+/// same events' bytes.
+const EVENTS_PER_WRITER: usize = 1024;
+
+struct Fixture {
+    /// Per writer: its events.
+    events: Vec<Arc<Vec<Event>>>,
+    /// Per writer: the stored-record bytes of the same events.
+    values: Vec<Arc<Vec<Vec<u8>>>>,
+}
+
+fn fixture() -> Fixture {
+    let mut events = Vec::new();
+    let mut values = Vec::new();
+    for w in 0..WRITERS {
+        let evs = corpus_events(&format!("ws_bench_{w}"), EVENTS_PER_WRITER);
+        let vals = evs
+            .iter()
+            .map(|e| {
+                let enc = encode_event(&e.validate(&Default::default()).expect("valid"));
+                StoredRecord { recorded_at: 1, leaf: Hash([1; 32]), head: Hash([2; 32]), event: enc }.encode()
+            })
+            .collect();
+        events.push(Arc::new(evs));
+        values.push(Arc::new(vals));
+    }
+    Fixture { events, values }
+}
+
+fn bench(c: &mut Criterion, tally: &Tally) {
+    let fx = fixture();
+    for batch in [1usize, 64, 1024] {
+        let group_name = format!("append/batch={batch}");
+        let mut group = c.benchmark_group(&group_name);
+        group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(4));
+        // One iteration: every writer appends one batch.
+        group.throughput(Throughput::Elements((WRITERS * batch) as u64));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = Engine::builder(dir.path()).durability(Durability::Sync).open().expect("open");
+        group.bench_function(BenchmarkId::new("annal", batch), |b| {
+            let mut cursor = 0usize;
+            b.iter_custom(|iters| {
+                let start_at = cursor;
+                cursor = (cursor + iters as usize * batch) % EVENTS_PER_WRITER;
+                let bytes: u64 =
+                    (0..iters as usize * batch).map(|i| fx.values[0][(start_at + i) % EVENTS_PER_WRITER].len() as u64).sum();
+                let started = Instant::now();
+                std::thread::scope(|s| {
+                    for w in 0..WRITERS {
+                        let engine = engine.clone();
+                        let events = Arc::clone(&fx.events[w]);
+                        s.spawn(move || {
+                            let tenant = format!("ws_bench_{w}");
+                            for it in 0..iters as usize {
+                                // Batches never wrap: EVENTS_PER_WRITER is a multiple of every batch size.
+                                let at = (start_at + it * batch) % EVENTS_PER_WRITER;
+                                engine.append(&tenant, &events[at..at + batch]).expect("append");
+                            }
+                        });
+                    }
+                });
+                let took = started.elapsed();
+                tally.add(&group_name, "annal", iters * (WRITERS * batch) as u64, bytes * WRITERS as u64, took);
+                took
+            })
+        });
+        drop(engine);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Arc::new(raw_rocksdb(dir.path()));
+        let mut seq = 0u64;
+        group.bench_function(BenchmarkId::new("rocksdb", batch), |b| {
+            let mut cursor = 0usize;
+            b.iter_custom(|iters| {
+                let start_at = cursor;
+                cursor = (cursor + iters as usize * batch) % EVENTS_PER_WRITER;
+                let bytes: u64 =
+                    (0..iters as usize * batch).map(|i| fx.values[0][(start_at + i) % EVENTS_PER_WRITER].len() as u64).sum();
+                let base_seq = seq;
+                seq += iters * batch as u64;
+                let started = Instant::now();
+                std::thread::scope(|s| {
+                    for w in 0..WRITERS {
+                        let db = Arc::clone(&db);
+                        let values = Arc::clone(&fx.values[w]);
+                        s.spawn(move || {
+                            let mut wo = rocksdb::WriteOptions::default();
+                            wo.set_sync(true);
+                            for it in 0..iters as usize {
+                                let mut wb = rocksdb::WriteBatch::default();
+                                for i in 0..batch {
+                                    let n = it * batch + i;
+                                    let mut key = [0u8; 16];
+                                    key[..8].copy_from_slice(&(w as u64 + 1).to_be_bytes());
+                                    key[8..].copy_from_slice(&(base_seq + n as u64 + 1).to_be_bytes());
+                                    wb.put(key, &values[(start_at + n) % EVENTS_PER_WRITER]);
+                                }
+                                db.write_opt(wb, &wo).expect("write");
+                            }
+                        });
+                    }
+                });
+                let took = started.elapsed();
+                tally.add(&group_name, "rocksdb", iters * (WRITERS * batch) as u64, bytes * WRITERS as u64, took);
+                took
+            })
+        });
+        group.finish();
+    }
+}
+
+// A hand-written main instead of `criterion_main!`, so the ratio table can
+// be printed after criterion's own report.
+fn main() {
+    let tally = Tally::default();
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c, &tally);
+    c.final_summary();
+    tally.print_ratios("annal", "rocksdb");
+}
