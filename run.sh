@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# annal's main job on the embedded default: generate the seeded corpus of
+# realistic audit events, append it into the RocksDB store in ./annal-data
+# (one chain per workspace), and verify every chain.
+# Usage: ./run.sh [DATA_DIR]
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/setup.sh
+DATA_DIR="${1:-./annal-data}"
+cargo build --release --locked -p annal-server -p annal-testdata
+./target/release/gen-corpus --out testdata/corpus
+for f in testdata/corpus/*.ndjson; do
+  ./target/release/annal ingest --data-dir "$DATA_DIR" --tenant "$(basename "$f" .ndjson)" "$f"
+done
+./target/release/annal verify --data-dir "$DATA_DIR"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building annal needs beyond the Rust toolchain, if missing.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+
+need_apt=()
+# The rocksdb crate generates its bindings with bindgen, which needs libclang.
+if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q 'libclang'; then
+  need_apt+=(libclang-dev)
+fi
+# RocksDB itself is C++.
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+command -v make >/dev/null 2>&1 || need_apt+=(make)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# The independent golden-vector check (testdata/golden/check_golden.py) uses
+# BLAKE3 from PyPI, so that it shares no code with annal.
+if ! python3 -c 'import blake3' >/dev/null 2>&1; then
+  echo "setup: installing the blake3 Python package" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore blake3 >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install the Rust toolchain (https://rustup.rs) first" >&2
+  exit 1
+fi
