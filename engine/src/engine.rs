@@ -155,6 +155,7 @@ impl EngineBuilder {
             rx,
             poisoned: Arc::clone(&poisoned),
             max_group_events: self.max_group_events,
+            in_flight_idempotency: HashMap::new(),
         };
         let thread = std::thread::Builder::new().name("annal-writer".into()).spawn(move || writer.run())?;
         Ok(Engine {

@@ -10,17 +10,21 @@
 //! Only after that write returns does any caller get its receipts.
 //!
 //! One thread owns the chain heads, so seq assignment needs no lock and two
-//! appends to one tenant can never race. While it syncs, new requests queue
-//! up and form the next group: the more concurrent writers, the larger the
-//! groups, the fewer syncs per row.
+//! appends to one tenant can never race. While the committer thread writes
+//! and syncs one group, the writer stages the next from the requests that
+//! queued up meanwhile: the more concurrent writers, the larger the groups,
+//! the fewer syncs per row, and staging overlaps the disk.
 //!
-//! **Invariant:** in-memory heads change only after the batch that contains
-//! them is on disk. A failed write leaves memory as it was and poisons the
-//! engine, because after a failed fsync the state on disk is unknown.
+//! **Invariants.** A receipt is sent only after the batch holding its row
+//! returned from a (synced) write. The writer's working heads run at most one
+//! group ahead of the disk; groups are written strictly in staging order; a
+//! failed write poisons the engine and fails every group staged after it, so
+//! nothing built on a lost group can land. Readers see a new tenant only once
+//! its first group is durable.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 
 use crate::chain::{self, Hash};
@@ -28,7 +32,7 @@ use crate::engine::{Durability, Shared};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::record::{ChainHead, Receipt, StoredRecord, TenantEntry, RECORD_OVERHEAD};
-use crate::storage::Cf;
+use crate::storage::{Batch, Cf};
 
 /// An event ready for the writer: validated, encoded, hashed and laid out
 /// as a record value on the caller's thread, so the single writer only has to
@@ -57,7 +61,7 @@ impl PreparedEvent {
 pub(crate) struct Request {
     pub tenant: String,
     pub events: Vec<PreparedEvent>,
-    pub reply: SyncSender<Result<Vec<Receipt>>>,
+    pub reply: ReplyTo,
 }
 
 /// A tenant's chain as the writer sees it.
@@ -77,6 +81,41 @@ pub(crate) struct Writer {
     pub rx: Receiver<Request>,
     pub poisoned: Arc<AtomicBool>,
     pub max_group_events: usize,
+    /// Idempotency entries of the group the committer may still be writing:
+    /// not yet readable from the store, already binding.
+    pub in_flight_idempotency: HashMap<(u64, String), Receipt>,
+}
+
+/// The committer: writes staged groups in order, then publishes and replies.
+fn commit_loop<'s>(shared: &'s Shared, poisoned: &AtomicBool, groups: impl IntoIterator<Item = Commit<'s>>) {
+    for commit in groups {
+        if commit.batch.len() > 0 && !poisoned.load(Ordering::SeqCst) {
+            if let Err(e) = shared.store.write(commit.batch, shared.durability == Durability::Sync) {
+                poisoned.store(true, Ordering::SeqCst);
+                let msg = e.to_string();
+                for (tx, _) in commit.replies {
+                    let _ = tx.send(Err(Error::Storage(msg.clone())));
+                }
+                continue;
+            }
+        }
+        if poisoned.load(Ordering::SeqCst) {
+            // An earlier group failed; this one was built on it.
+            for (tx, _) in commit.replies {
+                let _ = tx.send(Err(Error::Poisoned));
+            }
+            continue;
+        }
+        if !commit.new_tenants.is_empty() {
+            let mut directory = shared.tenants.write();
+            for (name, number) in commit.new_tenants {
+                directory.insert(name, number);
+            }
+        }
+        for (tx, receipts) in commit.replies {
+            let _ = tx.send(Ok(receipts));
+        }
+    }
 }
 
 /// What the writer decided for one event of a request.
@@ -97,65 +136,99 @@ struct Group {
     next_tenant: u64,
 }
 
+/// Where a caller waits for its receipts.
+type ReplyTo = SyncSender<Result<Vec<Receipt>>>;
+
+/// A staged group on its way to the disk.
+struct Commit<'s> {
+    batch: Batch<'s>,
+    /// Callers and the receipts they get once the batch is durable.
+    replies: Vec<(ReplyTo, Vec<Receipt>)>,
+    /// Tenants this group creates, published to readers once durable.
+    new_tenants: Vec<(String, u64)>,
+}
+
 impl Writer {
+    /// Two stages in two threads: this one stages group N+1 (seqs, links,
+    /// the batch) while the committer writes and syncs group N. The hand-over
+    /// is a rendezvous, so at most one group is in flight while the next is
+    /// staged: staging builds on the in-flight group's heads and idempotency
+    /// keys, and the committer writes groups strictly in order. The committer
+    /// alone replies, and only after a group's write returned: no receipt is
+    /// ever given for a row that is not durable. If a write fails, the
+    /// committer poisons the engine and fails that group and every later one,
+    /// so nothing built on a lost group can land.
     pub fn run(mut self) {
-        while let Ok(first) = self.rx.recv() {
-            let mut events = first.events.len();
-            let mut requests = vec![first];
-            while events < self.max_group_events {
-                match self.rx.try_recv() {
-                    Ok(r) => {
-                        events += r.events.len();
-                        requests.push(r);
-                    }
-                    Err(_) => break,
+        let shared = Arc::clone(&self.shared);
+        let poisoned = Arc::clone(&self.poisoned);
+        std::thread::scope(|scope| {
+            let (to_committer, from_writer) = mpsc::sync_channel::<Commit<'_>>(0);
+            let committer = std::thread::Builder::new()
+                .name("annal-commit".into())
+                .spawn_scoped(scope, || commit_loop(&shared, &poisoned, from_writer));
+            if committer.is_err() {
+                // Could not start a thread: commit inline (no overlap, same guarantees).
+                while let Some(commit) = self.next_group(&shared) {
+                    commit_loop(&shared, &poisoned, [commit]);
+                }
+                return;
+            }
+            while let Some(commit) = self.next_group(&shared) {
+                if to_committer.send(commit).is_err() {
+                    break;
                 }
             }
-            self.commit(requests);
-        }
+        });
     }
 
-    fn commit(&mut self, mut requests: Vec<Request>) {
+    /// Waits for requests, gathers a group and stages it; `None` once the
+    /// engine is closed.
+    fn next_group<'s>(&mut self, shared: &'s Shared) -> Option<Commit<'s>> {
+        let first = self.rx.recv().ok()?;
+        let mut events = first.events.len();
+        let mut requests = vec![first];
+        while events < self.max_group_events {
+            match self.rx.try_recv() {
+                Ok(r) => {
+                    events += r.events.len();
+                    requests.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        Some(self.stage_group(shared, requests))
+    }
+
+    fn stage_group<'s>(&mut self, shared: &'s Shared, requests: Vec<Request>) -> Commit<'s> {
+        let mut commit =
+            Commit { batch: shared.store.batch(), replies: Vec::with_capacity(requests.len()), new_tenants: Vec::new() };
         if self.poisoned.load(Ordering::SeqCst) {
             for r in requests {
                 let _ = r.reply.send(Err(Error::Poisoned));
             }
-            return;
+            return commit;
         }
-        let shared = Arc::clone(&self.shared);
         let now = shared.clock.now_ns();
-        let mut batch = shared.store.batch();
         let mut group = Group { next_tenant: self.next_tenant, ..Group::default() };
-        let mut replies = Vec::with_capacity(requests.len());
-        for mut req in requests.drain(..) {
-            match self.stage(&mut req, now, &mut batch, &mut group) {
-                Ok(receipts) => replies.push((req.reply, Ok(receipts))),
+        for mut req in requests {
+            match self.stage(&mut req, now, &mut commit.batch, &mut group) {
+                Ok(receipts) => commit.replies.push((req.reply, receipts)),
+                // Nothing of this request was staged; the others go on.
                 Err(e) => {
                     let _ = req.reply.send(Err(e));
                 }
             }
         }
-        if batch.len() > 0 {
-            let sync = shared.durability == Durability::Sync;
-            if let Err(e) = shared.store.write(batch, sync) {
-                self.poisoned.store(true, Ordering::SeqCst);
-                let msg = e.to_string();
-                for (tx, _) in replies {
-                    let _ = tx.send(Err(Error::Storage(msg.clone())));
-                }
-                return;
+        // The next group builds on this one, which is not yet on disk; see run().
+        for (name, state) in group.tenants {
+            if !self.tenants.contains_key(&name) {
+                commit.new_tenants.push((name.clone(), state.number));
             }
-            // Durable: now memory may move forward.
-            let mut directory = shared.tenants.write();
-            for (name, state) in group.tenants {
-                directory.entry(name.clone()).or_insert(state.number);
-                self.tenants.insert(name, state);
-            }
-            self.next_tenant = group.next_tenant;
+            self.tenants.insert(name, state);
         }
-        for (tx, result) in replies {
-            let _ = tx.send(result);
-        }
+        self.next_tenant = group.next_tenant;
+        self.in_flight_idempotency = group.idempotency;
+        commit
     }
 
     /// Adds one request's writes to the batch, or changes nothing and fails.
@@ -191,7 +264,13 @@ impl Writer {
             seen_in_request.insert(key, i);
             let earlier = match &existing {
                 None => None,
-                Some(t) => match group.idempotency.get(&(t.number, key.to_string())) {
+                // This group first, then the one the committer may be writing
+                // (not yet readable from the store), then the store.
+                Some(t) => match group
+                    .idempotency
+                    .get(&(t.number, key.to_string()))
+                    .or_else(|| self.in_flight_idempotency.get(&(t.number, key.to_string())))
+                {
                     Some(r) => Some(*r),
                     None => match shared.store.get(Cf::Idempotency, &keys::idempotency(t.number, key))? {
                         Some(bytes) => {

@@ -139,7 +139,7 @@ fn concurrent_appends_with_one_idempotency_key_write_one_row() {
         let hs: Vec<_> = (0..8).map(|_| s.spawn(|| engine.append("t", &[e.clone()]).unwrap()[0])).collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert!(receipts.iter().all(|r| r.seq == 1 && r.head == receipts[0].head));
+    assert!(receipts.iter().all(|r| r.seq == 1 && r.head == receipts[0].head), "{receipts:?}");
     assert_eq!(receipts.iter().filter(|r| !r.replayed).count(), 1);
     assert_eq!(engine.head("t").unwrap().seq, 1);
 }
