@@ -20,7 +20,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, FieldError, Result};
 use crate::event::{Event, Limits};
 use crate::keys;
-use crate::record::{encode_event_view, ChainHead, Receipt, Record, StoredRecord, TenantEntry};
+use crate::record::{ChainHead, Receipt, Record, StoredRecord, TenantEntry, RECORD_OVERHEAD};
 use crate::storage::{Cf, Store, StoreOptions};
 use crate::verify::{self, VerifyOutcome};
 use crate::writer::{PreparedEvent, Request, TenantState, Writer};
@@ -291,7 +291,15 @@ impl Engine {
     /// thread. Call it from many threads to spread the hashing.
     pub fn prepare(&self, event: &Event) -> Result<PreparedEvent, FieldError> {
         let view = event.view(&self.shared.limits)?;
-        prepare_encoded(encode_event_view(&view), event.idempotency_key.clone(), &self.shared.limits)
+        let (value, leaf) = StoredRecord::template(&view);
+        let encoded_len = value.len() - RECORD_OVERHEAD;
+        if encoded_len > self.shared.limits.max_event_bytes {
+            return Err(FieldError::new(
+                "",
+                format!("event is {encoded_len} bytes encoded, more than the limit of {}", self.shared.limits.max_event_bytes),
+            ));
+        }
+        Ok(PreparedEvent { value, leaf, idempotency_key: event.idempotency_key.clone() })
     }
 
     /// Appends a batch of events to `tenant`'s chain, all or nothing, and
@@ -395,18 +403,6 @@ impl Engine {
         let n = self.number(tenant)?;
         verify::verify(&self.shared, tenant, n, range, progress)
     }
-}
-
-/// Size check, leaf hash and record template of an encoded event.
-fn prepare_encoded(encoded: Vec<u8>, idempotency_key: Option<String>, limits: &Limits) -> Result<PreparedEvent, FieldError> {
-    if encoded.len() > limits.max_event_bytes {
-        return Err(FieldError::new(
-            "",
-            format!("event is {} bytes encoded, more than the limit of {}", encoded.len(), limits.max_event_bytes),
-        ));
-    }
-    let leaf = chain::leaf_hash(&encoded);
-    Ok(PreparedEvent { value: StoredRecord::template(&leaf, &encoded), leaf, idempotency_key })
 }
 
 /// Checks a tenant id: 1 to 128 bytes of ASCII letters, digits, `_`, `-`, `.`.
