@@ -33,6 +33,19 @@ struct Fixture {
     values: Vec<Arc<Vec<Vec<u8>>>>,
 }
 
+impl Fixture {
+    /// Takes the next `n` events of every writer's rotation: returns where
+    /// they start and their stored bytes summed over all writers (both sides
+    /// store exactly these bytes).
+    fn take(&self, cursor: &mut usize, n: usize) -> (usize, u64) {
+        let start = *cursor;
+        *cursor = (start + n) % EVENTS_PER_WRITER;
+        let bytes =
+            self.values.iter().map(|v| (0..n).map(|i| v[(start + i) % EVENTS_PER_WRITER].len() as u64).sum::<u64>()).sum();
+        (start, bytes)
+    }
+}
+
 fn fixture() -> Fixture {
     let mut events = Vec::new();
     let mut values = Vec::new();
@@ -65,10 +78,7 @@ fn bench(c: &mut Criterion, tally: &Tally) {
         group.bench_function(BenchmarkId::new("annal", batch), |b| {
             let mut cursor = 0usize;
             b.iter_custom(|iters| {
-                let start_at = cursor;
-                cursor = (cursor + iters as usize * batch) % EVENTS_PER_WRITER;
-                let bytes: u64 =
-                    (0..iters as usize * batch).map(|i| fx.values[0][(start_at + i) % EVENTS_PER_WRITER].len() as u64).sum();
+                let (start_at, bytes) = fx.take(&mut cursor, iters as usize * batch);
                 let started = Instant::now();
                 std::thread::scope(|s| {
                     for w in 0..WRITERS {
@@ -85,7 +95,7 @@ fn bench(c: &mut Criterion, tally: &Tally) {
                     }
                 });
                 let took = started.elapsed();
-                tally.add(&group_name, "annal", iters * (WRITERS * batch) as u64, bytes * WRITERS as u64, took);
+                tally.add(&group_name, "annal", iters * (WRITERS * batch) as u64, bytes, took);
                 took
             })
         });
@@ -97,10 +107,7 @@ fn bench(c: &mut Criterion, tally: &Tally) {
         group.bench_function(BenchmarkId::new("rocksdb", batch), |b| {
             let mut cursor = 0usize;
             b.iter_custom(|iters| {
-                let start_at = cursor;
-                cursor = (cursor + iters as usize * batch) % EVENTS_PER_WRITER;
-                let bytes: u64 =
-                    (0..iters as usize * batch).map(|i| fx.values[0][(start_at + i) % EVENTS_PER_WRITER].len() as u64).sum();
+                let (start_at, bytes) = fx.take(&mut cursor, iters as usize * batch);
                 let base_seq = seq;
                 seq += iters * batch as u64;
                 let started = Instant::now();
@@ -126,7 +133,7 @@ fn bench(c: &mut Criterion, tally: &Tally) {
                     }
                 });
                 let took = started.elapsed();
-                tally.add(&group_name, "rocksdb", iters * (WRITERS * batch) as u64, bytes * WRITERS as u64, took);
+                tally.add(&group_name, "rocksdb", iters * (WRITERS * batch) as u64, bytes, took);
                 took
             })
         });
