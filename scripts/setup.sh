@@ -4,8 +4,10 @@
 set -euo pipefail
 
 need_apt=()
-# The rocksdb crate generates its bindings with bindgen, which needs libclang.
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q 'libclang'; then
+# The rocksdb crate generates its bindings with bindgen, which needs libclang
+# itself (libclang.so / libclang-N.so). Debian images often ship only
+# libclang-cpp, which bindgen cannot use: don't let it count.
+if ! ldconfig -p 2>/dev/null | grep -qE 'libclang(-[0-9.]+)?\.so' && ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1; then
   need_apt+=(libclang-dev)
 fi
 # RocksDB itself is C++.
