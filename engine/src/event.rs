@@ -213,13 +213,6 @@ impl Event {
                 format!("the `{RESERVED_ACTION_PREFIX}` namespace is reserved for events annal writes itself"),
             ));
         }
-        self.view_unreserved(limits)
-    }
-
-    /// [`Event::view`] without the reserved-namespace rule, for annal's own
-    /// system events, which live under `annal.`.
-    pub(crate) fn view_unreserved(&self, limits: &Limits) -> Result<EventRecordView<'_>, FieldError> {
-        validate_action(&self.action, "action", limits)?;
         let a = &self.actor;
         ident(&a.id, "actor.id", limits.max_id_bytes)?;
         opt(&a.name, "actor.name", |v, f| text(v, f, limits.max_name_bytes))?;

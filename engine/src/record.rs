@@ -45,14 +45,10 @@ pub enum DecodeError {
 
 /// Encodes the canonical event: `EVENT_FORMAT_V1 ‖ bincode(EventRecord)`.
 pub fn encode_event(event: &EventRecord) -> Vec<u8> {
-    encode_with_format_byte(event)
-}
-
-fn encode_with_format_byte(body: &impl bincode::Encode) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     out.push(EVENT_FORMAT_V1);
     // Writing into a Vec cannot fail; the limit applies only to decoding.
-    if let Err(e) = bincode::encode_into_std_write(body, &mut out, bincode_config()) {
+    if let Err(e) = bincode::encode_into_std_write(event, &mut out, bincode_config()) {
         unreachable!("encoding into a Vec failed: {e}");
     }
     out
@@ -160,21 +156,15 @@ pub struct StoredRecord {
 impl StoredRecord {
     /// `0x01 ‖ recorded_at:u64 ‖ leaf:32 ‖ head:32 ‖ len:u32 ‖ event ‖ crc32`.
     pub fn encode(&self) -> Vec<u8> {
-        StoredRecord::encode_parts(self.recorded_at, &self.leaf, &self.head, &self.event)
-    }
-
-    /// [`StoredRecord::encode`] from borrowed parts: the writer encodes
-    /// without first copying the event into a `StoredRecord`.
-    pub fn encode_parts(recorded_at: u64, leaf: &Hash, head: &Hash, event: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + 8 + 32 + 32 + 4 + event.len() + 4);
+        let mut out = Vec::with_capacity(RECORD_OVERHEAD + self.event.len());
         out.push(VALUE_FORMAT_V1);
-        out.extend_from_slice(&recorded_at.to_be_bytes());
-        out.extend_from_slice(&leaf.0);
-        out.extend_from_slice(&head.0);
+        out.extend_from_slice(&self.recorded_at.to_be_bytes());
+        out.extend_from_slice(&self.leaf.0);
+        out.extend_from_slice(&self.head.0);
         // Events are limited to far less than 4 GiB before they get here.
-        let len = u32::try_from(event.len()).unwrap_or(u32::MAX);
+        let len = u32::try_from(self.event.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(event);
+        out.extend_from_slice(&self.event);
         seal(out)
     }
 
@@ -204,7 +194,7 @@ impl StoredRecord {
     }
 
     /// Writes `recorded_at` and `head` into a [`StoredRecord::template`] and
-    /// reseals its CRC; the result equals [`StoredRecord::encode_parts`].
+    /// reseals its CRC; the result equals [`StoredRecord::encode`].
     pub(crate) fn fill_template(value: &mut [u8], recorded_at: u64, head: &Hash) {
         let n = value.len();
         debug_assert!(n >= RECORD_OVERHEAD);
