@@ -19,14 +19,18 @@ use crate::chain;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, FieldError, Result};
 use crate::event::{Event, Limits};
+use crate::index::{self, IndexCheck, IndexTemplate, Indexed};
 use crate::keys;
+use crate::query::{self, Page, Query, QueryStream};
 use crate::record::{ChainHead, Receipt, Record, StoredRecord, TenantEntry, RECORD_OVERHEAD};
 use crate::storage::{Cf, Store, StoreOptions};
 use crate::verify::{self, VerifyOutcome};
 use crate::writer::{PreparedEvent, Request, TenantState, Writer};
 
 /// Store format version this build reads and writes (`meta/format_version`).
-pub const STORE_FORMAT_VERSION: u32 = 1;
+/// Version 2 added the `index` column family; a version 1 store is upgraded
+/// on open by indexing its rows (docs/FORMAT.md, "Version history").
+pub const STORE_FORMAT_VERSION: u32 = 2;
 
 /// Longest tenant id, in bytes.
 pub const MAX_TENANT_BYTES: usize = 128;
@@ -173,17 +177,26 @@ fn check_format(store: &Store) -> Result<()> {
             let found = <[u8; 4]>::try_from(v.as_slice())
                 .map(u32::from_be_bytes)
                 .map_err(|_| Error::Corrupt("meta/format_version".into()))?;
+            if found == 1 {
+                // Version 1 had no index: build it from the rows, then mark
+                // the store as version 2. A crash in between re-runs the
+                // rebuild, which writes the same keys again.
+                index::rebuild(store)?;
+                return set_format(store);
+            }
             if found != STORE_FORMAT_VERSION {
                 return Err(Error::UnsupportedFormat { found, supported: STORE_FORMAT_VERSION });
             }
             Ok(())
         }
-        None => {
-            let mut b = store.batch();
-            b.put(Cf::Meta, keys::META_FORMAT, &STORE_FORMAT_VERSION.to_be_bytes());
-            store.write(b, true)
-        }
+        None => set_format(store),
     }
+}
+
+fn set_format(store: &Store) -> Result<()> {
+    let mut b = store.batch();
+    b.put(Cf::Meta, keys::META_FORMAT, &STORE_FORMAT_VERSION.to_be_bytes());
+    store.write(b, true)
 }
 
 /// Reads every tenant's registry entry and head, and checks each head
@@ -299,7 +312,8 @@ impl Engine {
                 format!("event is {encoded_len} bytes encoded, more than the limit of {}", self.shared.limits.max_event_bytes),
             ));
         }
-        Ok(PreparedEvent { value, leaf, idempotency_key: event.idempotency_key.clone() })
+        let index = IndexTemplate::build(&Indexed::of_view(&view));
+        Ok(PreparedEvent { value, leaf, idempotency_key: event.idempotency_key.clone(), index })
     }
 
     /// Appends a batch of events to `tenant`'s chain, all or nothing, and
@@ -386,6 +400,43 @@ impl Engine {
             buf: Vec::new().into_iter(),
             done: false,
         })
+    }
+
+    /// One page of `query` over `tenant`'s chain: at most `limit` rows (1 to
+    /// [`MAX_PAGE_SIZE`](crate::query::MAX_PAGE_SIZE); the command line and
+    /// API default to 100), resuming after `cursor` if given. See
+    /// [`crate::query`] for how the index is chosen and why paging is exact.
+    pub fn query(&self, tenant: &str, query: &Query, limit: usize, cursor: Option<&str>) -> Result<Page> {
+        let n = self.number(tenant)?;
+        query::page(&self.shared, tenant, n, query, limit, cursor)
+    }
+
+    /// Every row of `query`, in order, read a bounded chunk at a time
+    /// (constant memory however large the window): for exports. The walk
+    /// covers the rows that exist when it starts; later appends are not
+    /// included, so an export is a fixed snapshot.
+    pub fn query_stream(&self, tenant: &str, query: &Query) -> Result<QueryStream> {
+        let n = self.number(tenant)?;
+        // Checks the query now, so that a bad one fails here, not mid-export.
+        query::plan(&self.shared, n, query, None, None)?;
+        let hi_cap = self.head(tenant)?.seq + 1;
+        Ok(QueryStream {
+            shared: Arc::clone(&self.shared),
+            n,
+            query: query.clone(),
+            hi_cap,
+            after: None,
+            buf: Vec::new().into_iter(),
+            done: false,
+            examined: 0,
+        })
+    }
+
+    /// Checks that `tenant`'s index holds exactly the entries of its rows;
+    /// reads every row and index entry of the tenant, in constant memory.
+    pub fn check_index(&self, tenant: &str) -> Result<IndexCheck> {
+        let n = self.number(tenant)?;
+        index::check(&self.shared.store, n)
     }
 
     /// Verifies `range` (inclusive seqs) of `tenant`'s chain; see [`crate::verify`].

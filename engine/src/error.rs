@@ -53,6 +53,12 @@ pub enum Error {
     /// A batch with no events.
     #[error("empty batch: nothing to append")]
     EmptyBatch,
+    /// A query names a bad filter, window, order or page size.
+    #[error("invalid query: {0}")]
+    InvalidQuery(FieldError),
+    /// A query's cursor is malformed or belongs to another tenant or query.
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(String),
     /// A tenant id that is not of the documented form.
     #[error("invalid tenant id: {0}")]
     InvalidTenant(String),

@@ -576,7 +576,7 @@ fn has_control(v: &str) -> bool {
 }
 
 /// Identifiers: non-empty text without surrounding white space.
-fn ident(v: &str, field: &str, max: usize) -> Result<(), FieldError> {
+pub(crate) fn ident(v: &str, field: &str, max: usize) -> Result<(), FieldError> {
     if v.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }
@@ -604,7 +604,7 @@ fn email(v: &str, field: &str, max: usize) -> Result<(), FieldError> {
     }
 }
 
-fn validate_action(v: &str, field: &str, limits: &Limits) -> Result<(), FieldError> {
+pub(crate) fn validate_action(v: &str, field: &str, limits: &Limits) -> Result<(), FieldError> {
     if v.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }

@@ -25,6 +25,12 @@ pub fn record_seq(key: &[u8]) -> Option<u64> {
     (key.len() == 16).then(|| u64::from_be_bytes(b))
 }
 
+/// Tenant number of a `records` key, if it has the right shape.
+pub fn record_tenant(key: &[u8]) -> Option<u64> {
+    let b: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    (key.len() == 16).then(|| u64::from_be_bytes(b))
+}
+
 /// `heads`: `tenant:u64`.
 pub fn head(tenant: u64) -> [u8; 8] {
     tenant.to_be_bytes()

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use crate::chain::{self, Hash};
 use crate::engine::{Durability, Shared};
 use crate::error::{Error, Result};
+use crate::index::IndexTemplate;
 use crate::keys;
 use crate::record::{ChainHead, Receipt, StoredRecord, TenantEntry, RECORD_OVERHEAD};
 use crate::storage::{Batch, Cf};
@@ -43,6 +44,8 @@ pub struct PreparedEvent {
     pub(crate) value: Vec<u8>,
     pub(crate) leaf: Hash,
     pub(crate) idempotency_key: Option<String>,
+    /// The row's index entries minus tenant, seq and recorded_at.
+    pub(crate) index: IndexTemplate,
 }
 
 impl PreparedEvent {
@@ -321,6 +324,8 @@ impl Writer {
                     let head = chain::link_hash(&state.head.head, seq, recorded_at, &ev.leaf);
                     StoredRecord::fill_template(&mut ev.value, recorded_at, &head);
                     batch.put(Cf::Records, &keys::record(state.number, seq), &ev.value);
+                    // Same batch as the record: both land or neither does.
+                    ev.index.put(batch, state.number, seq, recorded_at);
                     let receipt = Receipt { seq, recorded_at, leaf: ev.leaf, head, replayed: false };
                     if let Some(key) = &ev.idempotency_key {
                         batch.put(Cf::Idempotency, &keys::idempotency(state.number, key), &receipt.encode());

@@ -14,8 +14,8 @@
 use std::path::Path;
 
 use rocksdb::{
-    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, Direction, IteratorMode, Options,
-    ReadOptions, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBRawIteratorWithThreadMode, DBRecoveryMode,
+    Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB,
 };
 
 use crate::error::{Error, Result};
@@ -34,11 +34,13 @@ pub enum Cf {
     Records,
     /// Idempotency keys per tenant → the receipt first returned.
     Idempotency,
+    /// Secondary indexes: time, actor, action, target, session, key, outcome.
+    Index,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 5] = [Cf::Meta, Cf::Tenants, Cf::Heads, Cf::Records, Cf::Idempotency];
+    pub const ALL: [Cf; 6] = [Cf::Meta, Cf::Tenants, Cf::Heads, Cf::Records, Cf::Idempotency, Cf::Index];
 
     /// Name on disk.
     pub fn name(self) -> &'static str {
@@ -48,6 +50,7 @@ impl Cf {
             Cf::Heads => "heads",
             Cf::Records => "records",
             Cf::Idempotency => "idempotency",
+            Cf::Index => "index",
         }
     }
 }
@@ -104,6 +107,13 @@ impl Store {
             // hit once; bloom filters keep the misses off the disk.
             if matches!(cf, Cf::Idempotency | Cf::Heads | Cf::Tenants | Cf::Meta) {
                 table.set_bloom_filter(10.0, false);
+            }
+            // Queries fetch the rows an index names by point reads; a filter
+            // lets each read skip the SST files that cannot hold its key.
+            if matches!(cf, Cf::Records) {
+                table.set_bloom_filter(10.0, false);
+                table.set_cache_index_and_filter_blocks(true);
+                table.set_pin_l0_filter_and_index_blocks_in_cache(true);
             }
             o.set_block_based_table_factory(&table);
             o.set_compression_type(if opts.compression { DBCompressionType::Lz4 } else { DBCompressionType::None });
@@ -162,9 +172,55 @@ impl Store {
         Ok(out)
     }
 
+    /// A streaming iterator over `from <= key < to`, ascending, or descending
+    /// with `reverse`. It reads a consistent view: rows written after it was
+    /// created are not seen.
+    pub fn iter(&self, cf: Cf, from: &[u8], to: &[u8], reverse: bool) -> StoreIter<'_> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(from.to_vec());
+        ro.set_iterate_upper_bound(to.to_vec());
+        StoreIter { inner: self.db.raw_iterator_cf_opt(self.cf(cf), ro), reverse, started: false }
+    }
+
+    /// Point reads of many keys at once (RocksDB's batched MultiGet, which
+    /// shares index and filter lookups between keys of one file). `keys`
+    /// must be sorted ascending.
+    pub fn multi_get(&self, cf: Cf, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.db
+            .batched_multi_get_cf(self.cf(cf), keys.iter().map(|k| k.as_slice()), true)
+            .into_iter()
+            .map(|r| r.map(|v| v.map(|s| s.to_vec())).map_err(map_err))
+            .collect()
+    }
+
     /// Forces the WAL to stable storage (used on close in `Buffered` mode).
     pub fn sync_wal(&self) -> Result<()> {
         self.db.flush_wal(true).map_err(map_err)
+    }
+}
+
+/// See [`Store::iter`]: a lending iterator, each entry borrowed until the next call.
+pub(crate) struct StoreIter<'s> {
+    inner: DBRawIteratorWithThreadMode<'s, DB>,
+    reverse: bool,
+    started: bool,
+}
+
+impl StoreIter<'_> {
+    /// The next entry, or `None` at the end of the range.
+    pub fn next(&mut self) -> Result<Option<(&[u8], &[u8])>> {
+        match (self.started, self.reverse) {
+            (false, false) => self.inner.seek_to_first(),
+            (false, true) => self.inner.seek_to_last(),
+            (true, false) => self.inner.next(),
+            (true, true) => self.inner.prev(),
+        }
+        self.started = true;
+        if !self.inner.valid() {
+            self.inner.status().map_err(map_err)?;
+            return Ok(None);
+        }
+        Ok(self.inner.item())
     }
 }
 

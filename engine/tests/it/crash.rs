@@ -98,6 +98,9 @@ fn sigkill_during_appends_loses_no_acknowledged_row() {
         }
         for t in engine.tenants() {
             assert!(engine.verify(&t, ..).unwrap().is_intact(), "round {round}: {t} does not verify");
+            // Index entries land in the record's batch: never one without the other.
+            let check = engine.check_index(&t).unwrap();
+            assert!(check.is_consistent(), "round {round}: {t} index: {check:?}");
         }
         drop(engine);
         assert!(started.elapsed() < Duration::from_secs(60));

@@ -4,6 +4,7 @@
 mod append;
 mod crash;
 mod golden;
+mod query;
 mod tamper;
 
 use std::sync::Arc;

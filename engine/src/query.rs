@@ -1,0 +1,704 @@
+//! Queries: one tenant's rows in a `recorded_at` window, filtered by indexed
+//! fields, in pages that resume exactly where the last one ended.
+//!
+//! **Planning.** A window `[from, to)` becomes a seq range `[lo, hi)` with two
+//! seeks on the time index (seq order is time order within a chain). Each
+//! filter names an index whose entries for its value are that value's rows in
+//! seq order (see [`crate::index`]). The planner probes every candidate (the
+//! chain itself, whose cost is `hi - lo`, and each filter's index) by reading
+//! up to [`PROBE`] entries from where the walk starts, and estimates its rows
+//! in the range from how many seqs those entries span. The cheapest drives the
+//! walk; every other filter is checked on the rows it yields. So no query
+//! reads the whole chain when a window or an indexed filter narrows it, and
+//! [`Explain`] says what was chosen and how many rows were examined.
+//!
+//! **Paging.** A [`Cursor`] holds the seq of the last row returned, the
+//! tenant and a fingerprint of the query. Seqs only grow and rows are
+//! immutable, so resuming after a seq is exact: nothing is skipped or
+//! repeated, also after a restart. Rows appended while a walk goes on have
+//! larger seqs than any row already seen, so an ascending walk may meet them
+//! at its end and never in its middle; a descending walk never does.
+
+use std::fmt::Write as _;
+
+use crate::engine::Shared;
+use crate::error::{Error, FieldError, Result};
+use crate::event::{self, Limits, Outcome};
+use crate::index::{self, IndexKind};
+use crate::keys;
+use crate::record::{ChainHead, Record};
+use crate::storage::Cf;
+
+/// Rows a page holds when no limit is given.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// Most rows a page may hold.
+pub const MAX_PAGE_SIZE: usize = 1000;
+/// Index entries the planner reads per candidate to estimate its size.
+pub const PROBE: usize = 64;
+
+/// Walk direction, in seq (= `recorded_at`) order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Oldest first. The default.
+    #[default]
+    Asc,
+    /// Newest first.
+    Desc,
+}
+
+/// A filter on `target`: both its type and its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetFilter {
+    /// `target.type`.
+    pub kind: String,
+    /// `target.id`.
+    pub id: String,
+}
+
+/// What to read from a tenant's chain. Every filter given must match (AND).
+///
+/// Build it with struct update syntax or [`Query::set`], which parses the
+/// textual form the command line and the HTTP API take.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Query {
+    /// Window start on `recorded_at`, ns since the Unix epoch, inclusive.
+    pub from: Option<u64>,
+    /// Window end on `recorded_at`, ns since the Unix epoch, exclusive.
+    pub to: Option<u64>,
+    /// `actor.id` equals.
+    pub actor: Option<String>,
+    /// `actor.on_behalf_of` equals.
+    pub on_behalf_of: Option<String>,
+    /// `action` equals.
+    pub action: Option<String>,
+    /// `action` is this dotted prefix or lies below it: `iam` and `iam.`
+    /// both match `iam`, `iam.role.grant`, not `iamx.login`.
+    pub action_prefix: Option<String>,
+    /// `target` type and id equal.
+    pub target: Option<TargetFilter>,
+    /// `session_id` equals.
+    pub session: Option<String>,
+    /// `key_ref` equals.
+    pub key_ref: Option<String>,
+    /// `outcome` equals.
+    pub outcome: Option<Outcome>,
+    /// Walk direction.
+    pub order: Order,
+}
+
+/// The names [`Query::set`] takes.
+pub const FILTER_NAMES: [&str; 11] =
+    ["from", "to", "actor", "on_behalf_of", "action", "action_prefix", "target", "session", "key_ref", "outcome", "order"];
+
+fn bad(field: &str, message: impl Into<String>) -> Error {
+    Error::InvalidQuery(FieldError::new(field, message))
+}
+
+/// Parses a window bound: RFC 3339 (any offset) or integer ns since the epoch.
+pub fn parse_instant(field: &str, v: &str) -> Result<u64> {
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return v.parse::<u64>().map_err(|_| bad(field, "out of range"));
+    }
+    let ns = event::parse_rfc3339_nanos(v).map_err(|m| bad(field, m))?;
+    u64::try_from(ns).map_err(|_| bad(field, "before 1970"))
+}
+
+impl Query {
+    /// Sets one filter from its textual form, as the command line and the
+    /// HTTP API receive it. An unknown `name` is an error that lists the known
+    /// ones; so is a malformed value.
+    ///
+    /// `from`/`to`: RFC 3339 or ns since the epoch; `target`: `type:id`
+    /// (split at the first `:`); `outcome`: `success`, `failure`, `denied`;
+    /// `order`: `asc` or `desc`.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let s = || Some(value.to_string());
+        match name {
+            "from" => self.from = Some(parse_instant(name, value)?),
+            "to" => self.to = Some(parse_instant(name, value)?),
+            "actor" => self.actor = s(),
+            "on_behalf_of" => self.on_behalf_of = s(),
+            "action" => self.action = s(),
+            "action_prefix" => self.action_prefix = s(),
+            "target" => {
+                let (kind, id) = value.split_once(':').ok_or_else(|| bad(name, "expected `type:id`"))?;
+                self.target = Some(TargetFilter { kind: kind.to_string(), id: id.to_string() });
+            }
+            "session" => self.session = s(),
+            "key_ref" => self.key_ref = s(),
+            "outcome" => {
+                self.outcome = Some(match value {
+                    "success" => Outcome::Success,
+                    "failure" => Outcome::Failure,
+                    "denied" => Outcome::Denied,
+                    _ => return Err(bad(name, "expected one of `success`, `failure`, `denied`")),
+                })
+            }
+            "order" => {
+                self.order = match value {
+                    "asc" => Order::Asc,
+                    "desc" => Order::Desc,
+                    _ => return Err(bad(name, "expected `asc` or `desc`")),
+                }
+            }
+            _ => return Err(bad(name, format!("unknown filter; expected one of {}", FILTER_NAMES.join(", ")))),
+        }
+        Ok(())
+    }
+
+    /// Checks every filter; returns the action prefix without its trailing dot.
+    fn check(&self, limits: &Limits) -> Result<Option<String>> {
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if to <= from {
+                return Err(bad("to", "must be later than `from` (the window is [from, to))"));
+            }
+        }
+        let ids = [
+            ("actor", &self.actor),
+            ("on_behalf_of", &self.on_behalf_of),
+            ("session", &self.session),
+            ("key_ref", &self.key_ref),
+            ("target.type", &self.target.as_ref().map(|t| t.kind.clone())),
+            ("target.id", &self.target.as_ref().map(|t| t.id.clone())),
+        ];
+        for (field, v) in ids {
+            if let Some(v) = v {
+                event::ident(v, field, limits.max_id_bytes).map_err(Error::InvalidQuery)?;
+            }
+        }
+        if let Some(a) = &self.action {
+            event::validate_action(a, "action", limits).map_err(Error::InvalidQuery)?;
+        }
+        match &self.action_prefix {
+            None => Ok(None),
+            Some(p) => {
+                let p = p.strip_suffix('.').unwrap_or(p);
+                event::validate_action(p, "action_prefix", limits).map_err(Error::InvalidQuery)?;
+                Ok(Some(p.to_string()))
+            }
+        }
+    }
+
+    /// Bytes that identify the query's rows and order (not its page size):
+    /// a cursor carries their hash, so it resumes only the query it came from.
+    fn fingerprint(&self, tenant: &str, prefix: Option<&str>) -> [u8; 8] {
+        let mut h = blake3::Hasher::new();
+        h.update(b"annal/v1/query\0");
+        h.update(&(tenant.len() as u32).to_be_bytes());
+        h.update(tenant.as_bytes());
+        let mut field = |tag: u8, v: Option<&[u8]>| {
+            h.update(&[tag]);
+            if let Some(v) = v {
+                h.update(&[1]);
+                h.update(&(v.len() as u32).to_be_bytes());
+                h.update(v);
+            } else {
+                h.update(&[0]);
+            }
+        };
+        let from = self.from.map(u64::to_be_bytes);
+        let to = self.to.map(u64::to_be_bytes);
+        field(1, from.as_ref().map(|b| &b[..]));
+        field(2, to.as_ref().map(|b| &b[..]));
+        field(3, self.actor.as_deref().map(str::as_bytes));
+        field(4, self.on_behalf_of.as_deref().map(str::as_bytes));
+        field(5, self.action.as_deref().map(str::as_bytes));
+        field(6, prefix.map(str::as_bytes));
+        field(7, self.target.as_ref().map(|t| t.kind.as_bytes()));
+        field(8, self.target.as_ref().map(|t| t.id.as_bytes()));
+        field(9, self.session.as_deref().map(str::as_bytes));
+        field(10, self.key_ref.as_deref().map(str::as_bytes));
+        field(11, self.outcome.map(|o| o.as_str().as_bytes()));
+        field(12, Some(if self.order == Order::Asc { b"asc" } else { b"desc" }));
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&h.finalize().as_bytes()[..8]);
+        out
+    }
+
+    /// Whether a row passes every filter and the window.
+    fn matches(&self, prefix: Option<&str>, r: &Record) -> bool {
+        let e = &r.event;
+        let eq = |want: &Option<String>, got: Option<&str>| want.as_deref().is_none_or(|w| got == Some(w));
+        self.from.is_none_or(|f| r.recorded_at >= f)
+            && self.to.is_none_or(|t| r.recorded_at < t)
+            && eq(&self.actor, Some(&e.actor_id))
+            && eq(&self.on_behalf_of, e.on_behalf_of.as_deref())
+            && eq(&self.action, Some(&e.action))
+            && prefix.is_none_or(|p| e.action.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')))
+            && self.target.as_ref().is_none_or(|t| e.target.as_ref().is_some_and(|et| et.kind == t.kind && et.id == t.id))
+            && eq(&self.session, e.session_id.as_deref())
+            && eq(&self.key_ref, e.key_ref.as_deref())
+            && self.outcome.is_none_or(|o| e.outcome == Some(o))
+    }
+
+    /// The index of each filter given, as (kind, key prefix).
+    fn candidates(&self, n: u64, prefix: Option<&str>) -> Vec<(IndexKind, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut add = |kind, values: &[&str]| out.push((kind, index::value_prefix(n, kind, values)));
+        // Listed from the usually rarest to the usually commonest: ties go to the first.
+        if let Some(v) = &self.key_ref {
+            add(IndexKind::KeyRef, &[v]);
+        }
+        if let Some(v) = &self.session {
+            add(IndexKind::Session, &[v]);
+        }
+        if let Some(t) = &self.target {
+            add(IndexKind::Target, &[&t.kind, &t.id]);
+        }
+        if let Some(v) = &self.actor {
+            add(IndexKind::Actor, &[v]);
+        }
+        if let Some(v) = &self.on_behalf_of {
+            add(IndexKind::OnBehalfOf, &[v]);
+        }
+        if let Some(v) = &self.action {
+            add(IndexKind::Action, &[v]);
+        }
+        if let Some(p) = prefix {
+            add(IndexKind::ActionPrefix, &[&format!("{p}.")]);
+        }
+        if let Some(o) = self.outcome {
+            add(IndexKind::Outcome, &[o.as_str()]);
+        }
+        out
+    }
+}
+
+/// Where a walk stands: the opaque token a page hands back.
+///
+/// Text form: 50 lowercase hex digits of `version:u8 ‖ tenant tag:8 ‖ query
+/// fingerprint:8 ‖ last seq:u64` (docs/FORMAT.md, "Cursors").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cursor {
+    tenant_tag: [u8; 8],
+    fingerprint: [u8; 8],
+    last_seq: u64,
+}
+
+const CURSOR_VERSION: u8 = 1;
+
+fn tenant_tag(tenant: &str) -> [u8; 8] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"annal/v1/cursor-tenant\0");
+    h.update(tenant.as_bytes());
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    out
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        let mut bytes = Vec::with_capacity(25);
+        bytes.push(CURSOR_VERSION);
+        bytes.extend_from_slice(&self.tenant_tag);
+        bytes.extend_from_slice(&self.fingerprint);
+        bytes.extend_from_slice(&self.last_seq.to_be_bytes());
+        let mut s = String::with_capacity(50);
+        for b in bytes {
+            let _ = write!(s, "{b:02x}");
+        }
+        s
+    }
+
+    fn decode(s: &str) -> Result<Cursor> {
+        let malformed = || Error::InvalidCursor("malformed: not a cursor returned by a query".into());
+        if s.len() != 50 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(malformed());
+        }
+        let bytes: Vec<u8> =
+            (0..25).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16)).collect::<Result<_, _>>().map_err(|_| malformed())?;
+        if bytes[0] != CURSOR_VERSION {
+            return Err(malformed());
+        }
+        let mut c = Cursor { tenant_tag: [0; 8], fingerprint: [0; 8], last_seq: 0 };
+        c.tenant_tag.copy_from_slice(&bytes[1..9]);
+        c.fingerprint.copy_from_slice(&bytes[9..17]);
+        c.last_seq = u64::from_be_bytes(bytes[17..25].try_into().map_err(|_| malformed())?);
+        if c.last_seq == 0 {
+            return Err(malformed());
+        }
+        Ok(c)
+    }
+}
+
+/// One candidate the planner weighed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Estimate {
+    /// `chain` (the records themselves) or an index name ([`IndexKind::name`]).
+    pub index: &'static str,
+    /// Rows the candidate yields in the seq range, estimated from the probe.
+    pub rows: u64,
+    /// Whether `rows` is exact (the probe reached the end of the range).
+    pub exact: bool,
+}
+
+/// How a page was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explain {
+    /// What drove the walk: `chain` or an index name.
+    pub index: &'static str,
+    /// The window (and cursor) as seqs: `[lo, hi)`.
+    pub seq_range: (u64, u64),
+    /// Every candidate with its estimate; the chosen one is the smallest.
+    pub candidates: Vec<Estimate>,
+    /// Rows read and checked against the filters.
+    pub examined: u64,
+    /// Rows returned.
+    pub returned: u64,
+}
+
+impl Explain {
+    /// As JSON, the shape `annal query --explain` prints.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "index": self.index,
+            "seq_range": [self.seq_range.0, self.seq_range.1],
+            "candidates": self.candidates.iter().map(|c| serde_json::json!({
+                "index": c.index, "rows": c.rows, "exact": c.exact,
+            })).collect::<Vec<_>>(),
+            "examined": self.examined,
+            "returned": self.returned,
+        })
+    }
+}
+
+/// One page of a query's answer.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The rows, in the query's order.
+    pub records: Vec<Record>,
+    /// Resumes the walk right after the last row returned (or where the
+    /// request's cursor stood, if this page is empty). `None` only when no
+    /// row has been returned yet.
+    pub cursor: Option<String>,
+    /// The walk reached the end of the window as it stood when the page was
+    /// read. An ascending walk without `to` may still find rows appended later.
+    pub complete: bool,
+    /// How the page was answered.
+    pub explain: Explain,
+}
+
+/// What drives a walk.
+enum Driver {
+    Chain,
+    Index(IndexKind, Vec<u8>),
+}
+
+/// A resolved query: checked, planned, bounded.
+pub(crate) struct Planned<'q> {
+    query: &'q Query,
+    prefix: Option<String>,
+    n: u64,
+    lo: u64,
+    hi: u64,
+    driver: Driver,
+    candidates: Vec<Estimate>,
+}
+
+/// Checks `query`, resolves its window to seqs, applies the position
+/// `after` (the last seq already returned) and picks the driver.
+/// `hi_cap` bounds the range from above (exports fix it when they start).
+pub(crate) fn plan<'q>(
+    shared: &Shared,
+    n: u64,
+    query: &'q Query,
+    after: Option<u64>,
+    hi_cap: Option<u64>,
+) -> Result<Planned<'q>> {
+    let prefix = query.check(&shared.limits)?;
+    let store = &shared.store;
+    // Rows at or below the head are durable and complete (index entries
+    // included): read it first, so the range never reaches a row whose batch
+    // lands while the page is read.
+    let head = match store.get(Cf::Heads, &keys::head(n))? {
+        Some(v) => ChainHead::decode(&v).map_err(|e| Error::Corrupt(format!("chain head: {e}")))?.seq,
+        None => 0,
+    };
+    let end = head + 1;
+    let mut lo = match query.from {
+        None => 1,
+        Some(f) => index::first_seq_at_or_after(store, n, f)?.unwrap_or(end).max(1),
+    };
+    let mut hi = match query.to {
+        None => end,
+        Some(t) => index::first_seq_at_or_after(store, n, t)?.unwrap_or(end).min(end),
+    };
+    if let Some(cap) = hi_cap {
+        hi = hi.min(cap);
+    }
+    match (after, query.order) {
+        (Some(a), Order::Asc) => lo = lo.max(a.saturating_add(1)),
+        (Some(a), Order::Desc) => hi = hi.min(a),
+        (None, _) => {}
+    }
+    let span = hi.saturating_sub(lo);
+    let mut candidates = vec![Estimate { index: "chain", rows: span, exact: true }];
+    let mut driver = Driver::Chain;
+    let mut best = span;
+    if span > 0 {
+        for (kind, key_prefix) in query.candidates(n, prefix.as_deref()) {
+            let est = probe(shared, &key_prefix, lo, hi, query.order)?;
+            if est.rows < best {
+                best = est.rows;
+                driver = Driver::Index(kind, key_prefix);
+            }
+            candidates.push(Estimate { index: kind.name(), ..est });
+        }
+    }
+    Ok(Planned { query, prefix, n, lo, hi, driver, candidates })
+}
+
+/// Estimates an index's rows in `[lo, hi)` from up to [`PROBE`] entries read
+/// from the end the walk starts at.
+fn probe(shared: &Shared, key_prefix: &[u8], lo: u64, hi: u64, order: Order) -> Result<Estimate> {
+    let (from, to) = (index::with_seq(key_prefix, lo), index::with_seq(key_prefix, hi));
+    let mut it = shared.store.iter(Cf::Index, &from, &to, order == Order::Desc);
+    let mut seen = 0u64;
+    let mut last = None;
+    while seen < PROBE as u64 {
+        match it.next()? {
+            Some((k, _)) => {
+                seen += 1;
+                last = index::key_seq(k);
+            }
+            None => return Ok(Estimate { index: "", rows: seen, exact: true }),
+        }
+    }
+    let covered = match (last, order) {
+        (Some(s), Order::Asc) => s.saturating_sub(lo) + 1,
+        (Some(s), Order::Desc) => hi.saturating_sub(s),
+        (None, _) => 1,
+    };
+    let range = hi - lo;
+    let rows = ((seen as u128 * range as u128) / covered.max(1) as u128) as u64;
+    Ok(Estimate { index: "", rows: rows.clamp(seen, range), exact: false })
+}
+
+/// Rows fetched per round trip to the store.
+const FETCH_CHUNK: usize = 256;
+
+impl Planned<'_> {
+    /// Reads up to `limit` matching rows; returns them, the rows examined and
+    /// whether the range is exhausted.
+    pub(crate) fn run(&self, shared: &Shared, limit: usize) -> Result<(Vec<Record>, u64, bool)> {
+        let mut out = Vec::with_capacity(limit.min(MAX_PAGE_SIZE));
+        let mut examined = 0u64;
+        if self.lo >= self.hi {
+            return Ok((out, 0, true));
+        }
+        let reverse = self.query.order == Order::Desc;
+        let prefix = self.prefix.as_deref();
+        let decode = |seq: u64, v: &[u8]| Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")));
+        match &self.driver {
+            Driver::Chain => {
+                let (from, to) = (keys::record(self.n, self.lo), keys::record(self.n, self.hi));
+                let mut it = shared.store.iter(Cf::Records, &from, &to, reverse);
+                while let Some((k, v)) = it.next()? {
+                    if out.len() == limit {
+                        return Ok((out, examined, false));
+                    }
+                    let seq = keys::record_seq(k).ok_or_else(|| Error::Corrupt("malformed record key".into()))?;
+                    examined += 1;
+                    let r = decode(seq, v)?;
+                    if self.query.matches(prefix, &r) {
+                        out.push(r);
+                    }
+                }
+                Ok((out, examined, true))
+            }
+            Driver::Index(_, key_prefix) => {
+                let (from, to) = (index::with_seq(key_prefix, self.lo), index::with_seq(key_prefix, self.hi));
+                let mut it = shared.store.iter(Cf::Index, &from, &to, reverse);
+                let mut seqs = Vec::with_capacity(FETCH_CHUNK);
+                let mut exhausted = false;
+                while !exhausted {
+                    // Enough entries for the rows still wanted (more when the
+                    // other filters reject some), fetched in one MultiGet.
+                    let want = (limit - out.len()).clamp(16, FETCH_CHUNK);
+                    seqs.clear();
+                    while seqs.len() < want {
+                        match it.next()? {
+                            Some((k, _)) => {
+                                seqs.push(index::key_seq(k).ok_or_else(|| Error::Corrupt("malformed index key".into()))?)
+                            }
+                            None => {
+                                exhausted = true;
+                                break;
+                            }
+                        }
+                    }
+                    let mut keys: Vec<Vec<u8>> = seqs.iter().map(|&s| keys::record(self.n, s).to_vec()).collect();
+                    if reverse {
+                        keys.reverse();
+                    }
+                    let mut values = shared.store.multi_get(Cf::Records, &keys)?;
+                    if reverse {
+                        values.reverse();
+                    }
+                    for (i, (&seq, v)) in seqs.iter().zip(values).enumerate() {
+                        if out.len() == limit {
+                            return Ok((out, examined, false));
+                        }
+                        let v = v.ok_or_else(|| Error::Corrupt(format!("index names seq {seq}, which has no record")))?;
+                        examined += 1;
+                        let r = decode(seq, &v)?;
+                        if self.query.matches(prefix, &r) {
+                            out.push(r);
+                        }
+                        if out.len() == limit && i + 1 == seqs.len() && exhausted {
+                            return Ok((out, examined, true));
+                        }
+                    }
+                    if out.len() == limit && !exhausted {
+                        // Peek: a full page at the very end of the range is complete.
+                        return Ok((out, examined, it.next()?.is_none()));
+                    }
+                }
+                Ok((out, examined, true))
+            }
+        }
+    }
+
+    fn explain(&self, examined: u64, returned: u64) -> Explain {
+        let index = match &self.driver {
+            Driver::Chain => "chain",
+            Driver::Index(kind, _) => kind.name(),
+        };
+        Explain { index, seq_range: (self.lo, self.hi), candidates: self.candidates.clone(), examined, returned }
+    }
+}
+
+/// One page of `query` over tenant `n`; see [`crate::Engine::query`].
+pub(crate) fn page(shared: &Shared, tenant: &str, n: u64, query: &Query, limit: usize, cursor: Option<&str>) -> Result<Page> {
+    if limit == 0 || limit > MAX_PAGE_SIZE {
+        return Err(bad("limit", format!("must be 1 to {MAX_PAGE_SIZE}")));
+    }
+    let prefix = query.check(&shared.limits)?;
+    let fingerprint = query.fingerprint(tenant, prefix.as_deref());
+    let tag = tenant_tag(tenant);
+    let after = match cursor {
+        None => None,
+        Some(s) => {
+            let c = Cursor::decode(s)?;
+            if c.tenant_tag != tag {
+                return Err(Error::InvalidCursor("belongs to another tenant".into()));
+            }
+            if c.fingerprint != fingerprint {
+                return Err(Error::InvalidCursor(
+                    "belongs to another query: window, filters and order must be those of the first page".into(),
+                ));
+            }
+            Some(c.last_seq)
+        }
+    };
+    let planned = plan(shared, n, query, after, None)?;
+    let (records, examined, complete) = planned.run(shared, limit)?;
+    let explain = planned.explain(examined, records.len() as u64);
+    let last = records.last().map(|r| r.seq).or(after);
+    let cursor = last.map(|last_seq| Cursor { tenant_tag: tag, fingerprint, last_seq }.encode());
+    Ok(Page { records, cursor, complete, explain })
+}
+
+/// Every row of a query in order, read page by page; see [`crate::Engine::query_stream`].
+#[derive(Debug)]
+pub struct QueryStream {
+    pub(crate) shared: std::sync::Arc<Shared>,
+    pub(crate) n: u64,
+    pub(crate) query: Query,
+    pub(crate) hi_cap: u64,
+    pub(crate) after: Option<u64>,
+    pub(crate) buf: std::vec::IntoIter<Record>,
+    pub(crate) done: bool,
+    pub(crate) examined: u64,
+}
+
+/// Rows a [`QueryStream`] holds at a time.
+const STREAM_CHUNK: usize = 512;
+
+impl QueryStream {
+    /// Rows read and checked so far (returned ones included).
+    pub fn examined(&self) -> u64 {
+        self.examined
+    }
+
+    fn refill(&mut self) -> Result<()> {
+        let planned = plan(&self.shared, self.n, &self.query, self.after, Some(self.hi_cap))?;
+        let (records, examined, complete) = planned.run(&self.shared, STREAM_CHUNK)?;
+        self.examined += examined;
+        self.done = complete;
+        if let Some(r) = records.last() {
+            self.after = Some(r.seq);
+        }
+        self.buf = records.into_iter();
+        Ok(())
+    }
+}
+
+impl Iterator for QueryStream {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        loop {
+            if let Some(r) = self.buf.next() {
+                return Some(Ok(r));
+            }
+            if self.done {
+                return None;
+            }
+            if let Err(e) = self.refill() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let c = Cursor { tenant_tag: [1; 8], fingerprint: [2; 8], last_seq: 77 };
+        let s = c.encode();
+        assert_eq!(s.len(), 50);
+        assert_eq!(Cursor::decode(&s).unwrap(), c);
+        for bad in ["", "zz", &s[..48], &format!("{s}00"), &s.replace("01", "zz"), &format!("02{}", &s[2..])] {
+            assert!(matches!(Cursor::decode(bad), Err(Error::InvalidCursor(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn set_parses_and_names_the_field() {
+        let mut q = Query::default();
+        q.set("from", "2026-01-01T00:00:00Z").unwrap();
+        q.set("to", "1767225600000000001").unwrap();
+        q.set("target", "user:u:1").unwrap();
+        q.set("outcome", "denied").unwrap();
+        q.set("order", "desc").unwrap();
+        assert_eq!(q.from, Some(1_767_225_600_000_000_000));
+        assert_eq!(q.target, Some(TargetFilter { kind: "user".into(), id: "u:1".into() }));
+        for (name, value, field) in [
+            ("colour", "red", "colour"),
+            ("from", "yesterday", "from"),
+            ("target", "user", "target"),
+            ("outcome", "ok", "outcome"),
+            ("order", "up", "order"),
+        ] {
+            match Query::default().set(name, value) {
+                Err(Error::InvalidQuery(fe)) => assert_eq!(fe.field, field),
+                other => panic!("{name}={value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_trailing_dot_of_prefix_but_not_order() {
+        let q = Query { action_prefix: Some("iam.".into()), ..Query::default() };
+        let p = q.check(&Limits::default()).unwrap();
+        assert_eq!(p.as_deref(), Some("iam"));
+        let d = Query { order: Order::Desc, ..q.clone() };
+        assert_ne!(q.fingerprint("t", p.as_deref()), d.fingerprint("t", p.as_deref()));
+        assert_ne!(q.fingerprint("t", p.as_deref()), q.fingerprint("u", p.as_deref()));
+    }
+}
