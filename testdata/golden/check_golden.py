@@ -4,7 +4,7 @@
 Written from the document alone, sharing no code with annal: decodes every
 canonical event field by field (bincode standard varints), recomputes every
 leaf, link and genesis with BLAKE3, and checks every stored value's layout and
-CRC32. If this and the Rust golden test both pass, the document, the code and
+CRC32, and rebuilds every index key. If this and the Rust golden test both pass, the document, the code and
 the pinned bytes agree.
 
 Needs the `blake3` package from PyPI. Exit 0 on success.
@@ -88,6 +88,30 @@ def check_sealed(value, expect_len=None):
     return body[1:]
 
 
+def index_keys(number, seq, recorded_at, ev):
+    """Every index key of one row, per docs/FORMAT.md "Index keys"."""
+    t = struct.pack(">Q", number)
+    s = struct.pack(">Q", seq)
+    keys = [t + b"\x01" + struct.pack(">QQ", recorded_at, seq)]
+
+    def value(kind, *parts):
+        keys.append(t + bytes([kind]) + b"".join(p.encode() + b"\0" for p in parts) + s)
+
+    value(2, ev["actor_id"])
+    if ev["on_behalf_of"] is not None:
+        value(3, ev["on_behalf_of"])
+    value(4, ev["action"])
+    segments = ev["action"].split(".")
+    for i in range(1, len(segments) + 1):
+        value(5, ".".join(segments[:i]) + ".")
+    if ev["target"] is not None:
+        value(6, ev["target"][0], ev["target"][1])
+    for kind, field in [(7, "session_id"), (8, "key_ref"), (9, "outcome")]:
+        if ev[field] is not None:
+            value(kind, ev[field])
+    return sorted(keys)
+
+
 def main():
     g = json.loads((Path(__file__).parent / "chain.json").read_text())
     tenant = g["tenant"].encode()
@@ -114,6 +138,8 @@ def main():
         assert body[8:40] == leaf and body[40:72] == head, "stored leaf/head"
         n, = struct.unpack(">I", body[72:76])
         assert body[76:76 + n] == e and 76 + n == len(body), "stored event"
+        want = [k.hex() for k in index_keys(number, seq, recorded_at, ev)]
+        assert want == row["index_keys"], f"index keys of seq {seq}"
     hb = check_sealed(bytes.fromhex(g["head_value"]), 53)
     seq, _ = struct.unpack(">QQ", hb[:16])
     assert seq == g["rows"][-1]["seq"] and hb[16:48] == head, "head entry"

@@ -88,6 +88,14 @@ fn compute() -> Value {
         row["record_key"] = json!(hex(&k));
         row["record_value"] = json!(hex(&v));
     }
+    // Index keys per row, in key order (they end in the row's seq).
+    let index = raw.entries(Cf::Index).unwrap();
+    for row in out_rows.iter_mut() {
+        let seq = row["seq"].as_u64().unwrap().to_be_bytes();
+        let keys: Vec<String> = index.iter().filter(|(k, _)| k.ends_with(&seq)).map(|(k, _)| hex(k)).collect();
+        assert!(index.iter().filter(|(k, _)| k.ends_with(&seq)).all(|(_, v)| v.is_empty()));
+        row["index_keys"] = json!(keys);
+    }
     let heads = raw.entries(Cf::Heads).unwrap();
     json!({
         "about": "Golden vectors for annal's record format v1. See docs/FORMAT.md. Never edit existing entries.",
@@ -112,7 +120,7 @@ fn stored_and_hashed_bytes_match_the_golden_vectors() {
     let (a, e) = (actual["rows"].as_array().unwrap(), expected["rows"].as_array().unwrap());
     assert_eq!(a.len(), e.len());
     for (i, (a, e)) in a.iter().zip(e).enumerate() {
-        for field in ["encoded_event", "leaf", "seq", "recorded_at", "head", "record_key", "record_value"] {
+        for field in ["encoded_event", "leaf", "seq", "recorded_at", "head", "record_key", "record_value", "index_keys"] {
             assert_eq!(a[field], e[field], "row {i}: {field} changed");
         }
     }
