@@ -12,6 +12,8 @@
 //!   plain decimal; other numbers as the shortest decimal that round-trips the
 //!   double, plainly when 1e-6 ≤ |x| < 1e21, else in `1.5e300` form.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Number, Value};
 
 /// Deepest nesting accepted in `diff` and `metadata` (objects and arrays).
@@ -21,70 +23,177 @@ pub const MAX_DEPTH: usize = 32;
 /// [`MAX_DEPTH`].
 pub fn to_canonical(value: &Value) -> Result<String, usize> {
     let mut out = String::new();
-    write_value(value, &mut out, 1)?;
+    Writer { out: &mut out, path: Vec::new(), visitor: &mut Plain }.value(value, 1)?;
     Ok(out)
 }
 
 /// [`to_canonical`] of a JSON object, without wrapping it in a [`Value`].
 pub fn object_to_canonical(map: &Map<String, Value>) -> Result<String, usize> {
     let mut out = String::new();
-    write_object(map, &mut out, 1)?;
+    Writer { out: &mut out, path: Vec::new(), visitor: &mut Plain }.object(map, 1)?;
     Ok(out)
 }
 
-fn write_value(value: &Value, out: &mut String, depth: usize) -> Result<(), usize> {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        Value::Number(n) => write_number(n, out),
-        Value::String(s) => write_string(s, out),
-        Value::Array(items) => {
-            if depth > MAX_DEPTH {
-                return Err(depth);
-            }
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(item, out, depth + 1)?;
-            }
-            out.push(']');
-        }
-        Value::Object(map) => write_object(map, out, depth)?,
-    }
-    Ok(())
+/// What a [`Visitor`] decides for one value.
+pub(crate) enum Verdict {
+    /// Write it normally: descend into containers, offer strings to [`Visitor::string`].
+    Walk,
+    /// Write it as it is, visiting nothing inside.
+    Verbatim,
+    /// Leave it out: an object member is omitted, an array element becomes `null`.
+    Drop,
+    /// Write this string instead.
+    Replace(String),
 }
 
-fn write_object(map: &Map<String, Value>, out: &mut String, depth: usize) -> Result<(), usize> {
-    if depth > MAX_DEPTH {
-        return Err(depth);
+/// Sees every value while it is written, with its path from the root
+/// (object keys, array indices): how redaction rewrites `diff` and
+/// `metadata` in the same pass that canonicalises them.
+pub(crate) trait Visitor {
+    /// Whether paths are needed; when not, none are built.
+    const PATHS: bool = true;
+    /// Called for every value, the root included.
+    fn value(&mut self, path: &[Cow<'_, str>], v: &Value) -> Verdict;
+    /// Called for strings the verdict was [`Verdict::Walk`] for: a replacement, or `None`.
+    fn string(&mut self, path: &[Cow<'_, str>], s: &str) -> Option<String>;
+}
+
+/// No visiting: plain canonical JSON.
+struct Plain;
+
+impl Visitor for Plain {
+    const PATHS: bool = false;
+    fn value(&mut self, _: &[Cow<'_, str>], _: &Value) -> Verdict {
+        Verdict::Walk
     }
-    out.push('{');
-    let mut write_members = |members: &mut dyn Iterator<Item = (&String, &Value)>| -> Result<(), usize> {
-        for (i, (k, v)) in members.enumerate() {
-            if i > 0 {
-                out.push(',');
+    fn string(&mut self, _: &[Cow<'_, str>], _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// [`to_canonical`] with a [`Visitor`] for everything below the root, whose
+/// path is `[root]` (the root itself is the caller's to decide on).
+pub(crate) fn to_canonical_visited<V: Visitor>(root: &'static str, value: &Value, visitor: &mut V) -> Result<String, usize> {
+    let mut out = String::new();
+    Writer { out: &mut out, path: vec![Cow::Borrowed(root)], visitor }.value(value, 1)?;
+    Ok(out)
+}
+
+/// [`to_canonical_visited`] of a JSON object.
+pub(crate) fn object_to_canonical_visited<V: Visitor>(
+    root: &'static str,
+    map: &Map<String, Value>,
+    visitor: &mut V,
+) -> Result<String, usize> {
+    let mut out = String::new();
+    Writer { out: &mut out, path: vec![Cow::Borrowed(root)], visitor }.object(map, 1)?;
+    Ok(out)
+}
+
+struct Writer<'o, 'p, V: Visitor> {
+    out: &'o mut String,
+    path: Vec<Cow<'p, str>>,
+    visitor: &'o mut V,
+}
+
+impl<'p, V: Visitor> Writer<'_, 'p, V> {
+    /// Writes `value` as the visitor decides; `false` if it was dropped
+    /// (nothing written).
+    fn visit(&mut self, value: &'p Value, depth: usize) -> Result<bool, usize> {
+        if !V::PATHS {
+            self.value(value, depth)?;
+            return Ok(true);
+        }
+        match self.visitor.value(&self.path, value) {
+            Verdict::Walk => self.value(value, depth)?,
+            Verdict::Verbatim => {
+                Writer { out: &mut *self.out, path: Vec::new(), visitor: &mut Plain }.value(value, depth)?;
             }
-            write_string(k, out);
-            out.push(':');
-            write_value(v, out, depth + 1)?;
+            Verdict::Drop => return Ok(false),
+            Verdict::Replace(s) => write_string(&s, self.out),
+        }
+        Ok(true)
+    }
+
+    fn value(&mut self, value: &'p Value, depth: usize) -> Result<(), usize> {
+        match value {
+            Value::Null => self.out.push_str("null"),
+            Value::Bool(true) => self.out.push_str("true"),
+            Value::Bool(false) => self.out.push_str("false"),
+            Value::Number(n) => write_number(n, self.out),
+            Value::String(s) => match V::PATHS.then(|| self.visitor.string(&self.path, s)).flatten() {
+                Some(r) => write_string(&r, self.out),
+                None => write_string(s, self.out),
+            },
+            Value::Array(items) => {
+                if depth > MAX_DEPTH {
+                    return Err(depth);
+                }
+                self.out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(',');
+                    }
+                    if V::PATHS {
+                        self.path.push(Cow::Owned(i.to_string()));
+                    }
+                    if !self.visit(item, depth + 1)? {
+                        self.out.push_str("null");
+                    }
+                    if V::PATHS {
+                        self.path.pop();
+                    }
+                }
+                self.out.push(']');
+            }
+            Value::Object(map) => self.object(map, depth)?,
         }
         Ok(())
-    };
-    // serde_json's Map iterates in key order unless its `preserve_order`
-    // feature is on somewhere in the build; check rather than assume, and
-    // sort only when needed (the common case allocates nothing).
-    if map.keys().is_sorted_by(|a, b| a.as_bytes() <= b.as_bytes()) {
-        write_members(&mut map.iter())?;
-    } else {
-        let mut members: Vec<(&String, &Value)> = map.iter().collect();
-        members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        write_members(&mut members.into_iter())?;
     }
-    out.push('}');
-    Ok(())
+
+    fn object(&mut self, map: &'p Map<String, Value>, depth: usize) -> Result<(), usize> {
+        if depth > MAX_DEPTH {
+            return Err(depth);
+        }
+        self.out.push('{');
+        // serde_json's Map iterates in key order unless its `preserve_order`
+        // feature is on somewhere in the build; check rather than assume, and
+        // sort only when needed (the common case allocates nothing).
+        let sorted;
+        let members: &mut dyn Iterator<Item = (&'p String, &'p Value)> =
+            if map.keys().is_sorted_by(|a, b| a.as_bytes() <= b.as_bytes()) {
+                &mut map.iter()
+            } else {
+                let mut m: Vec<(&'p String, &'p Value)> = map.iter().collect();
+                m.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                sorted = m;
+                &mut sorted.iter().copied()
+            };
+        let mut first = true;
+        for (k, v) in members {
+            // Written only once the value is known to stay.
+            let mark = self.out.len();
+            if !first {
+                self.out.push(',');
+            }
+            write_string(k, self.out);
+            self.out.push(':');
+            if V::PATHS {
+                self.path.push(Cow::Borrowed(k.as_str()));
+            }
+            let kept = self.visit(v, depth + 1)?;
+            if V::PATHS {
+                self.path.pop();
+            }
+            if kept {
+                first = false;
+            } else {
+                self.out.truncate(mark);
+            }
+        }
+        self.out.push('}');
+        Ok(())
+    }
 }
 
 const TWO_POW_53: f64 = 9_007_199_254_740_992.0;

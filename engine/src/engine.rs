@@ -18,11 +18,12 @@ use parking_lot::RwLock;
 use crate::chain;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, FieldError, Result};
-use crate::event::{Event, Limits};
+use crate::event::{Actor, Event, Limits};
 use crate::index::{self, IndexCheck, IndexTemplate, Indexed};
 use crate::keys;
 use crate::query::{self, Page, Query, QueryStream};
-use crate::record::{ChainHead, Receipt, Record, StoredRecord, TenantEntry, RECORD_OVERHEAD};
+use crate::record::{self, ChainHead, Receipt, Record, StoredRecord, TenantEntry, RECORD_OVERHEAD};
+use crate::redact::{self, Policy, Redactor, Rule, Strategy};
 use crate::storage::{Cf, Store, StoreOptions};
 use crate::verify::{self, VerifyOutcome};
 use crate::writer::{PreparedEvent, Request, TenantState, Writer};
@@ -31,6 +32,9 @@ use crate::writer::{PreparedEvent, Request, TenantState, Writer};
 /// Version 2 added the `index` column family; a version 1 store is upgraded
 /// on open by indexing its rows (docs/FORMAT.md, "Version history").
 pub const STORE_FORMAT_VERSION: u32 = 2;
+
+/// Action of the row that records a change of a tenant's redaction policy.
+pub const POLICY_ACTION: &str = "annal.policy.set";
 
 /// Longest tenant id, in bytes.
 pub const MAX_TENANT_BYTES: usize = 128;
@@ -59,6 +63,12 @@ pub(crate) struct Shared {
     pub durability: Durability,
     pub idempotency_window_ns: u64,
     pub limits: Limits,
+    /// Policy version 1 of every tenant created by this engine.
+    pub default_policy: Policy,
+    /// Each tenant's current redaction policy and secret. The writer replaces
+    /// an entry when it stages a policy change; a tenant not yet created gets
+    /// one (default policy, fresh secret) from its first prepare.
+    pub redactors: RwLock<HashMap<String, Arc<Redactor>>>,
 }
 
 /// Builder for [`Engine`]; every setter states its default.
@@ -73,9 +83,18 @@ pub struct EngineBuilder {
     max_group_events: usize,
     queue_depth: usize,
     max_batch_events: usize,
+    default_policy: Policy,
 }
 
 impl EngineBuilder {
+    /// The redaction policy new tenants start with (their version 1);
+    /// default [`Policy::default`]: emails masked, IPs truncated, every
+    /// detector on. [`Policy::off`] stores events as sent.
+    pub fn default_policy(mut self, policy: Policy) -> Self {
+        self.default_policy = policy;
+        self
+    }
+
     /// Default [`Durability::Sync`].
     pub fn durability(mut self, d: Durability) -> Self {
         self.durability = d;
@@ -137,10 +156,12 @@ impl EngineBuilder {
                 return Err(Error::InvalidOption { option, message: "must be at least 1".into() });
             }
         }
+        self.default_policy.compile().map_err(Error::InvalidPolicy)?;
         let window_ns = u64::try_from(self.idempotency_window.as_nanos()).unwrap_or(u64::MAX);
         let store = Store::open(&self.path, &StoreOptions { compression: self.compression, ..StoreOptions::default() })?;
         check_format(&store)?;
-        let (tenants, next_tenant) = recover(&store)?;
+        let (mut tenants, next_tenant) = recover(&store)?;
+        let redactors = load_redactors(&store, &mut tenants, &self.default_policy, self.clock.now_ns())?;
         let directory = tenants.iter().map(|(name, t)| (name.clone(), t.number)).collect();
         let shared = Arc::new(Shared {
             store,
@@ -149,6 +170,8 @@ impl EngineBuilder {
             durability: self.durability,
             idempotency_window_ns: window_ns,
             limits: self.limits,
+            default_policy: self.default_policy,
+            redactors: RwLock::new(redactors),
         });
         let (tx, rx) = mpsc::sync_channel(self.queue_depth);
         let poisoned = Arc::new(AtomicBool::new(false));
@@ -227,10 +250,59 @@ fn recover(store: &Store) -> Result<(HashMap<String, TenantState>, u64)> {
         let last = store.scan(Cf::Records, &keys::record(entry.number, 0), &keys::record(entry.number + 1, 0), true, 1)?;
         let last_seq = last.first().and_then(|(k, _)| keys::record_seq(k)).unwrap_or(0);
         damaged |= last_seq != head.seq;
-        tenants.insert(name, TenantState { number: entry.number, head, damaged });
+        tenants.insert(name, TenantState { number: entry.number, head, damaged, policy_version: 1 });
     }
     let max_number = tenants.values().map(|t| t.number).max().unwrap_or(0);
     Ok((tenants, next_tenant.max(max_number + 1)))
+}
+
+/// Reads every tenant's pseudonym secret and latest policy (setting its
+/// `policy_version`). Tenants from before redaction existed get a secret and
+/// the default policy as version 1 now.
+fn load_redactors(
+    store: &Store,
+    tenants: &mut HashMap<String, TenantState>,
+    default: &Policy,
+    now: u64,
+) -> Result<HashMap<String, Arc<Redactor>>> {
+    let mut out = HashMap::new();
+    for (name, state) in tenants.iter_mut() {
+        let n = state.number;
+        let mut batch = store.batch();
+        let secret = match store.get(Cf::Tenants, &keys::tenant_secret(n))? {
+            Some(v) => record::decode_secret(&v).map_err(|e| Error::Corrupt(format!("secret of tenant {name}: {e}")))?,
+            None => {
+                let s = redact::new_secret()?;
+                batch.put(Cf::Tenants, &keys::tenant_secret(n), &record::encode_secret(&s));
+                s
+            }
+        };
+        let latest = store.scan(Cf::Tenants, &keys::tenant_policy(n, 0), &keys::tenant_policy(n + 1, 0)[..9], true, 1)?;
+        let (version, policy) = match latest.first() {
+            Some((k, v)) => {
+                let version = k.get(9..13).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes);
+                let policy = record::decode_policy(v)
+                    .ok()
+                    .and_then(|(_, json)| Policy::from_json_slice(&json).ok())
+                    .zip(version)
+                    .ok_or_else(|| Error::Corrupt(format!("redaction policy of tenant {name}")))?;
+                (policy.1, policy.0)
+            }
+            None => {
+                let json = serde_json::to_vec(default).unwrap_or_default();
+                batch.put(Cf::Tenants, &keys::tenant_policy(n, 1), &record::encode_policy(now, &json));
+                (1, default.clone())
+            }
+        };
+        if batch.len() > 0 {
+            store.write(batch, true)?;
+        }
+        let r =
+            Redactor::new(name, version, policy, secret).map_err(|e| Error::Corrupt(format!("policy of tenant {name}: {e}")))?;
+        state.policy_version = version;
+        out.insert(name.clone(), Arc::new(r));
+    }
+    Ok(out)
 }
 
 /// Owns the writer thread; the last clone of the engine to go stops it.
@@ -282,6 +354,7 @@ impl Engine {
             max_group_events: 16_384,
             queue_depth: 4_096,
             max_batch_events: 10_000,
+            default_policy: Policy::default(),
         }
     }
 
@@ -300,20 +373,52 @@ impl Engine {
         &self.shared.limits
     }
 
-    /// Validates, canonicalises, encodes and hashes one event, on the calling
-    /// thread. Call it from many threads to spread the hashing.
-    pub fn prepare(&self, event: &Event) -> Result<PreparedEvent, FieldError> {
-        let view = event.view(&self.shared.limits)?;
+    /// Validates one event, redacts it under `tenant`'s policy, and
+    /// canonicalises, encodes and hashes it, on the calling thread. Call it
+    /// from many threads to spread the work. A prepared event can be appended
+    /// to `tenant` only, and only while its policy is unchanged
+    /// ([`Error::PolicyChanged`] asks to prepare again).
+    pub fn prepare(&self, tenant: &str, event: &Event) -> Result<PreparedEvent> {
+        let redactor = self.redactor(tenant)?;
+        self.prepare_with(&redactor, event, false).map_err(Error::InvalidEvent)
+    }
+
+    fn prepare_with(&self, redactor: &Arc<Redactor>, event: &Event, own_event: bool) -> Result<PreparedEvent, FieldError> {
+        let limits = &self.shared.limits;
+        let (view, applied) = if own_event {
+            event.view_unchecked_action(limits, Some(redactor))?
+        } else {
+            event.view_redacted(limits, Some(redactor))?
+        };
         let (value, leaf) = StoredRecord::template(&view);
         let encoded_len = value.len() - RECORD_OVERHEAD;
-        if encoded_len > self.shared.limits.max_event_bytes {
+        if encoded_len > limits.max_event_bytes {
             return Err(FieldError::new(
                 "",
-                format!("event is {encoded_len} bytes encoded, more than the limit of {}", self.shared.limits.max_event_bytes),
+                format!("event is {encoded_len} bytes encoded, more than the limit of {}", limits.max_event_bytes),
             ));
         }
-        let index = IndexTemplate::build(&Indexed::of_view(&view));
-        Ok(PreparedEvent { value, leaf, idempotency_key: event.idempotency_key.clone(), index })
+        let index = IndexTemplate::build(&Indexed::of_view(&view, &applied.pseudonyms));
+        Ok(PreparedEvent { value, leaf, idempotency_key: event.idempotency_key.clone(), index, redactor: Arc::clone(redactor) })
+    }
+
+    /// The tenant's current redactor; a tenant without one (not yet
+    /// created) gets the default policy and a fresh secret, kept in memory
+    /// until its first append stores them.
+    fn redactor(&self, tenant: &str) -> Result<Arc<Redactor>> {
+        validate_tenant(tenant)?;
+        if let Some(r) = self.shared.redactors.read().get(tenant) {
+            return Ok(Arc::clone(r));
+        }
+        let mut map = self.shared.redactors.write();
+        if let Some(r) = map.get(tenant) {
+            return Ok(Arc::clone(r));
+        }
+        let r = Arc::new(
+            Redactor::new(tenant, 1, self.shared.default_policy.clone(), redact::new_secret()?).map_err(Error::InvalidPolicy)?,
+        );
+        map.insert(tenant.to_string(), Arc::clone(&r));
+        Ok(r)
     }
 
     /// Appends a batch of events to `tenant`'s chain, all or nothing, and
@@ -321,22 +426,36 @@ impl Engine {
     /// is created by its first append.
     pub fn append(&self, tenant: &str, events: &[Event]) -> Result<Vec<Receipt>> {
         self.check_batch_len(events.len())?;
-        let mut prepared = Vec::with_capacity(events.len());
-        let mut errors = Vec::new();
-        for (i, e) in events.iter().enumerate() {
-            match self.prepare(e) {
-                Ok(p) => prepared.push(p),
-                Err(fe) => errors.push((i, fe)),
+        // A policy change between prepare and the writer refuses the batch;
+        // prepare it again under the new policy (a change is rare, so one
+        // more round almost always suffices).
+        let mut attempts = 0;
+        loop {
+            let redactor = self.redactor(tenant)?;
+            let mut prepared = Vec::with_capacity(events.len());
+            let mut errors = Vec::new();
+            for (i, e) in events.iter().enumerate() {
+                match self.prepare_with(&redactor, e, false) {
+                    Ok(p) => prepared.push(p),
+                    Err(fe) => errors.push((i, fe)),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(Error::InvalidBatch(errors));
+            }
+            match self.send(tenant, prepared, None) {
+                Err(Error::PolicyChanged { .. }) if attempts < 8 => attempts += 1,
+                other => return other,
             }
         }
-        if !errors.is_empty() {
-            return Err(Error::InvalidBatch(errors));
-        }
-        self.append_prepared(tenant, prepared)
     }
 
     /// Appends events already passed through [`Engine::prepare`].
     pub fn append_prepared(&self, tenant: &str, events: Vec<PreparedEvent>) -> Result<Vec<Receipt>> {
+        self.send(tenant, events, None)
+    }
+
+    fn send(&self, tenant: &str, events: Vec<PreparedEvent>, new_policy: Option<Arc<Redactor>>) -> Result<Vec<Receipt>> {
         validate_tenant(tenant)?;
         self.check_batch_len(events.len())?;
         if self.writer.poisoned.load(Ordering::SeqCst) {
@@ -344,8 +463,53 @@ impl Engine {
         }
         let (reply, rx) = mpsc::sync_channel(1);
         let tx = self.writer.tx.as_ref().ok_or(Error::Closed)?;
-        tx.send(Request { tenant: tenant.to_string(), events, reply }).map_err(|_| Error::Closed)?;
+        tx.send(Request { tenant: tenant.to_string(), events, reply, new_policy }).map_err(|_| Error::Closed)?;
         rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Changes `tenant`'s redaction policy, effective for every event
+    /// prepared after it lands. The change is itself a row of the tenant's
+    /// chain (action `annal.policy.set`, by `actor`, with the new version and
+    /// the policy in `metadata`), so the log records under which policy each
+    /// later row was written. Returns that row's receipt and the new version.
+    /// Creates the tenant if needed: the change is then its first row.
+    pub fn set_policy(&self, tenant: &str, policy: &Policy, actor: Actor) -> Result<(Receipt, u32)> {
+        policy.compile().map_err(Error::InvalidPolicy)?;
+        let mut attempts = 0;
+        loop {
+            let current = self.redactor(tenant)?;
+            let version = current.version + 1;
+            let next = Arc::new(current.with_policy(version, policy.clone()).map_err(Error::InvalidPolicy)?);
+            let mut event = Event::new(POLICY_ACTION, actor.kind, actor.id.clone());
+            event.actor = actor.clone();
+            let mut metadata = serde_json::Map::new();
+            metadata.insert("version".into(), version.into());
+            metadata.insert("policy".into(), policy.to_json());
+            event.metadata = Some(metadata);
+            // The announcement is redacted like the rows it governs, but its
+            // policy text must stay readable: only the actor is subject to it.
+            let mut shown = policy.clone();
+            shown.rules.insert(0, Rule { path: "metadata".into(), strategy: Strategy::Keep });
+            let announce = Arc::new(next.with_policy(version, shown).map_err(Error::InvalidPolicy)?);
+            let prepared = self.prepare_with(&announce, &event, true).map_err(Error::InvalidEvent)?;
+            match self.send(tenant, vec![prepared], Some(Arc::clone(&next))) {
+                Ok(r) => return Ok((r[0], version)),
+                Err(Error::PolicyChanged { .. }) if attempts < 8 => attempts += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `tenant`'s current redaction policy and its version.
+    pub fn policy(&self, tenant: &str) -> Result<(u32, Policy)> {
+        let r = self.redactor(tenant)?;
+        Ok((r.version, r.policy.clone()))
+    }
+
+    /// The token `value` gets when `tenant`'s policy pseudonymizes it: what
+    /// to search for. Queries do this themselves for their filters.
+    pub fn pseudonym(&self, tenant: &str, value: &str) -> Result<String> {
+        Ok(self.redactor(tenant)?.pseudonym(value))
     }
 
     fn check_batch_len(&self, n: usize) -> Result<()> {
@@ -408,7 +572,43 @@ impl Engine {
     /// [`crate::query`] for how the index is chosen and why paging is exact.
     pub fn query(&self, tenant: &str, query: &Query, limit: usize, cursor: Option<&str>) -> Result<Page> {
         let n = self.number(tenant)?;
-        query::page(&self.shared, tenant, n, query, limit, cursor)
+        let query = self.resolve_pseudonyms(tenant, query)?;
+        query::page(&self.shared, tenant, n, &query, limit, cursor)
+    }
+
+    /// Turns raw values into the tenant's tokens where its current policy
+    /// pseudonymizes the filtered field, and for the `pseudonym` filter: the
+    /// index holds tokens only. A value that already is a token is kept.
+    fn resolve_pseudonyms(&self, tenant: &str, query: &Query) -> Result<Query> {
+        let r = self.redactor(tenant)?;
+        let mut q = query.clone();
+        let token = |v: &mut String| {
+            if !redact::is_pseudonym(v) {
+                *v = r.pseudonym(v);
+            }
+        };
+        let by_policy = |f: usize, v: &mut Option<String>| {
+            if r.field_strategy(f) == Some(Strategy::Pseudonymize) {
+                if let Some(v) = v {
+                    token(v);
+                }
+            }
+        };
+        by_policy(redact::field::ACTOR_ID, &mut q.actor);
+        by_policy(redact::field::ON_BEHALF_OF, &mut q.on_behalf_of);
+        by_policy(redact::field::SESSION, &mut q.session);
+        if let Some(t) = &mut q.target {
+            if r.field_strategy(redact::field::TARGET_TYPE) == Some(Strategy::Pseudonymize) {
+                token(&mut t.kind);
+            }
+            if r.field_strategy(redact::field::TARGET_ID) == Some(Strategy::Pseudonymize) {
+                token(&mut t.id);
+            }
+        }
+        if let Some(v) = &mut q.pseudonym {
+            token(v);
+        }
+        Ok(q)
     }
 
     /// Every row of `query`, in order, read a bounded chunk at a time
@@ -417,6 +617,7 @@ impl Engine {
     /// included, so an export is a fixed snapshot.
     pub fn query_stream(&self, tenant: &str, query: &Query) -> Result<QueryStream> {
         let n = self.number(tenant)?;
+        let query = &self.resolve_pseudonyms(tenant, query)?;
         // Checks the query now, so that a bad one fails here, not mid-export.
         query::plan(&self.shared, n, query, None, None)?;
         let hi_cap = self.head(tenant)?.seq + 1;

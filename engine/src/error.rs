@@ -59,6 +59,21 @@ pub enum Error {
     /// A query's cursor is malformed or belongs to another tenant or query.
     #[error("invalid cursor: {0}")]
     InvalidCursor(String),
+    /// A redaction policy that cannot be used; names the rule or field.
+    #[error("invalid redaction policy: {0}")]
+    InvalidPolicy(FieldError),
+    /// Events were prepared under a policy version the tenant no longer has
+    /// (its policy changed in between): prepare them again.
+    #[error("events were prepared under redaction policy version {prepared}, the tenant's policy is now version {current}; prepare them again")]
+    PolicyChanged {
+        /// Version the events were redacted under.
+        prepared: u32,
+        /// The tenant's version now.
+        current: u32,
+    },
+    /// Events prepared for one tenant were appended to another.
+    #[error("events were prepared for another tenant; prepare them for this one")]
+    WrongTenant,
     /// A tenant id that is not of the documented form.
     #[error("invalid tenant id: {0}")]
     InvalidTenant(String),

@@ -10,6 +10,7 @@
 //! Validation never echoes a value in its error, only the field's name: the
 //! value may be personal data.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ use time::OffsetDateTime;
 
 use crate::canonical_json;
 use crate::error::FieldError;
+use crate::redact::{field, Applied, Redaction, Redactor};
 
 /// Who performed an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
@@ -206,6 +208,16 @@ impl Event {
     /// returns the canonical form borrowing this event's strings: the append
     /// path encodes straight from it without copying every field.
     pub(crate) fn view(&self, limits: &Limits) -> Result<EventRecordView<'_>, FieldError> {
+        self.view_redacted(limits, None).map(|(v, _)| v)
+    }
+
+    /// [`Event::view`], then the tenant's redaction policy applied (when
+    /// given): values are checked as sent, and stored as redacted.
+    pub(crate) fn view_redacted(
+        &self,
+        limits: &Limits,
+        redactor: Option<&Redactor>,
+    ) -> Result<(EventRecordView<'_>, Applied), FieldError> {
         validate_action(&self.action, "action", limits)?;
         if self.action.starts_with(RESERVED_ACTION_PREFIX) {
             return Err(FieldError::new(
@@ -213,6 +225,16 @@ impl Event {
                 format!("the `{RESERVED_ACTION_PREFIX}` namespace is reserved for events annal writes itself"),
             ));
         }
+        self.view_unchecked_action(limits, redactor)
+    }
+
+    /// Everything [`Event::view_redacted`] does but the action checks
+    /// (annal's own events, under the reserved namespace, come through here).
+    pub(crate) fn view_unchecked_action(
+        &self,
+        limits: &Limits,
+        redactor: Option<&Redactor>,
+    ) -> Result<(EventRecordView<'_>, Applied), FieldError> {
         let a = &self.actor;
         ident(&a.id, "actor.id", limits.max_id_bytes)?;
         opt(&a.name, "actor.name", |v, f| text(v, f, limits.max_name_bytes))?;
@@ -238,35 +260,83 @@ impl Event {
         opt(&self.output_hash, "output_hash", |v, f| token(v, f, limits.max_id_bytes))?;
         opt(&self.key_ref, "key_ref", |v, f| ident(v, f, limits.max_id_bytes))?;
         opt(&self.idempotency_key, "idempotency_key", |v, f| ident(v, f, limits.max_id_bytes))?;
-        let diff = match &self.diff {
-            None => None,
-            Some(v) => Some(canonical_json::to_canonical(v).map_err(|_| too_deep("diff"))?),
+        let mut applied = Applied::default();
+        let diff = match (&self.diff, redactor) {
+            (None, _) => None,
+            (Some(v), Some(r)) if r.touches_json() => r.json_value(v, &mut applied).map_err(|_| too_deep("diff"))?,
+            (Some(v), _) => Some(canonical_json::to_canonical(v).map_err(|_| too_deep("diff"))?),
         };
-        let metadata = match &self.metadata {
-            None => None,
-            Some(m) => Some(canonical_json::object_to_canonical(m).map_err(|_| too_deep("metadata"))?),
+        let metadata = match (&self.metadata, redactor) {
+            (None, _) => None,
+            (Some(m), Some(r)) if r.touches_json() => r.json_object(m, &mut applied).map_err(|_| too_deep("metadata"))?,
+            (Some(m), _) => Some(canonical_json::object_to_canonical(m).map_err(|_| too_deep("metadata"))?),
         };
-        Ok(EventRecordView {
+        let mut v = EventRecordView {
             action: &self.action,
             actor_type: a.kind,
-            actor_id: &a.id,
-            actor_name: a.name.as_deref(),
-            actor_email: a.email.as_deref(),
-            on_behalf_of: a.on_behalf_of.as_deref(),
+            actor_id: Cow::Borrowed(&a.id),
+            actor_name: b(&a.name),
+            actor_email: b(&a.email),
+            on_behalf_of: b(&a.on_behalf_of),
             occurred_at,
-            session_id: self.session_id.as_deref(),
-            target: self.target.as_ref().map(|t| TargetRecordView { kind: &t.kind, id: &t.id, name: t.name.as_deref() }),
+            session_id: b(&self.session_id),
+            target: self.target.as_ref().map(|t| TargetRecordView {
+                kind: Cow::Borrowed(&t.kind),
+                id: Cow::Borrowed(&t.id),
+                name: b(&t.name),
+            }),
             outcome: self.outcome,
-            ip,
-            user_agent: self.user_agent.as_deref(),
-            input_hash: self.input_hash.as_deref(),
-            output_hash: self.output_hash.as_deref(),
+            ip: ip.map(Cow::Owned),
+            user_agent: b(&self.user_agent),
+            input_hash: b(&self.input_hash),
+            output_hash: b(&self.output_hash),
             key_ref: self.key_ref.as_deref(),
             diff,
             metadata,
             idempotency_key: self.idempotency_key.as_deref(),
-        })
+            policy_version: 0,
+            redactions: Vec::new(),
+        };
+        if let Some(r) = redactor {
+            v.policy_version = r.version;
+            redact_fields(&mut v, r, &mut applied);
+            v.redactions = std::mem::take(&mut applied.redactions);
+        }
+        Ok((v, applied))
     }
+}
+
+fn b(s: &Option<String>) -> Option<Cow<'_, str>> {
+    s.as_deref().map(Cow::Borrowed)
+}
+
+/// Applies `r` to every structured field of `v`, in [`FIELDS`](crate::redact::FIELDS) order.
+fn redact_fields<'a>(v: &mut EventRecordView<'a>, r: &Redactor, applied: &mut Applied) {
+    // Required fields cannot be dropped (policies are checked for it); keep
+    // the function total anyway.
+    let required = |x: Option<Cow<'a, str>>| x.unwrap_or(Cow::Borrowed("[redacted]"));
+    let mut json = std::mem::take(&mut applied.redactions);
+    let opt_field = |f: usize, x: &mut Option<Cow<'a, str>>, applied: &mut Applied| {
+        if let Some(val) = x.take() {
+            *x = r.field(f, val, applied);
+        }
+    };
+    v.actor_id = required(r.field(field::ACTOR_ID, std::mem::take(&mut v.actor_id), applied));
+    opt_field(field::ACTOR_NAME, &mut v.actor_name, applied);
+    opt_field(field::ACTOR_EMAIL, &mut v.actor_email, applied);
+    opt_field(field::ON_BEHALF_OF, &mut v.on_behalf_of, applied);
+    opt_field(field::SESSION, &mut v.session_id, applied);
+    if let Some(t) = &mut v.target {
+        t.kind = required(r.field(field::TARGET_TYPE, std::mem::take(&mut t.kind), applied));
+        t.id = required(r.field(field::TARGET_ID, std::mem::take(&mut t.id), applied));
+        opt_field(field::TARGET_NAME, &mut t.name, applied);
+    }
+    opt_field(field::IP, &mut v.ip, applied);
+    opt_field(field::USER_AGENT, &mut v.user_agent, applied);
+    opt_field(field::INPUT_HASH, &mut v.input_hash, applied);
+    opt_field(field::OUTPUT_HASH, &mut v.output_hash, applied);
+    // Structured fields' redactions first, then those of diff and metadata.
+    applied.redactions.append(&mut json);
 }
 
 /// Actions under this prefix are written only by annal itself.
@@ -355,6 +425,11 @@ pub struct EventRecord {
     pub metadata: Option<String>,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
+    /// Version of the tenant's redaction policy the event was written under
+    /// (0: written before annal redacted, event format 1).
+    pub policy_version: u32,
+    /// What redaction changed, in the order applied (event format 2).
+    pub redactions: Vec<Redaction>,
 }
 
 /// [`EventRecord`] borrowing the submitted event's strings.
@@ -367,59 +442,63 @@ pub struct EventRecord {
 pub(crate) struct EventRecordView<'a> {
     pub action: &'a str,
     pub actor_type: ActorType,
-    pub actor_id: &'a str,
-    pub actor_name: Option<&'a str>,
-    pub actor_email: Option<&'a str>,
-    pub on_behalf_of: Option<&'a str>,
+    pub actor_id: Cow<'a, str>,
+    pub actor_name: Option<Cow<'a, str>>,
+    pub actor_email: Option<Cow<'a, str>>,
+    pub on_behalf_of: Option<Cow<'a, str>>,
     pub occurred_at: Option<i64>,
-    pub session_id: Option<&'a str>,
+    pub session_id: Option<Cow<'a, str>>,
     pub target: Option<TargetRecordView<'a>>,
     pub outcome: Option<Outcome>,
-    pub ip: Option<String>,
-    pub user_agent: Option<&'a str>,
-    pub input_hash: Option<&'a str>,
-    pub output_hash: Option<&'a str>,
+    pub ip: Option<Cow<'a, str>>,
+    pub user_agent: Option<Cow<'a, str>>,
+    pub input_hash: Option<Cow<'a, str>>,
+    pub output_hash: Option<Cow<'a, str>>,
     pub key_ref: Option<&'a str>,
     pub diff: Option<String>,
     pub metadata: Option<String>,
     pub idempotency_key: Option<&'a str>,
+    pub policy_version: u32,
+    pub redactions: Vec<Redaction>,
 }
 
 /// [`TargetRecord`] borrowing the submitted event's strings.
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode)]
 pub(crate) struct TargetRecordView<'a> {
-    pub kind: &'a str,
-    pub id: &'a str,
-    pub name: Option<&'a str>,
+    pub kind: Cow<'a, str>,
+    pub id: Cow<'a, str>,
+    pub name: Option<Cow<'a, str>>,
 }
 
 impl EventRecordView<'_> {
     /// The owned record.
     pub fn to_owned(&self) -> EventRecord {
-        let own = |s: Option<&str>| s.map(str::to_string);
+        let own = |s: &Option<Cow<'_, str>>| s.as_deref().map(str::to_string);
         EventRecord {
             action: self.action.to_string(),
             actor_type: self.actor_type,
             actor_id: self.actor_id.to_string(),
-            actor_name: own(self.actor_name),
-            actor_email: own(self.actor_email),
-            on_behalf_of: own(self.on_behalf_of),
+            actor_name: own(&self.actor_name),
+            actor_email: own(&self.actor_email),
+            on_behalf_of: own(&self.on_behalf_of),
             occurred_at: self.occurred_at,
-            session_id: own(self.session_id),
+            session_id: own(&self.session_id),
             target: self.target.as_ref().map(|t| TargetRecord {
                 kind: t.kind.to_string(),
                 id: t.id.to_string(),
-                name: own(t.name),
+                name: own(&t.name),
             }),
             outcome: self.outcome,
-            ip: self.ip.clone(),
-            user_agent: own(self.user_agent),
-            input_hash: own(self.input_hash),
-            output_hash: own(self.output_hash),
-            key_ref: own(self.key_ref),
+            ip: own(&self.ip),
+            user_agent: own(&self.user_agent),
+            input_hash: own(&self.input_hash),
+            output_hash: own(&self.output_hash),
+            key_ref: self.key_ref.map(str::to_string),
             diff: self.diff.clone(),
             metadata: self.metadata.clone(),
-            idempotency_key: own(self.idempotency_key),
+            idempotency_key: self.idempotency_key.map(str::to_string),
+            policy_version: self.policy_version,
+            redactions: self.redactions.clone(),
         }
     }
 }
@@ -491,7 +570,7 @@ pub fn format_rfc3339_nanos(ns: i64) -> String {
         .unwrap_or_else(|| ns.to_string())
 }
 
-fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+pub(crate) fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
     let path = e.path().to_string();
     let mut field = if path == "." { String::new() } else { path };
     let inner = e.into_inner();

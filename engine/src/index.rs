@@ -23,7 +23,7 @@
 //!
 //! **Invariant:** a record's index entries are written in the same batch as
 //! the record (see `writer`), so across crashes too, a record and its entries
-//! are both present or both absent. [`check`] proves it for a tenant.
+//! are both present or both absent. [`crate::Engine::check_index`] proves it for a tenant.
 
 use crate::error::{Error, Result};
 use crate::event::{EventRecord, EventRecordView, Outcome};
@@ -53,6 +53,8 @@ pub enum IndexKind {
     KeyRef = 8,
     /// `outcome`.
     Outcome = 9,
+    /// The token of every value redaction pseudonymized, in any field.
+    Pseudonym = 10,
 }
 
 impl IndexKind {
@@ -68,6 +70,7 @@ impl IndexKind {
             IndexKind::Session => "session",
             IndexKind::KeyRef => "key_ref",
             IndexKind::Outcome => "outcome",
+            IndexKind::Pseudonym => "pseudonym",
         }
     }
 }
@@ -82,22 +85,27 @@ pub(crate) struct Indexed<'a> {
     pub session: Option<&'a str>,
     pub key_ref: Option<&'a str>,
     pub outcome: Option<Outcome>,
+    /// Tokens of pseudonymized values, without duplicates.
+    pub pseudonyms: &'a [String],
 }
 
 impl<'a> Indexed<'a> {
-    pub fn of_view(v: &'a EventRecordView<'a>) -> Self {
+    pub fn of_view(v: &'a EventRecordView<'_>, pseudonyms: &'a [String]) -> Self {
         Indexed {
             action: v.action,
-            actor_id: v.actor_id,
-            on_behalf_of: v.on_behalf_of,
-            target: v.target.as_ref().map(|t| (t.kind, t.id)),
-            session: v.session_id,
+            actor_id: &v.actor_id,
+            on_behalf_of: v.on_behalf_of.as_deref(),
+            target: v.target.as_ref().map(|t| (t.kind.as_ref(), t.id.as_ref())),
+            session: v.session_id.as_deref(),
             key_ref: v.key_ref,
             outcome: v.outcome,
+            pseudonyms,
         }
     }
 
-    pub fn of_record(e: &'a EventRecord) -> Self {
+    /// The indexed fields of a stored event; `pseudonyms` must be the
+    /// tokens its redactions produced ([`pseudonyms_of`]).
+    pub fn of_record(e: &'a EventRecord, pseudonyms: &'a [String]) -> Self {
         Indexed {
             action: &e.action,
             actor_id: &e.actor_id,
@@ -106,8 +114,56 @@ impl<'a> Indexed<'a> {
             session: e.session_id.as_deref(),
             key_ref: e.key_ref.as_deref(),
             outcome: e.outcome,
+            pseudonyms,
         }
     }
+}
+
+/// The pseudonym tokens of a stored event: the values at the paths its
+/// redactions list as `pseudonymize`, in order, without duplicates (as the
+/// append path collected them).
+pub(crate) fn pseudonyms_of(e: &EventRecord) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let json = |text: &Option<String>| text.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
+    let (diff, metadata) = (json(&e.diff), json(&e.metadata));
+    for r in e.redactions.iter().filter(|r| r.how == "pseudonymize") {
+        let mut segs = r.path.split('.');
+        let root = segs.next().unwrap_or("");
+        let found: Option<String> = match root {
+            "diff" | "metadata" => {
+                let mut v = if root == "diff" { diff.as_ref() } else { metadata.as_ref() };
+                for s in segs {
+                    v = v.and_then(|v| match v {
+                        serde_json::Value::Object(m) => m.get(s),
+                        serde_json::Value::Array(a) => s.parse::<usize>().ok().and_then(|i| a.get(i)),
+                        _ => None,
+                    });
+                }
+                v.and_then(|v| v.as_str()).map(str::to_string)
+            }
+            _ => match r.path.as_str() {
+                "actor.id" => Some(e.actor_id.clone()),
+                "actor.name" => e.actor_name.clone(),
+                "actor.email" => e.actor_email.clone(),
+                "actor.on_behalf_of" => e.on_behalf_of.clone(),
+                "session_id" => e.session_id.clone(),
+                "target.type" => e.target.as_ref().map(|t| t.kind.clone()),
+                "target.id" => e.target.as_ref().map(|t| t.id.clone()),
+                "target.name" => e.target.as_ref().and_then(|t| t.name.clone()),
+                "ip" => e.ip.clone(),
+                "user_agent" => e.user_agent.clone(),
+                "input_hash" => e.input_hash.clone(),
+                "output_hash" => e.output_hash.clone(),
+                _ => None,
+            },
+        };
+        if let Some(t) = found {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    out
 }
 
 /// Appends `kind ‖ v₁ ‖ 0x00 ‖ v₂ ‖ 0x00 …`: the part of a value key
@@ -199,6 +255,9 @@ impl IndexTemplate {
         if let Some(o) = ix.outcome {
             t.add(IndexKind::Outcome, &[o.as_str()]);
         }
+        for p in ix.pseudonyms {
+            t.add(IndexKind::Pseudonym, &[p]);
+        }
         t
     }
 
@@ -238,7 +297,8 @@ impl IndexTemplate {
 /// number `tenant`, in the order it adds them: for forensic tools, golden
 /// vectors and benchmarks that must write exactly annal's bytes.
 pub fn entry_keys(tenant: u64, record: &Record) -> Vec<Vec<u8>> {
-    let t = IndexTemplate::build(&Indexed::of_record(&record.event));
+    let pseudonyms = pseudonyms_of(&record.event);
+    let t = IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms));
     let mut out = Vec::with_capacity(t.len());
     t.for_each_key(tenant, record.seq, record.recorded_at, |k| out.push(k.to_vec()));
     out
@@ -253,7 +313,7 @@ pub(crate) fn first_seq_at_or_after(store: &Store, n: u64, at: u64) -> Result<Op
     Ok(it.next()?.and_then(|(k, _)| key_seq(k)))
 }
 
-/// What [`check`] found.
+/// What [`crate::Engine::check_index`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IndexCheck {
     /// Rows whose entries were all present.
@@ -321,7 +381,13 @@ pub(crate) fn rebuild(store: &Store) -> Result<u64> {
                     return Err(Error::Corrupt("malformed record key".into()));
                 };
                 let record = Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
-                IndexTemplate::build(&Indexed::of_record(&record.event)).put(&mut batch, tenant, seq, record.recorded_at);
+                let pseudonyms = pseudonyms_of(&record.event);
+                IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms)).put(
+                    &mut batch,
+                    tenant,
+                    seq,
+                    record.recorded_at,
+                );
                 n_in_batch += 1;
                 if n_in_batch == CHUNK {
                     last_key = Some(k.to_vec());
@@ -375,6 +441,7 @@ mod tests {
             session: Some("s_1"),
             key_ref: Some("key_1"),
             outcome: Some(Outcome::Denied),
+            pseudonyms: &[],
         };
         let t = IndexTemplate::build(&ix);
         let mut keys = Vec::new();

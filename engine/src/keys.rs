@@ -55,6 +55,23 @@ pub fn tenant_by_number(tenant: u64) -> [u8; 9] {
     k
 }
 
+/// `tenants`: `'k' ‖ tenant:u64` → the tenant's pseudonym secret.
+pub fn tenant_secret(tenant: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = b'k';
+    k[1..].copy_from_slice(&tenant.to_be_bytes());
+    k
+}
+
+/// `tenants`: `'p' ‖ tenant:u64 ‖ version:u32` → that version of the tenant's policy.
+pub fn tenant_policy(tenant: u64, version: u32) -> [u8; 13] {
+    let mut k = [0u8; 13];
+    k[0] = b'p';
+    k[1..9].copy_from_slice(&tenant.to_be_bytes());
+    k[9..].copy_from_slice(&version.to_be_bytes());
+    k
+}
+
 /// `idempotency`: `tenant:u64 ‖ key`.
 pub fn idempotency(tenant: u64, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + key.len());

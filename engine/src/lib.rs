@@ -12,13 +12,15 @@
 //! # Ok::<(), annal_engine::Error>(())
 //! ```
 //!
-//! How a row travels: [`Engine::prepare`] validates an [`Event`] into its
-//! canonical [`EventRecord`], encodes it ([`record`]) and computes its leaf
-//! hash ([`chain`]) on the caller's thread; the writer thread (`writer`)
+//! How a row travels: [`Engine::prepare`] validates an [`Event`], redacts it
+//! under the tenant's policy ([`redact`]) into its canonical [`EventRecord`],
+//! encodes it ([`record`]), computes its leaf hash ([`chain`]) and its index
+//! entries ([`index`]) on the caller's thread; the writer thread (`writer`)
 //! gathers concurrent appends into one RocksDB batch, assigns seqs, links the
-//! chain and syncs once ([`storage`]); [`verify`] recomputes it all later.
+//! chain and syncs once ([`storage`]); [`query`] reads windows of it back
+//! through the indexes; [`verify`] recomputes it all later.
 //! ARCHITECTURE.md at the repository root has the map; docs/FORMAT.md
-//! specifies every stored and hashed byte.
+//! specifies every stored and hashed byte, docs/REDACTION.md the policies.
 
 #![deny(missing_docs)]
 
@@ -32,18 +34,23 @@ pub mod index;
 mod keys;
 pub mod query;
 pub mod record;
+pub mod redact;
 pub mod storage;
 pub mod verify;
 mod writer;
 
 pub use chain::Hash;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{validate_tenant, Durability, Engine, EngineBuilder, RecordIter, MAX_TENANT_BYTES, STORE_FORMAT_VERSION};
+pub use engine::{
+    validate_tenant, Durability, Engine, EngineBuilder, RecordIter, MAX_TENANT_BYTES, POLICY_ACTION, STORE_FORMAT_VERSION,
+};
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, ActorType, Event, EventRecord, Limits, Outcome, Target};
 pub use index::{IndexCheck, IndexKind};
 pub use query::{Explain, Order, Page, Query, QueryStream, TargetFilter};
 pub use record::{ChainHead, Receipt, Record};
+pub use redact::detect::Detector;
+pub use redact::{Policy, Redaction, Rule, Strategy};
 pub use storage::{Cf, RawStore};
 pub use verify::{BreakReason, ChainBreak, VerifyOutcome, VerifyReport};
 pub use writer::PreparedEvent;

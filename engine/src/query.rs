@@ -12,7 +12,7 @@
 //! reads the whole chain when a window or an indexed filter narrows it, and
 //! [`Explain`] says what was chosen and how many rows were examined.
 //!
-//! **Paging.** A [`Cursor`] holds the seq of the last row returned, the
+//! **Paging.** A cursor holds the seq of the last row returned, the
 //! tenant and a fingerprint of the query. Seqs only grow and rows are
 //! immutable, so resuming after a seq is exact: nothing is skipped or
 //! repeated, also after a restart. Rows appended while a walk goes on have
@@ -27,7 +27,7 @@ use crate::event::{self, Limits, Outcome};
 use crate::index::{self, IndexKind};
 use crate::keys;
 use crate::record::{ChainHead, Record};
-use crate::storage::Cf;
+use crate::storage::{Cf, Store};
 
 /// Rows a page holds when no limit is given.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -82,13 +82,29 @@ pub struct Query {
     pub key_ref: Option<String>,
     /// `outcome` equals.
     pub outcome: Option<Outcome>,
+    /// Some field's value was pseudonymized from this raw value (or is this
+    /// `pii_…` token). [`crate::Engine::query`] turns a raw value into the
+    /// tenant's token; the raw value itself is stored nowhere.
+    pub pseudonym: Option<String>,
     /// Walk direction.
     pub order: Order,
 }
 
 /// The names [`Query::set`] takes.
-pub const FILTER_NAMES: [&str; 11] =
-    ["from", "to", "actor", "on_behalf_of", "action", "action_prefix", "target", "session", "key_ref", "outcome", "order"];
+pub const FILTER_NAMES: [&str; 12] = [
+    "from",
+    "to",
+    "actor",
+    "on_behalf_of",
+    "action",
+    "action_prefix",
+    "target",
+    "session",
+    "key_ref",
+    "outcome",
+    "pseudonym",
+    "order",
+];
 
 fn bad(field: &str, message: impl Into<String>) -> Error {
     Error::InvalidQuery(FieldError::new(field, message))
@@ -126,6 +142,7 @@ impl Query {
             }
             "session" => self.session = s(),
             "key_ref" => self.key_ref = s(),
+            "pseudonym" => self.pseudonym = s(),
             "outcome" => {
                 self.outcome = Some(match value {
                     "success" => Outcome::Success,
@@ -158,6 +175,7 @@ impl Query {
             ("on_behalf_of", &self.on_behalf_of),
             ("session", &self.session),
             ("key_ref", &self.key_ref),
+            ("pseudonym", &self.pseudonym),
             ("target.type", &self.target.as_ref().map(|t| t.kind.clone())),
             ("target.id", &self.target.as_ref().map(|t| t.id.clone())),
         ];
@@ -210,6 +228,7 @@ impl Query {
         field(10, self.key_ref.as_deref().map(str::as_bytes));
         field(11, self.outcome.map(|o| o.as_str().as_bytes()));
         field(12, Some(if self.order == Order::Asc { b"asc" } else { b"desc" }));
+        field(13, self.pseudonym.as_deref().map(str::as_bytes));
         let mut out = [0u8; 8];
         out.copy_from_slice(&h.finalize().as_bytes()[..8]);
         out
@@ -229,6 +248,7 @@ impl Query {
             && eq(&self.session, e.session_id.as_deref())
             && eq(&self.key_ref, e.key_ref.as_deref())
             && self.outcome.is_none_or(|o| e.outcome == Some(o))
+            && self.pseudonym.as_ref().is_none_or(|t| index::pseudonyms_of(e).contains(t))
     }
 
     /// The index of each filter given, as (kind, key prefix).
@@ -236,6 +256,9 @@ impl Query {
         let mut out = Vec::new();
         let mut add = |kind, values: &[&str]| out.push((kind, index::value_prefix(n, kind, values)));
         // Listed from the usually rarest to the usually commonest: ties go to the first.
+        if let Some(v) = &self.pseudonym {
+            add(IndexKind::Pseudonym, &[v]);
+        }
         if let Some(v) = &self.key_ref {
             add(IndexKind::KeyRef, &[v]);
         }
@@ -415,14 +438,7 @@ pub(crate) fn plan<'q>(
         None => 0,
     };
     let end = head + 1;
-    let mut lo = match query.from {
-        None => 1,
-        Some(f) => index::first_seq_at_or_after(store, n, f)?.unwrap_or(end).max(1),
-    };
-    let mut hi = match query.to {
-        None => end,
-        Some(t) => index::first_seq_at_or_after(store, n, t)?.unwrap_or(end).min(end),
-    };
+    let (mut lo, mut hi) = window_seqs(store, n, query.from, query.to, end)?;
     if let Some(cap) = hi_cap {
         hi = hi.min(cap);
     }
@@ -446,6 +462,27 @@ pub(crate) fn plan<'q>(
         }
     }
     Ok(Planned { query, prefix, n, lo, hi, driver, candidates })
+}
+
+/// The seqs `[lo, hi)` of the window `[from, to)` in a chain whose rows end
+/// before `end`: the first seq recorded at or after `from` and the first at
+/// or after `to`. With both bounds, one iterator over the time index serves
+/// both seeks (it is on the path of every windowed page).
+fn window_seqs(store: &Store, n: u64, from: Option<u64>, to: Option<u64>, end: u64) -> Result<(u64, u64)> {
+    let seq = |entry: Option<(&[u8], &[u8])>| entry.and_then(|(k, _)| index::key_seq(k));
+    match (from, to) {
+        (None, None) => Ok((1, end)),
+        (Some(f), None) => Ok((index::first_seq_at_or_after(store, n, f)?.unwrap_or(end).max(1), end)),
+        (None, Some(t)) => Ok((1, index::first_seq_at_or_after(store, n, t)?.unwrap_or(end).min(end))),
+        (Some(f), Some(t)) => {
+            let mut it = store.iter(Cf::Index, &index::time_key(n, f, 0), &index::time_key(n, u64::MAX, u64::MAX), false);
+            let lo = seq(it.next()?).unwrap_or(end).max(1);
+            // `check` made `to` later than `from`: this seek moves forward.
+            it.seek(&index::time_key(n, t, 0));
+            let hi = seq(it.next()?).unwrap_or(end).min(end);
+            Ok((lo, hi))
+        }
+    }
 }
 
 /// Estimates an index's rows in `[lo, hi)` from up to [`PROBE`] entries read

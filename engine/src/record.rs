@@ -12,8 +12,12 @@
 use crate::chain::Hash;
 use crate::event::{EventRecord, EventRecordView};
 
-/// Format byte that starts every canonical event encoding.
+/// Format byte of the first canonical event encoding (no redaction list).
+/// Still read; no longer written.
 pub const EVENT_FORMAT_V1: u8 = 1;
+/// Format byte that starts every canonical event encoding written now: format
+/// 1's fields followed by the policy version and the list of redactions.
+pub const EVENT_FORMAT_V2: u8 = 2;
 /// Format byte that starts every stored record, head and idempotency value.
 pub const VALUE_FORMAT_V1: u8 = 1;
 
@@ -43,10 +47,10 @@ pub enum DecodeError {
     Trailing(usize),
 }
 
-/// Encodes the canonical event: `EVENT_FORMAT_V1 ‖ bincode(EventRecord)`.
+/// Encodes the canonical event: `EVENT_FORMAT_V2 ‖ bincode(EventRecord)`.
 pub fn encode_event(event: &EventRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    out.push(EVENT_FORMAT_V1);
+    out.push(EVENT_FORMAT_V2);
     // Writing into a Vec cannot fail; the limit applies only to decoding.
     if let Err(e) = bincode::encode_into_std_write(event, &mut out, bincode_config()) {
         unreachable!("encoding into a Vec failed: {e}");
@@ -57,9 +61,18 @@ pub fn encode_event(event: &EventRecord) -> Vec<u8> {
 /// Decodes a canonical event encoding.
 pub fn decode_event(bytes: &[u8]) -> Result<EventRecord, DecodeError> {
     let (&format, body) = bytes.split_first().ok_or(DecodeError::Truncated(0))?;
-    if format != EVENT_FORMAT_V1 {
-        return Err(DecodeError::UnknownFormat(format));
-    }
+    let v1;
+    let body = match format {
+        EVENT_FORMAT_V2 => body,
+        // Format 1 is format 2 without its two trailing fields; as format 2,
+        // it reads as policy version 0 (one varint byte) and an empty list
+        // (its length, one byte).
+        EVENT_FORMAT_V1 => {
+            v1 = [body, &[0, 0]].concat();
+            &v1[..]
+        }
+        other => return Err(DecodeError::UnknownFormat(other)),
+    };
     let (event, used): (EventRecord, usize) =
         bincode::decode_from_slice(body, bincode_config()).map_err(|e| DecodeError::Body(e.to_string()))?;
     if used != body.len() {
@@ -180,7 +193,7 @@ impl StoredRecord {
         let mut out = Vec::with_capacity(1024);
         out.resize(EVENT_AT, 0);
         out[0] = VALUE_FORMAT_V1;
-        out.push(EVENT_FORMAT_V1);
+        out.push(EVENT_FORMAT_V2);
         // Writing into a Vec cannot fail; the limit applies only to decoding.
         if let Err(e) = bincode::encode_into_std_write(event, &mut out, bincode_config()) {
             unreachable!("encoding into a Vec failed: {e}");
@@ -240,7 +253,8 @@ impl Record {
         Ok(Record { seq, recorded_at: stored.recorded_at, leaf: stored.leaf, head: stored.head, event })
     }
 
-    /// The row as JSON: `{seq, recorded_at, recorded_at_ns, leaf, head, event}`,
+    /// The row as JSON: `{seq, recorded_at, recorded_at_ns, leaf, head, event,
+    /// policy_version, redactions}`,
     /// the shape `annal query` prints and the HTTP API returns.
     pub fn to_json(&self) -> serde_json::Value {
         let ns = i64::try_from(self.recorded_at).unwrap_or(i64::MAX);
@@ -251,6 +265,8 @@ impl Record {
             "leaf": self.leaf.to_hex(),
             "head": self.head.to_hex(),
             "event": self.event.to_json(),
+            "policy_version": self.event.policy_version,
+            "redactions": self.event.redactions.iter().map(|r| serde_json::json!({"path": r.path, "how": r.how})).collect::<Vec<_>>(),
         })
     }
 }
@@ -349,6 +365,43 @@ impl TenantEntry {
         r.finish()?;
         Ok(entry)
     }
+}
+
+/// A tenant's pseudonym secret as stored: `0x01 ‖ secret:32 ‖ crc32`.
+pub fn encode_secret(secret: &[u8; 32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 32 + 4);
+    out.push(VALUE_FORMAT_V1);
+    out.extend_from_slice(secret);
+    seal(out)
+}
+
+/// Inverse of [`encode_secret`].
+pub(crate) fn decode_secret(bytes: &[u8]) -> Result<[u8; 32], DecodeError> {
+    let mut r = Reader::new(unseal(bytes)?);
+    let secret = r.hash()?.0;
+    r.finish()?;
+    Ok(secret)
+}
+
+/// One version of a tenant's redaction policy:
+/// `0x01 ‖ recorded_at:u64 ‖ len:u32 ‖ policy JSON ‖ crc32`.
+pub(crate) fn encode_policy(recorded_at: u64, json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 8 + 4 + json.len() + 4);
+    out.push(VALUE_FORMAT_V1);
+    out.extend_from_slice(&recorded_at.to_be_bytes());
+    out.extend_from_slice(&u32::try_from(json.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(json);
+    seal(out)
+}
+
+/// Inverse of [`encode_policy`]: (recorded_at, policy JSON).
+pub(crate) fn decode_policy(bytes: &[u8]) -> Result<(u64, Vec<u8>), DecodeError> {
+    let mut r = Reader::new(unseal(bytes)?);
+    let at = r.u64()?;
+    let len = r.u32()? as usize;
+    let json = r.take(len)?.to_vec();
+    r.finish()?;
+    Ok((at, json))
 }
 
 #[cfg(test)]

@@ -32,7 +32,8 @@ use crate::engine::{Durability, Shared};
 use crate::error::{Error, Result};
 use crate::index::IndexTemplate;
 use crate::keys;
-use crate::record::{ChainHead, Receipt, StoredRecord, TenantEntry, RECORD_OVERHEAD};
+use crate::record::{self, ChainHead, Receipt, StoredRecord, TenantEntry, RECORD_OVERHEAD};
+use crate::redact::Redactor;
 use crate::storage::{Batch, Cf};
 
 /// An event ready for the writer: validated, encoded, hashed and laid out
@@ -46,6 +47,8 @@ pub struct PreparedEvent {
     pub(crate) idempotency_key: Option<String>,
     /// The row's index entries minus tenant, seq and recorded_at.
     pub(crate) index: IndexTemplate,
+    /// The tenant and policy version the event was redacted for.
+    pub(crate) redactor: Arc<Redactor>,
 }
 
 impl PreparedEvent {
@@ -65,6 +68,9 @@ pub(crate) struct Request {
     pub tenant: String,
     pub events: Vec<PreparedEvent>,
     pub reply: ReplyTo,
+    /// Set for a policy change: the new policy, whose version must be the
+    /// tenant's next. `events` is then the one `annal.policy.set` event.
+    pub new_policy: Option<Arc<Redactor>>,
 }
 
 /// A tenant's chain as the writer sees it.
@@ -75,6 +81,9 @@ pub(crate) struct TenantState {
     /// Set when the head entry and the last record disagree on open: appends
     /// are refused (writing would overwrite or orphan rows) until repaired.
     pub damaged: bool,
+    /// Version of the tenant's redaction policy: every event must have been
+    /// prepared under exactly this one.
+    pub policy_version: u32,
 }
 
 pub(crate) struct Writer {
@@ -247,6 +256,28 @@ impl Writer {
         if existing.as_ref().is_some_and(|t| t.damaged) {
             return Err(Error::Corrupt("the tenant's chain head and its last record disagree; run verify".into()));
         }
+        // Redaction: every event was prepared for this tenant under the
+        // policy version its rows will be written under (a new tenant starts
+        // at version 1; a policy change moves to the next).
+        let current = existing.as_ref().map_or(1, |t| t.policy_version);
+        let expected = match &req.new_policy {
+            None => current,
+            Some(p) => {
+                let next = if existing.is_some() { current + 1 } else { 2 };
+                if p.version != next || p.tenant != req.tenant {
+                    return Err(Error::PolicyChanged { prepared: p.version.saturating_sub(1), current });
+                }
+                next
+            }
+        };
+        for ev in &req.events {
+            if ev.redactor.tenant != req.tenant {
+                return Err(Error::WrongTenant);
+            }
+            if ev.redactor.version != expected {
+                return Err(Error::PolicyChanged { prepared: ev.redactor.version, current });
+            }
+        }
 
         // Decide every event first, so that a conflict leaves nothing staged.
         let window = shared.idempotency_window_ns;
@@ -304,10 +335,21 @@ impl Writer {
                 batch.put(Cf::Tenants, &keys::tenant_by_name(&req.tenant), &entry.encode());
                 batch.put(Cf::Tenants, &keys::tenant_by_number(number), req.tenant.as_bytes());
                 batch.put(Cf::Meta, keys::META_NEXT_TENANT, &group.next_tenant.to_be_bytes());
+                // The secret every prepared event of the tenant was
+                // pseudonymized with, and policy version 1: the default.
+                let secret = match (&req.new_policy, req.events.first()) {
+                    (Some(p), _) => p.secret(),
+                    (None, Some(ev)) => ev.redactor.secret(),
+                    (None, None) => return Err(Error::EmptyBatch),
+                };
+                batch.put(Cf::Tenants, &keys::tenant_secret(number), &record::encode_secret(secret));
+                let default = serde_json::to_vec(&shared.default_policy).unwrap_or_default();
+                batch.put(Cf::Tenants, &keys::tenant_policy(number, 1), &record::encode_policy(now, &default));
                 TenantState {
                     number,
                     head: ChainHead { seq: 0, recorded_at: 0, head: chain::genesis(&req.tenant) },
                     damaged: false,
+                    policy_version: 1,
                 }
             }
         };
@@ -337,6 +379,14 @@ impl Writer {
                 }
             };
             receipts.push(receipt);
+        }
+        if let Some(p) = &req.new_policy {
+            let json = serde_json::to_vec(&p.policy).unwrap_or_default();
+            batch.put(Cf::Tenants, &keys::tenant_policy(state.number, p.version), &record::encode_policy(now, &json));
+            state.policy_version = p.version;
+            // Events prepared from now on use it; those prepared under the
+            // old version are refused above and prepared again.
+            shared.redactors.write().insert(req.tenant.clone(), Arc::clone(p));
         }
         if wrote {
             batch.put(Cf::Heads, &keys::head(state.number), &state.head.encode());

@@ -65,7 +65,8 @@ OUTCOMES = ["success", "failure", "denied"]
 
 def decode_event(e):
     r = Reader(e)
-    assert r.byte() == 1, "event format byte"
+    fmt = r.byte()
+    assert fmt in (1, 2), "event format byte"
     out = {"action": r.string(), "actor_type": ACTORS[r.varint()], "actor_id": r.string()}
     for f in ["actor_name", "actor_email", "on_behalf_of"]:
         out[f] = r.option(r.string)
@@ -75,8 +76,58 @@ def decode_event(e):
     out["outcome"] = r.option(lambda: OUTCOMES[r.varint()])
     for f in ["ip", "user_agent", "input_hash", "output_hash", "key_ref", "diff", "metadata", "idempotency_key"]:
         out[f] = r.option(r.string)
+    out["policy_version"], out["redactions"] = 0, []
+    if fmt == 2:
+        out["policy_version"] = r.varint()
+        out["redactions"] = [(r.string(), r.string()) for _ in range(r.varint())]
     assert r.i == len(e), "trailing bytes"
     return out
+
+
+STRUCTURED = {
+    "actor.id": ("actor_id", ("actor", "id")),
+    "actor.name": ("actor_name", ("actor", "name")),
+    "actor.email": ("actor_email", ("actor", "email")),
+    "actor.on_behalf_of": ("on_behalf_of", ("actor", "on_behalf_of")),
+    "session_id": ("session_id", ("session_id",)),
+    "target.id": ("target", ("target", "id")),
+    "ip": ("ip", ("ip",)),
+    "user_agent": ("user_agent", ("user_agent",)),
+}
+
+
+def at_path(value, segments):
+    for seg in segments:
+        if isinstance(value, dict):
+            value = value.get(seg)
+        elif isinstance(value, list) and seg.isdigit():
+            value = value[int(seg)]
+        else:
+            return None
+    return value
+
+
+def pseudonyms(ev, src, secret):
+    """Tokens of the row's pseudonymized values, checked against the raw
+    input: each must be pii_ and the keyed BLAKE3 of the raw value."""
+    tokens = []
+    for path, how in ev["redactions"]:
+        if how != "pseudonymize":
+            continue
+        segs = path.split(".")
+        if segs[0] in ("diff", "metadata"):
+            stored = at_path(json.loads(ev[segs[0]]), segs[1:])
+            raw = src and at_path(src[segs[0]], segs[1:])
+        else:
+            field, src_path = STRUCTURED[path]
+            stored = ev[field][1] if field == "target" else ev[field]
+            raw = src and at_path(src, src_path)
+        if raw is not None:
+            want = "pii_" + blake3.blake3(b"annal/v1/pseudonym\0" + raw.encode(), key=secret).digest()[:16].hex()
+            assert stored == want, f"pseudonym at {path}"
+        if stored not in tokens:
+            tokens.append(stored)
+    return tokens
 
 
 def check_sealed(value, expect_len=None):
@@ -88,7 +139,7 @@ def check_sealed(value, expect_len=None):
     return body[1:]
 
 
-def index_keys(number, seq, recorded_at, ev):
+def index_keys(number, seq, recorded_at, ev, tokens=()):
     """Every index key of one row, per docs/FORMAT.md "Index keys"."""
     t = struct.pack(">Q", number)
     s = struct.pack(">Q", seq)
@@ -109,11 +160,14 @@ def index_keys(number, seq, recorded_at, ev):
     for kind, field in [(7, "session_id"), (8, "key_ref"), (9, "outcome")]:
         if ev[field] is not None:
             value(kind, ev[field])
+    for token in tokens:
+        value(10, token)
     return sorted(keys)
 
 
-def main():
-    g = json.loads((Path(__file__).parent / "chain.json").read_text())
+def check(name):
+    g = json.loads((Path(__file__).parent / name).read_text())
+    secret = bytes.fromhex(g["secret"]) if "secret" in g else None
     tenant = g["tenant"].encode()
     head = h(GENESIS, struct.pack(">I", len(tenant)), tenant)
     assert head.hex() == g["genesis"], "genesis"
@@ -121,9 +175,12 @@ def main():
     for row in g["rows"]:
         e = bytes.fromhex(row["encoded_event"])
         ev = decode_event(e)
-        src = row["event"]
-        assert ev["action"] == src["action"] and ev["actor_id"] == src["actor"]["id"], "decoded fields"
-        assert ev["actor_type"] == src["actor"]["type"]
+        src = row.get("event") or row["input"]
+        tokens = pseudonyms(ev, src, secret) if secret is not None else []
+        if src is not None:
+            assert ev["action"] == src["action"], "decoded fields"
+            assert ev["actor_type"] == src["actor"]["type"]
+            assert secret is not None or ev["actor_id"] == src["actor"]["id"], "decoded actor id"
         leaf = h(LEAF, e)
         assert leaf.hex() == row["leaf"], "leaf"
         head = h(LINK, head, struct.pack(">QQ", row["seq"], row["recorded_at"]), leaf)
@@ -138,13 +195,18 @@ def main():
         assert body[8:40] == leaf and body[40:72] == head, "stored leaf/head"
         n, = struct.unpack(">I", body[72:76])
         assert body[76:76 + n] == e and 76 + n == len(body), "stored event"
-        want = [k.hex() for k in index_keys(number, seq, recorded_at, ev)]
+        want = [k.hex() for k in index_keys(number, seq, recorded_at, ev, tokens)]
         assert want == row["index_keys"], f"index keys of seq {seq}"
     hb = check_sealed(bytes.fromhex(g["head_value"]), 53)
     seq, _ = struct.unpack(">QQ", hb[:16])
     assert seq == g["rows"][-1]["seq"] and hb[16:48] == head, "head entry"
     assert bytes.fromhex(g["head_key"]) == struct.pack(">Q", tenant_number), "head key"
-    print(f"golden vectors: {len(g['rows'])} rows agree with docs/FORMAT.md")
+    print(f"golden vectors: {name}: {len(g['rows'])} rows agree with docs/FORMAT.md")
+
+
+def main():
+    check("chain.json")
+    check("chain-v2.json")
 
 
 if __name__ == "__main__":

@@ -179,7 +179,7 @@ impl Store {
         let mut ro = ReadOptions::default();
         ro.set_iterate_lower_bound(from.to_vec());
         ro.set_iterate_upper_bound(to.to_vec());
-        StoreIter { inner: self.db.raw_iterator_cf_opt(self.cf(cf), ro), reverse, started: false }
+        StoreIter { inner: self.db.raw_iterator_cf_opt(self.cf(cf), ro), reverse, started: false, sought: false }
     }
 
     /// Point reads of many keys at once (RocksDB's batched MultiGet, which
@@ -204,16 +204,19 @@ pub(crate) struct StoreIter<'s> {
     inner: DBRawIteratorWithThreadMode<'s, DB>,
     reverse: bool,
     started: bool,
+    /// Positioned by [`StoreIter::seek`]: the next call returns that entry.
+    sought: bool,
 }
 
 impl StoreIter<'_> {
     /// The next entry, or `None` at the end of the range.
     pub fn next(&mut self) -> Result<Option<(&[u8], &[u8])>> {
-        match (self.started, self.reverse) {
-            (false, false) => self.inner.seek_to_first(),
-            (false, true) => self.inner.seek_to_last(),
-            (true, false) => self.inner.next(),
-            (true, true) => self.inner.prev(),
+        match (self.sought, self.started, self.reverse) {
+            (true, _, _) => self.sought = false,
+            (false, false, false) => self.inner.seek_to_first(),
+            (false, false, true) => self.inner.seek_to_last(),
+            (false, true, false) => self.inner.next(),
+            (false, true, true) => self.inner.prev(),
         }
         self.started = true;
         if !self.inner.valid() {
@@ -221,6 +224,21 @@ impl StoreIter<'_> {
             return Ok(None);
         }
         Ok(self.inner.item())
+    }
+
+    /// Moves to the first entry at or after `key` (descending: at or
+    /// before), within the iterator's range; the next call to
+    /// [`StoreIter::next`] returns it. One iterator sought twice costs less
+    /// than two iterators: creating one allocates and sets up a child
+    /// iterator for every memtable and level, and the second seek often
+    /// lands in a block the first one already holds.
+    pub fn seek(&mut self, key: &[u8]) {
+        if self.reverse {
+            self.inner.seek_for_prev(key);
+        } else {
+            self.inner.seek(key);
+        }
+        self.sought = true;
     }
 }
 
@@ -279,6 +297,15 @@ impl RawStore {
         let mut b = self.store.batch();
         b.put(cf, key, value);
         self.store.write(b, true)
+    }
+
+    /// Writes every column family's memtable to SST files, so that what was
+    /// only in the WAL is also in the table files (forensic scans of both).
+    pub fn flush(&self) -> Result<()> {
+        for cf in Cf::ALL {
+            self.store.db.flush_cf(self.store.cf(cf)).map_err(map_err)?;
+        }
+        Ok(())
     }
 
     /// Deletes one key (synchronously).

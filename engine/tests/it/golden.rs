@@ -1,32 +1,67 @@
-//! Golden vectors: every hashed and stored byte, pinned in
-//! testdata/golden/chain.json. A dependency bump (bincode, blake3, serde_json,
-//! time) or a code change that alters any of these bytes fails here, instead
-//! of silently writing rows that old rows' verifiers disagree with.
+//! Golden vectors: every hashed and stored byte, pinned in testdata/golden/.
+//! A dependency bump (bincode, blake3, serde_json, time) or a code change that
+//! alters any of these bytes fails here, instead of silently writing rows that
+//! old rows' verifiers disagree with.
+//!
+//! - `chain.json`: event format 1, as the first release wrote it. No longer
+//!   written; pinned so that every later build still reads and verifies it.
+//! - `chain-v2.json`: event format 2, what is written now: redaction under
+//!   the default policy, a policy change row, pseudonyms under a fixed
+//!   secret, detectors in free text, and every index key.
 //!
 //! To add vectors (never to change existing ones): run with `ANNAL_BLESS=1`,
-//! review the diff, commit it.
+//! review the diff, commit it. Blessing rewrites `chain-v2.json` only.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use annal_engine::record::encode_event;
-use annal_engine::{chain, Cf, Engine, Event, Limits, ManualClock, RawStore};
+use annal_engine::index::entry_keys;
+use annal_engine::record::{encode_event, encode_secret};
+use annal_engine::{chain, Actor, ActorType, Cf, Engine, Event, Limits, ManualClock, Policy, RawStore, Record, Rule, Strategy};
 use serde_json::{json, Value};
 
-fn golden_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden/chain.json")
+fn golden_path(name: &str) -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden").join(name)
 }
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The inputs: every field, unicode, nesting, both IP families, odd numbers.
-fn inputs() -> (String, Vec<(u64, Value)>) {
-    let t = 1_767_225_600_000_000_000u64;
-    let rows = vec![
-        (t, json!({"action":"auth.login","actor":{"type":"user","id":"u_1"}})),
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+fn load(name: &str) -> Value {
+    let text = std::fs::read_to_string(golden_path(name)).unwrap_or_else(|_| panic!("testdata/golden/{name}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The secret the format-2 vectors pseudonymize under (tenant secrets are
+/// random; the test writes this one over it).
+const SECRET: [u8; 32] = *b"annal golden pseudonym secret 32";
+const T: u64 = 1_767_225_600_000_000_000;
+
+/// The policy of the format-2 vectors after its change row.
+fn policy() -> Policy {
+    Policy {
+        rules: vec![
+            Rule { path: "actor.email".into(), strategy: Strategy::Pseudonymize },
+            Rule { path: "metadata.invitee".into(), strategy: Strategy::Pseudonymize },
+            Rule { path: "metadata.private".into(), strategy: Strategy::Drop },
+            Rule { path: "diff.**".into(), strategy: Strategy::Keep },
+            Rule { path: "ip".into(), strategy: Strategy::TruncateIp },
+        ],
+        detectors: annal_engine::Detector::ALL.to_vec(),
+    }
+}
+
+/// Rows appended after the policy change: every field, unicode, nesting,
+/// both IP families, odd numbers, and personal data of every kind.
+fn rows_after_change() -> Vec<(u64, Value)> {
+    vec![
         (
-            t + 1_500,
+            T + 2_000,
             json!({
                 "action":"recruitment.offer.send",
                 "actor":{"type":"ai","id":"agent_recruiter","name":"Recruiter Bot","email":"bot@acme.com","on_behalf_of":"u_1"},
@@ -34,111 +69,152 @@ fn inputs() -> (String, Vec<(u64, Value)>) {
                 "session_id":"sess_9f2",
                 "target":{"type":"offer","id":"off_77","name":"Senior Engineer — Zürich"},
                 "outcome":"success",
-                "ip":"2001:DB8::1",
+                "ip":"2001:DB8:85a3::8a2e:370:7334",
                 "user_agent":"Mozilla/5.0 (X11; Linux x86_64)",
                 "input_hash":"sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
                 "output_hash":"sha256:60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbf9f6f9a3e7b1f",
                 "key_ref":"key_7f3a9c",
-                "diff":{"status":{"to":"sent","from":"draft"},"salary":[120000, 1.5e3, -0.0, 0.1]},
-                "metadata":{"z":null,"a":true,"note":"line\nbreak \"quoted\" \u{1}"},
+                "diff":{"status":{"to":"sent","from":"draft"},"salary":[120000, 1.5e3, -0.0, 0.1],"contact":"sam@acme.com"},
+                "metadata":{"z":null,"a":true,"invitee":"sam@acme.com","private":{"ssn":"123-45-6789"},
+                    "note":"Call +44 20 7946 0123 or sue@partner.io, card 4242 4242 4242 4242, from 203.0.113.7 \"quoted\" \u{1}"},
                 "idempotency_key":"offer-77-send"
             }),
         ),
         (
-            t + 1_500,
-            json!({"action":"iam.role.grant","actor":{"type":"api_key","id":"key_7f3a9c"},"outcome":"denied","ip":"203.0.113.7","diff":"plain string diff"}),
+            T + 2_000,
+            json!({"action":"iam.role.grant","actor":{"type":"api_key","id":"key_7f3a9c"},"outcome":"denied","ip":"203.0.113.7",
+                "diff":"plain string diff, kept: sue@partner.io",
+                "metadata":{"auth":"Bearer abcdefghijklmnopqrstuvwx, sk_live_4eC39HqLyjWDarjtT1zdp7dc, eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"}}),
         ),
         (
-            t + 2_000_000_000,
-            json!({"action":"billing.invoice.pay","actor":{"type":"system","id":"job_billing"},"target":{"type":"invoice","id":"inv_1"},"metadata":{}}),
+            T + 3_000_000_000,
+            json!({"action":"billing.invoice.pay","actor":{"type":"system","id":"job_billing"},"target":{"type":"invoice","id":"inv_1"},
+                "metadata":{"iban":"DE89 3704 0044 0532 0130 00","order":"4242 4242 4242 4241","version":"10.0.19041.1","invitee":"sam@acme.com"}}),
         ),
         (
-            t + 3_000_000_000,
+            T + 4_000_000_000,
             json!({"action":"svc.sync","actor":{"type":"service","id":"svc_sync","on_behalf_of":"u_2"},"occurred_at":"1970-01-01T00:00:00Z"}),
         ),
-    ];
-    ("ws_golden".into(), rows)
+    ]
 }
 
-fn compute() -> Value {
-    let (tenant, rows) = inputs();
+fn compute_v2() -> Value {
+    let tenant = "ws_golden";
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(0));
-    let mut out_rows = Vec::new();
+    let clock = Arc::new(ManualClock::new(T));
+    let mut inputs: Vec<Value> = Vec::new();
+    // Row 1 under the default policy (version 1): the tenant comes to exist.
+    let first = json!({"action":"auth.login","actor":{"type":"user","id":"u_1","email":"sam@acme.com"},"ip":"203.0.113.7"});
     {
         let engine = Engine::builder(dir.path()).clock(clock.clone()).open().unwrap();
-        for (at, ev) in &rows {
-            clock.set(*at);
-            let event = Event::from_json_value(ev.clone()).unwrap();
-            let encoded = encode_event(&event.validate(&Limits::default()).unwrap());
-            let r = engine.append(&tenant, &[event]).unwrap()[0];
-            out_rows.push(json!({
-                "event": ev,
-                "recorded_at": r.recorded_at,
-                "seq": r.seq,
-                "encoded_event": hex(&encoded),
-                "leaf": r.leaf.to_hex(),
-                "head": r.head.to_hex(),
-            }));
+        engine.append(tenant, &[Event::from_json_value(first.clone()).unwrap()]).unwrap();
+        inputs.push(first);
+    }
+    RawStore::open(dir.path()).unwrap().put(Cf::Tenants, b"k\0\0\0\0\0\0\0\x01", &encode_secret(&SECRET)).unwrap();
+    {
+        let engine = Engine::builder(dir.path()).clock(clock.clone()).open().unwrap();
+        clock.set(T + 1_000);
+        let admin = Actor {
+            kind: ActorType::User,
+            id: "u_admin".into(),
+            name: None,
+            email: Some("root@acme.com".into()),
+            on_behalf_of: None,
+        };
+        engine.set_policy(tenant, &policy(), admin).unwrap();
+        inputs.push(Value::Null);
+        for (at, ev) in rows_after_change() {
+            clock.set(at);
+            engine.append(tenant, &[Event::from_json_value(ev.clone()).unwrap()]).unwrap();
+            inputs.push(ev);
         }
     }
     let raw = RawStore::open(dir.path()).unwrap();
-    let records = raw.entries(Cf::Records).unwrap();
-    for (row, (k, v)) in out_rows.iter_mut().zip(records) {
-        row["record_key"] = json!(hex(&k));
-        row["record_value"] = json!(hex(&v));
-    }
-    // Index keys per row, in key order (they end in the row's seq).
     let index = raw.entries(Cf::Index).unwrap();
-    for row in out_rows.iter_mut() {
-        let seq = row["seq"].as_u64().unwrap().to_be_bytes();
-        let keys: Vec<String> = index.iter().filter(|(k, _)| k.ends_with(&seq)).map(|(k, _)| hex(k)).collect();
-        assert!(index.iter().filter(|(k, _)| k.ends_with(&seq)).all(|(_, v)| v.is_empty()));
-        row["index_keys"] = json!(keys);
+    let mut rows = Vec::new();
+    for ((k, v), input) in raw.entries(Cf::Records).unwrap().into_iter().zip(inputs) {
+        let seq = u64::from_be_bytes(k[8..16].try_into().unwrap());
+        let record = Record::from_stored(seq, &v).unwrap();
+        let stored = annal_engine::record::StoredRecord::decode(&v).unwrap();
+        let keys: Vec<String> = index.iter().filter(|(ik, _)| ik.ends_with(&seq.to_be_bytes())).map(|(ik, _)| hex(ik)).collect();
+        rows.push(json!({
+            "input": input,
+            "seq": seq,
+            "recorded_at": record.recorded_at,
+            "encoded_event": hex(&stored.event),
+            "stored_event": record.event.to_json(),
+            "policy_version": record.event.policy_version,
+            "redactions": record.event.redactions.iter().map(|r| json!([r.path, r.how])).collect::<Vec<_>>(),
+            "leaf": record.leaf.to_hex(),
+            "head": record.head.to_hex(),
+            "record_key": hex(&k),
+            "record_value": hex(&v),
+            "index_keys": keys,
+        }));
     }
     let heads = raw.entries(Cf::Heads).unwrap();
     json!({
-        "about": "Golden vectors for annal's record format v1. See docs/FORMAT.md. Never edit existing entries.",
+        "about": "Golden vectors for annal's event format 2 (see docs/FORMAT.md and docs/REDACTION.md). Never edit existing entries.",
         "tenant": tenant,
-        "genesis": chain::genesis(&tenant).to_hex(),
-        "rows": out_rows,
+        "genesis": chain::genesis(tenant).to_hex(),
+        "secret": hex(&SECRET),
+        "policy": policy().to_json(),
+        "rows": rows,
         "head_key": hex(&heads[0].0),
         "head_value": hex(&heads[0].1),
     })
 }
 
 #[test]
-fn stored_and_hashed_bytes_match_the_golden_vectors() {
-    let actual = compute();
+fn format_2_bytes_match_the_golden_vectors() {
+    let actual = compute_v2();
     if std::env::var_os("ANNAL_BLESS").is_some() {
-        std::fs::write(golden_path(), serde_json::to_string_pretty(&actual).unwrap() + "\n").unwrap();
+        std::fs::write(golden_path("chain-v2.json"), serde_json::to_string_pretty(&actual).unwrap() + "\n").unwrap();
         return;
     }
-    let text = std::fs::read_to_string(golden_path()).expect("testdata/golden/chain.json (bless with ANNAL_BLESS=1)");
-    let expected: Value = serde_json::from_str(&text).unwrap();
+    let expected = load("chain-v2.json");
     assert_eq!(actual["genesis"], expected["genesis"], "genesis head changed");
     let (a, e) = (actual["rows"].as_array().unwrap(), expected["rows"].as_array().unwrap());
     assert_eq!(a.len(), e.len());
     for (i, (a, e)) in a.iter().zip(e).enumerate() {
-        for field in ["encoded_event", "leaf", "seq", "recorded_at", "head", "record_key", "record_value", "index_keys"] {
+        for field in
+            ["encoded_event", "redactions", "leaf", "seq", "recorded_at", "head", "record_key", "record_value", "index_keys"]
+        {
             assert_eq!(a[field], e[field], "row {i}: {field} changed");
         }
     }
-    assert_eq!(actual["head_value"], expected["head_value"]);
     assert_eq!(actual, expected);
+}
+
+#[test]
+fn format_1_rows_still_decode_index_and_verify() {
+    let golden = load("chain.json");
+    for row in golden["rows"].as_array().unwrap() {
+        let seq = row["seq"].as_u64().unwrap();
+        let record = Record::from_stored(seq, &unhex(row["record_value"].as_str().unwrap())).unwrap();
+        let event = Event::from_json_value(row["event"].clone()).unwrap().validate(&Limits::default()).unwrap();
+        assert_eq!(record.event, event, "seq {seq}");
+        assert_eq!(record.event.policy_version, 0);
+        assert_eq!(hex(&encode_event(&event)[1..]), format!("{}0000", &row["encoded_event"].as_str().unwrap()[2..]));
+        let keys: Vec<String> =
+            entry_keys(1, &record).iter().map(|k| hex(k)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let pinned: Vec<String> = serde_json::from_value(row["index_keys"].clone()).unwrap();
+        assert_eq!(keys, pinned, "seq {seq}");
+    }
 }
 
 #[test]
 fn golden_rows_verify_from_their_bytes_alone() {
     // Recompute leaf and head from the pinned bytes with the spec's formulas,
     // independently of the engine's append path.
-    let golden: Value = serde_json::from_str(&std::fs::read_to_string(golden_path()).unwrap()).unwrap();
-    let unhex = |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
-    let mut head = chain::genesis(golden["tenant"].as_str().unwrap());
-    for row in golden["rows"].as_array().unwrap() {
-        let leaf = chain::leaf_hash(&unhex(row["encoded_event"].as_str().unwrap()));
-        assert_eq!(leaf.to_hex(), row["leaf"].as_str().unwrap());
-        head = chain::link_hash(&head, row["seq"].as_u64().unwrap(), row["recorded_at"].as_u64().unwrap(), &leaf);
-        assert_eq!(head.to_hex(), row["head"].as_str().unwrap());
+    for name in ["chain.json", "chain-v2.json"] {
+        let golden = load(name);
+        let mut head = chain::genesis(golden["tenant"].as_str().unwrap());
+        for row in golden["rows"].as_array().unwrap() {
+            let leaf = chain::leaf_hash(&unhex(row["encoded_event"].as_str().unwrap()));
+            assert_eq!(leaf.to_hex(), row["leaf"].as_str().unwrap(), "{name}");
+            head = chain::link_hash(&head, row["seq"].as_u64().unwrap(), row["recorded_at"].as_u64().unwrap(), &leaf);
+            assert_eq!(head.to_hex(), row["head"].as_str().unwrap(), "{name}");
+        }
     }
 }

@@ -5,6 +5,7 @@ mod append;
 mod crash;
 mod golden;
 mod query;
+mod redaction;
 mod tamper;
 
 use std::sync::Arc;

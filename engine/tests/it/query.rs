@@ -112,6 +112,7 @@ fn to_query(s: &QuerySpec) -> Query {
         session: s.session.map(|i| format!("s_{}", IDS[i])),
         key_ref: s.key_ref.map(|i| format!("key_{}", IDS[i])),
         outcome: s.outcome.map(|i| OUTCOMES[i]),
+        pseudonym: None,
         order: if s.desc { Order::Desc } else { Order::Asc },
     }
 }

@@ -68,9 +68,11 @@ pub fn run(
             continue;
         }
         s.lines += 1;
-        match Event::from_json_slice(text).and_then(|e| engine.prepare(&e)) {
+        let prepared = Event::from_json_slice(text).map_err(Error::InvalidEvent).and_then(|e| engine.prepare(&opts.tenant, &e));
+        match prepared {
             Ok(p) => batch.push((line_no, p)),
-            Err(fe) => reject(&mut s, err, line_no, &fe.to_string()),
+            Err(Error::InvalidEvent(fe)) => reject(&mut s, err, line_no, &fe.to_string()),
+            Err(e) => return Err(e.into()),
         }
         if batch.len() >= opts.batch_size {
             flush(engine, &opts.tenant, &mut batch, &mut s, err)?;
