@@ -6,6 +6,7 @@
 
 pub mod ingest;
 pub mod progress;
+pub mod query;
 pub mod verify;
 
 use std::path::Path;
@@ -14,7 +15,8 @@ use annal_engine::{Durability, Engine};
 
 /// Exit status: everything worked.
 pub const EXIT_OK: u8 = 0;
-/// Exit status: the command could not run (bad arguments, I/O, storage).
+/// Exit status: the command could not run (bad arguments, an invalid query
+/// or cursor, I/O, storage).
 pub const EXIT_ERROR: u8 = 1;
 /// Exit status: `verify` found a broken chain.
 pub const EXIT_BROKEN: u8 = 2;
