@@ -3,9 +3,14 @@
 //! Four writer threads, each appending batches of B events (B = 1, 64, 1024)
 //! to its own tenant with `Durability::Sync`. The baseline: four threads
 //! writing the same stored-record bytes under the same 16-byte keys straight
-//! into RocksDB, B per WriteBatch, with `sync = true`. annal's side includes
+//! into RocksDB, B per WriteBatch, with `sync = true`; and with each record,
+//! in the same WriteBatch, exactly the index keys annal writes for that row
+//! (`annal_engine::index::entry_keys`: time, actor, action and its prefixes,
+//! target, session, key, outcome; about 8 to 10 a row), with empty values,
+//! into a second column family named `index`. annal's side includes
 //! everything an append costs: validation, canonical encoding, hashing, the
-//! hand-off to the writer, chain linking, the batch write and the fsync.
+//! hand-off to the writer, chain linking, index entries, the batch write and
+//! the fsync.
 //!
 //! Run: `cargo bench -p annal-benches --bench append`. The table at the end
 //! gives events/s, MB/s (stored record bytes) and annal / baseline.
@@ -13,9 +18,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use annal_benches::{corpus_events, raw_rocksdb, Tally};
+use annal_benches::{corpus_events, raw_rocksdb_with, Tally};
+use annal_engine::index::entry_keys;
 use annal_engine::record::{encode_event, StoredRecord};
-use annal_engine::{Durability, Engine, Event, Hash};
+use annal_engine::{Durability, Engine, Event, Hash, Record};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 const WRITERS: usize = 4;
@@ -31,6 +37,10 @@ struct Fixture {
     events: Vec<Arc<Vec<Event>>>,
     /// Per writer: the stored-record bytes of the same events.
     values: Vec<Arc<Vec<Vec<u8>>>>,
+    /// Per writer, per event: the index keys annal writes for the row, in
+    /// the writer's tenant (numbers 1 to 4, as the record keys). Every one
+    /// ends in the row's seq, which the baseline fills in as it writes.
+    index: Vec<Arc<Vec<Vec<Vec<u8>>>>>,
 }
 
 impl Fixture {
@@ -49,23 +59,30 @@ impl Fixture {
 fn fixture() -> Fixture {
     let mut events = Vec::new();
     let mut values = Vec::new();
+    let mut index = Vec::new();
     for w in 0..WRITERS {
         let evs = corpus_events(&format!("ws_bench_{w}"), EVENTS_PER_WRITER);
-        let vals = evs
-            .iter()
-            .map(|e| {
-                let enc = encode_event(&e.validate(&Default::default()).expect("valid"));
-                StoredRecord { recorded_at: 1, leaf: Hash([1; 32]), head: Hash([2; 32]), event: enc }.encode()
-            })
-            .collect();
+        let mut vals = Vec::with_capacity(evs.len());
+        let mut keys = Vec::with_capacity(evs.len());
+        for e in &evs {
+            let event = e.validate(&Default::default()).expect("valid");
+            let enc = encode_event(&event);
+            let (leaf, head) = (Hash([1; 32]), Hash([2; 32]));
+            vals.push(StoredRecord { recorded_at: 1, leaf, head, event: enc }.encode());
+            let row = Record { seq: 0, recorded_at: 1, leaf, head, event };
+            keys.push(entry_keys(w as u64 + 1, &row));
+        }
         events.push(Arc::new(evs));
         values.push(Arc::new(vals));
+        index.push(Arc::new(keys));
     }
-    Fixture { events, values }
+    Fixture { events, values, index }
 }
 
 fn bench(c: &mut Criterion, tally: &Tally) {
     let fx = fixture();
+    let keys: usize = fx.index.iter().map(|w| w.iter().map(Vec::len).sum::<usize>()).sum();
+    println!("index keys a row, written by both sides: {:.2}", keys as f64 / (WRITERS * EVENTS_PER_WRITER) as f64);
     for batch in [1usize, 64, 1024] {
         let group_name = format!("append/batch={batch}");
         let mut group = c.benchmark_group(&group_name);
@@ -102,7 +119,7 @@ fn bench(c: &mut Criterion, tally: &Tally) {
         drop(engine);
 
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Arc::new(raw_rocksdb(dir.path()));
+        let db = Arc::new(raw_rocksdb_with(dir.path(), &["index"]));
         let mut seq = 0u64;
         group.bench_function(BenchmarkId::new("rocksdb", batch), |b| {
             let mut cursor = 0usize;
@@ -115,17 +132,28 @@ fn bench(c: &mut Criterion, tally: &Tally) {
                     for w in 0..WRITERS {
                         let db = Arc::clone(&db);
                         let values = Arc::clone(&fx.values[w]);
+                        let index = Arc::clone(&fx.index[w]);
                         s.spawn(move || {
+                            let index_cf = db.cf_handle("index").expect("index column family");
                             let mut wo = rocksdb::WriteOptions::default();
                             wo.set_sync(true);
+                            let mut ikey = Vec::with_capacity(64);
                             for it in 0..iters as usize {
                                 let mut wb = rocksdb::WriteBatch::default();
                                 for i in 0..batch {
                                     let n = it * batch + i;
+                                    let seq = (base_seq + n as u64 + 1).to_be_bytes();
                                     let mut key = [0u8; 16];
                                     key[..8].copy_from_slice(&(w as u64 + 1).to_be_bytes());
-                                    key[8..].copy_from_slice(&(base_seq + n as u64 + 1).to_be_bytes());
-                                    wb.put(key, &values[(start_at + n) % EVENTS_PER_WRITER]);
+                                    key[8..].copy_from_slice(&seq);
+                                    let at = (start_at + n) % EVENTS_PER_WRITER;
+                                    wb.put(key, &values[at]);
+                                    for k in &index[at] {
+                                        ikey.clear();
+                                        ikey.extend_from_slice(&k[..k.len() - 8]);
+                                        ikey.extend_from_slice(&seq);
+                                        wb.put_cf(&index_cf, &ikey, []);
+                                    }
                                 }
                                 db.write_opt(wb, &wo).expect("write");
                             }
@@ -148,5 +176,5 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c, &tally);
     c.final_summary();
-    tally.print_ratios("annal", "rocksdb");
+    tally.print_ratios("append/", "annal", "rocksdb", "ev", Some(0.75));
 }
