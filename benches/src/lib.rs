@@ -6,6 +6,12 @@
 //! prints the ratio. Absolute numbers on a shared 2-core machine move from run
 //! to run; the ratio is what the goals in docs/BENCHMARKS.md are stated in.
 
+/// The allocator the `annal` binary ships with, so that every benchmark
+/// measures annal as it runs there. RocksDB's own allocations are C++'s and
+/// do not go through it, on either side.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;

@@ -10,6 +10,12 @@ use annal_engine::{Durability, Order};
 use annal_server::cli::{self, EXIT_ERROR};
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// Decoding a row makes about fifteen small strings; glibc's allocator
+/// serves that pattern, interleaved with RocksDB's block buffers, far more
+/// slowly than mimalloc (docs/BENCHMARKS.md, "Where the time goes").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "annal", version, about = "Append-only, hash-chained audit-log store")]
 struct Args {
