@@ -68,8 +68,9 @@ pub struct Policy {
 
 impl Default for Policy {
     /// The policy of every new tenant: mask the actor's email, truncate the
-    /// client IP, and run every detector (emails masked, IPs truncated,
-    /// cards, IBANs, phone numbers, tokens and keys removed) on all other text.
+    /// client IP, and run every detector on all other text (emails masked,
+    /// IPs truncated, cards and IBANs cut to their last four characters,
+    /// phone numbers, tokens and keys removed).
     fn default() -> Self {
         Policy {
             rules: vec![
