@@ -500,6 +500,44 @@ impl Engine {
         }
     }
 
+    /// Appends one of annal's own events (an action in the reserved `annal.`
+    /// namespace, e.g. `annal.key.created`) to `tenant`'s chain: an
+    /// administrative act recorded in the log it governs, by `actor`, with
+    /// its details in `metadata`. Redacted under the tenant's current policy
+    /// like any row, except `metadata`, which annal writes itself and which
+    /// must stay readable (it never holds event values a client sent).
+    /// Creates the tenant if needed.
+    pub fn append_system(
+        &self,
+        tenant: &str,
+        action: &str,
+        actor: Actor,
+        metadata: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Receipt> {
+        if !action.starts_with(crate::event::RESERVED_ACTION_PREFIX) {
+            return Err(Error::InvalidEvent(FieldError::new(
+                "action",
+                format!("annal's own events are in the `{}` namespace", crate::event::RESERVED_ACTION_PREFIX),
+            )));
+        }
+        let mut attempts = 0;
+        loop {
+            let current = self.redactor(tenant)?;
+            let mut event = Event::new(action, actor.kind, actor.id.clone());
+            event.actor = actor.clone();
+            event.metadata = Some(metadata.clone());
+            let mut shown = current.policy.clone();
+            shown.rules.insert(0, Rule { path: "metadata".into(), strategy: Strategy::Keep });
+            let announce = Arc::new(current.with_policy(current.version, shown).map_err(Error::InvalidPolicy)?);
+            let prepared = self.prepare_with(&announce, &event, true).map_err(Error::InvalidEvent)?;
+            match self.send(tenant, vec![prepared], None) {
+                Ok(r) => return Ok(r[0]),
+                Err(Error::PolicyChanged { .. }) if attempts < 8 => attempts += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// `tenant`'s current redaction policy and its version.
     pub fn policy(&self, tenant: &str) -> Result<(u32, Policy)> {
         let r = self.redactor(tenant)?;

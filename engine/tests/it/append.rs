@@ -227,3 +227,25 @@ fn buffered_durability_appends_and_survives_reopen() {
     let engine = Engine::builder(dir.path()).idempotency_window(Duration::from_secs(1)).open().unwrap();
     assert_eq!(engine.head("t").unwrap().seq, 2);
 }
+
+#[test]
+fn system_events_are_chained_readable_and_only_in_the_reserved_namespace() {
+    use annal_engine::{Actor, ActorType};
+    let (_d, engine, _c) = store();
+    engine.append("t", &[event(1)]).unwrap();
+    let actor = Actor { kind: ActorType::ApiKey, id: "key_1".into(), name: None, email: None, on_behalf_of: None };
+    let mut meta = serde_json::Map::new();
+    meta.insert("contact".into(), "ops@acme.com".into());
+    let r = engine.append_system("t", "annal.key.created", actor.clone(), meta.clone()).unwrap();
+    assert_eq!(r.seq, 2);
+    let row = engine.get("t", 2).unwrap().unwrap();
+    assert_eq!(row.event.action, "annal.key.created");
+    // annal wrote the metadata itself: no detector rewrites it.
+    assert_eq!(row.event.metadata.as_deref(), Some(r#"{"contact":"ops@acme.com"}"#));
+    assert!(engine.verify("t", ..).unwrap().is_intact());
+    match engine.append_system("t", "iam.role.grant", actor, meta) {
+        Err(Error::InvalidEvent(fe)) => assert_eq!(fe.field, "action"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(engine.head("t").unwrap().seq, 2);
+}
