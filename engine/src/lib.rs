@@ -47,8 +47,8 @@ pub use engine::{
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, ActorType, Event, EventRecord, Limits, Outcome, Target};
 pub use index::{IndexCheck, IndexKind};
-pub use query::{Explain, Order, Page, Query, QueryStream, TargetFilter};
-pub use record::{ChainHead, Receipt, Record};
+pub use query::{Explain, Order, Page, Query, QueryStream, Scanned, TargetFilter};
+pub use record::{ChainHead, EventRef, Receipt, Record, RecordRef};
 pub use redact::detect::Detector;
 pub use redact::{Policy, Redaction, Rule, Strategy};
 pub use storage::{Cf, RawStore};

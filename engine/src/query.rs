@@ -20,13 +20,14 @@
 //! at its end and never in its middle; a descending walk never does.
 
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 
 use crate::engine::Shared;
 use crate::error::{Error, FieldError, Result};
 use crate::event::{self, Limits, Outcome};
 use crate::index::{self, IndexKind};
 use crate::keys;
-use crate::record::{ChainHead, Record};
+use crate::record::{ChainHead, Record, RecordRef};
 use crate::storage::{Cf, Store};
 
 /// Rows a page holds when no limit is given.
@@ -235,20 +236,22 @@ impl Query {
     }
 
     /// Whether a row passes every filter and the window.
-    fn matches(&self, prefix: Option<&str>, r: &Record) -> bool {
+    fn matches(&self, prefix: Option<&str>, r: &RecordRef<'_>) -> bool {
         let e = &r.event;
         let eq = |want: &Option<String>, got: Option<&str>| want.as_deref().is_none_or(|w| got == Some(w));
         self.from.is_none_or(|f| r.recorded_at >= f)
             && self.to.is_none_or(|t| r.recorded_at < t)
-            && eq(&self.actor, Some(&e.actor_id))
-            && eq(&self.on_behalf_of, e.on_behalf_of.as_deref())
-            && eq(&self.action, Some(&e.action))
+            && eq(&self.actor, Some(e.actor_id))
+            && eq(&self.on_behalf_of, e.on_behalf_of)
+            && eq(&self.action, Some(e.action))
             && prefix.is_none_or(|p| e.action.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')))
-            && self.target.as_ref().is_none_or(|t| e.target.as_ref().is_some_and(|et| et.kind == t.kind && et.id == t.id))
-            && eq(&self.session, e.session_id.as_deref())
-            && eq(&self.key_ref, e.key_ref.as_deref())
+            && self.target.as_ref().is_none_or(|t| e.target.is_some_and(|(kind, id, _)| kind == t.kind && id == t.id))
+            && eq(&self.session, e.session_id)
+            && eq(&self.key_ref, e.key_ref)
             && self.outcome.is_none_or(|o| e.outcome == Some(o))
-            && self.pseudonym.as_ref().is_none_or(|t| index::pseudonyms_of(e).contains(t))
+            // Rare: the pseudonym index drives such walks, so this check only
+            // confirms what it named, and may take the slow way.
+            && self.pseudonym.as_ref().is_none_or(|t| index::pseudonyms_of(&e.to_owned()).contains(t))
     }
 
     /// The index of each filter given, as (kind, key prefix).
@@ -514,44 +517,88 @@ fn probe(shared: &Shared, key_prefix: &[u8], lo: u64, hi: u64, order: Order) -> 
 /// Rows fetched per round trip to the store.
 const FETCH_CHUNK: usize = 256;
 
+/// What a [`Planned::visit`] did.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Visited {
+    /// Rows read and checked against the filters.
+    pub examined: u64,
+    /// Rows that matched and were handed to the visitor.
+    pub returned: u64,
+    /// Seq of the last row handed to the visitor.
+    pub last_seq: Option<u64>,
+    /// The range is exhausted: no matching row is left after the last one.
+    pub complete: bool,
+    /// The visitor asked to stop.
+    pub stopped: bool,
+}
+
 impl Planned<'_> {
-    /// Reads up to `limit` matching rows; returns them, the rows examined and
-    /// whether the range is exhausted.
+    /// Reads up to `limit` matching rows into owned [`Record`]s; returns them,
+    /// the rows examined and whether the range is exhausted.
     pub(crate) fn run(&self, shared: &Shared, limit: usize) -> Result<(Vec<Record>, u64, bool)> {
         let mut out = Vec::with_capacity(limit.min(MAX_PAGE_SIZE));
-        let mut examined = 0u64;
-        if self.lo >= self.hi {
-            return Ok((out, 0, true));
+        let v = self.visit(shared, limit, &mut |r| {
+            out.push(r.to_owned());
+            ControlFlow::Continue(())
+        })?;
+        Ok((out, v.examined, v.complete))
+    }
+
+    /// Hands up to `limit` matching rows, in order, to `f`, each borrowed from
+    /// the bytes just read (nothing is copied per row). `f` may stop the walk.
+    pub(crate) fn visit(
+        &self,
+        shared: &Shared,
+        limit: usize,
+        f: &mut dyn FnMut(&RecordRef<'_>) -> ControlFlow<()>,
+    ) -> Result<Visited> {
+        let mut v = Visited::default();
+        if self.lo >= self.hi || limit == 0 {
+            v.complete = self.lo >= self.hi;
+            return Ok(v);
         }
         let reverse = self.query.order == Order::Desc;
         let prefix = self.prefix.as_deref();
-        let decode = |seq: u64, v: &[u8]| Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")));
+        // Checks one stored row; true when the walk must end here (page full
+        // or the visitor stopped).
+        let mut offer = |v: &mut Visited, seq: u64, bytes: &[u8]| -> Result<bool> {
+            v.examined += 1;
+            let r = RecordRef::from_stored(seq, bytes).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
+            if self.query.matches(prefix, &r) {
+                v.returned += 1;
+                v.last_seq = Some(seq);
+                if f(&r).is_break() {
+                    v.stopped = true;
+                    return Ok(true);
+                }
+            }
+            Ok(v.returned as usize == limit)
+        };
         match &self.driver {
             Driver::Chain => {
                 let (from, to) = (keys::record(self.n, self.lo), keys::record(self.n, self.hi));
                 let mut it = shared.store.iter(Cf::Records, &from, &to, reverse);
-                while let Some((k, v)) = it.next()? {
-                    if out.len() == limit {
-                        return Ok((out, examined, false));
-                    }
+                while let Some((k, bytes)) = it.next()? {
                     let seq = keys::record_seq(k).ok_or_else(|| Error::Corrupt("malformed record key".into()))?;
-                    examined += 1;
-                    let r = decode(seq, v)?;
-                    if self.query.matches(prefix, &r) {
-                        out.push(r);
+                    if offer(&mut v, seq, bytes)? {
+                        // A full page at the very end of the range is complete.
+                        v.complete = !v.stopped && it.next()?.is_none();
+                        return Ok(v);
                     }
                 }
-                Ok((out, examined, true))
+                v.complete = true;
+                Ok(v)
             }
             Driver::Index(_, key_prefix) => {
                 let (from, to) = (index::with_seq(key_prefix, self.lo), index::with_seq(key_prefix, self.hi));
                 let mut it = shared.store.iter(Cf::Index, &from, &to, reverse);
                 let mut seqs = Vec::with_capacity(FETCH_CHUNK);
+                let mut keys: Vec<Vec<u8>> = Vec::with_capacity(FETCH_CHUNK);
                 let mut exhausted = false;
                 while !exhausted {
                     // Enough entries for the rows still wanted (more when the
                     // other filters reject some), fetched in one MultiGet.
-                    let want = (limit - out.len()).clamp(16, FETCH_CHUNK);
+                    let want = (limit - v.returned as usize).clamp(16, FETCH_CHUNK);
                     seqs.clear();
                     while seqs.len() < want {
                         match it.next()? {
@@ -564,7 +611,8 @@ impl Planned<'_> {
                             }
                         }
                     }
-                    let mut keys: Vec<Vec<u8>> = seqs.iter().map(|&s| keys::record(self.n, s).to_vec()).collect();
+                    keys.clear();
+                    keys.extend(seqs.iter().map(|&s| keys::record(self.n, s).to_vec()));
                     if reverse {
                         keys.reverse();
                     }
@@ -572,26 +620,17 @@ impl Planned<'_> {
                     if reverse {
                         values.reverse();
                     }
-                    for (i, (&seq, v)) in seqs.iter().zip(values).enumerate() {
-                        if out.len() == limit {
-                            return Ok((out, examined, false));
+                    for (i, (&seq, value)) in seqs.iter().zip(values).enumerate() {
+                        let value = value.ok_or_else(|| Error::Corrupt(format!("index names seq {seq}, which has no record")))?;
+                        if offer(&mut v, seq, &value)? {
+                            // Peek: a full page at the very end of the range is complete.
+                            v.complete = !v.stopped && i + 1 == seqs.len() && (exhausted || it.next()?.is_none());
+                            return Ok(v);
                         }
-                        let v = v.ok_or_else(|| Error::Corrupt(format!("index names seq {seq}, which has no record")))?;
-                        examined += 1;
-                        let r = decode(seq, &v)?;
-                        if self.query.matches(prefix, &r) {
-                            out.push(r);
-                        }
-                        if out.len() == limit && i + 1 == seqs.len() && exhausted {
-                            return Ok((out, examined, true));
-                        }
-                    }
-                    if out.len() == limit && !exhausted {
-                        // Peek: a full page at the very end of the range is complete.
-                        return Ok((out, examined, it.next()?.is_none()));
                     }
                 }
-                Ok((out, examined, true))
+                v.complete = true;
+                Ok(v)
             }
         }
     }
@@ -634,6 +673,52 @@ pub(crate) fn page(shared: &Shared, tenant: &str, n: u64, query: &Query, limit: 
     let last = records.last().map(|r| r.seq).or(after);
     let cursor = last.map(|last_seq| Cursor { tenant_tag: tag, fingerprint, last_seq }.encode());
     Ok(Page { records, cursor, complete, explain })
+}
+
+/// What [`crate::Engine::scan`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scanned {
+    /// Rows read and checked against the filters.
+    pub examined: u64,
+    /// Rows handed to the visitor.
+    pub returned: u64,
+    /// The visitor stopped the walk before its end.
+    pub stopped: bool,
+}
+
+/// Rows one plan of a scan covers before it is planned again from where it
+/// stopped: bounds how long one RocksDB iterator (and the files it pins)
+/// lives, at the cost of one plan per chunk.
+const SCAN_CHUNK: usize = 4096;
+
+/// Every row of `query` over tenant `n` up to the head as it stands now,
+/// handed to `f`; see [`crate::Engine::scan`].
+pub(crate) fn scan(
+    shared: &Shared,
+    n: u64,
+    query: &Query,
+    f: &mut dyn FnMut(&RecordRef<'_>) -> ControlFlow<()>,
+) -> Result<Scanned> {
+    let head = match shared.store.get(Cf::Heads, &keys::head(n))? {
+        Some(v) => ChainHead::decode(&v).map_err(|e| Error::Corrupt(format!("chain head: {e}")))?.seq,
+        None => 0,
+    };
+    let mut out = Scanned::default();
+    let mut after = None;
+    loop {
+        let planned = plan(shared, n, query, after, Some(head + 1))?;
+        let v = planned.visit(shared, SCAN_CHUNK, f)?;
+        out.examined += v.examined;
+        out.returned += v.returned;
+        if v.stopped {
+            out.stopped = true;
+            return Ok(out);
+        }
+        if v.complete || v.last_seq.is_none() {
+            return Ok(out);
+        }
+        after = v.last_seq;
+    }
 }
 
 /// Every row of a query in order, read page by page; see [`crate::Engine::query_stream`].

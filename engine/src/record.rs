@@ -61,35 +61,15 @@ pub fn encode_event(event: &EventRecord) -> Vec<u8> {
 
 /// Decodes a canonical event encoding.
 pub fn decode_event(bytes: &[u8]) -> Result<EventRecord, DecodeError> {
-    let (&format, body) = bytes.split_first().ok_or(DecodeError::Truncated(0))?;
-    let v1;
-    let body = match format {
-        EVENT_FORMAT_V2 => body,
-        // Format 1 is format 2 without its two trailing fields; as format 2,
-        // it reads as policy version 0 (one varint byte) and an empty list
-        // (its length, one byte).
-        EVENT_FORMAT_V1 => {
-            v1 = [body, &[0, 0]].concat();
-            &v1[..]
-        }
-        other => return Err(DecodeError::UnknownFormat(other)),
-    };
     // Borrowed first, then copied once into exactly sized strings: decoding
     // straight into `String`s goes through a zero-filled buffer per string,
     // a slow path of the system allocator, and a row has about fifteen.
-    let (event, used): (EventRecordRef<'_>, usize) =
-        bincode::borrow_decode_from_slice(body, bincode_config()).map_err(|e| DecodeError::Body(e.to_string()))?;
-    if used != body.len() {
-        return Err(DecodeError::Trailing(body.len() - used));
-    }
-    let event = event.to_owned();
-    Ok(event)
+    Ok(EventRef::decode(bytes)?.to_owned())
 }
 
-/// [`EventRecord`] borrowing the encoded bytes: the same fields in the same
-/// order (bincode reads `&str` and `String` from the same bytes).
+/// The first eighteen fields of every event format, borrowed from the bytes.
 #[derive(bincode::BorrowDecode)]
-struct EventRecordRef<'a> {
+struct EventCore<'a> {
     action: &'a str,
     actor_type: ActorType,
     actor_id: &'a str,
@@ -108,12 +88,93 @@ struct EventRecordRef<'a> {
     diff: Option<&'a str>,
     metadata: Option<&'a str>,
     idempotency_key: Option<&'a str>,
+}
+
+/// What format 2 adds after the core.
+#[derive(bincode::BorrowDecode)]
+struct EventTail<'a> {
     policy_version: u32,
     redactions: Vec<(&'a str, &'a str)>,
 }
 
-impl EventRecordRef<'_> {
-    fn to_owned(&self) -> EventRecord {
+/// A stored event borrowed from the bytes it was read from: the fields of
+/// [`EventRecord`] without copying a string. Reading a window this way
+/// allocates nothing per row but its (usually empty) redaction list; see
+/// [`crate::Engine::scan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // the fields are EventRecord's, documented there
+pub struct EventRef<'a> {
+    pub action: &'a str,
+    pub actor_type: ActorType,
+    pub actor_id: &'a str,
+    pub actor_name: Option<&'a str>,
+    pub actor_email: Option<&'a str>,
+    pub on_behalf_of: Option<&'a str>,
+    pub occurred_at: Option<i64>,
+    pub session_id: Option<&'a str>,
+    /// `target`: type, id and name.
+    pub target: Option<(&'a str, &'a str, Option<&'a str>)>,
+    pub outcome: Option<Outcome>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub input_hash: Option<&'a str>,
+    pub output_hash: Option<&'a str>,
+    pub key_ref: Option<&'a str>,
+    pub diff: Option<&'a str>,
+    pub metadata: Option<&'a str>,
+    pub idempotency_key: Option<&'a str>,
+    pub policy_version: u32,
+    /// `redactions`: (path, how).
+    pub redactions: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> EventRef<'a> {
+    /// Decodes a canonical event encoding (format 1 or 2) in place.
+    pub fn decode(bytes: &'a [u8]) -> Result<EventRef<'a>, DecodeError> {
+        let (&format, body) = bytes.split_first().ok_or(DecodeError::Truncated(0))?;
+        if format != EVENT_FORMAT_V1 && format != EVENT_FORMAT_V2 {
+            return Err(DecodeError::UnknownFormat(format));
+        }
+        let body_err = |e: bincode::error::DecodeError| DecodeError::Body(e.to_string());
+        // bincode encodes a struct as its fields in order, so decoding the
+        // core and then the tail reads exactly the bytes one struct would.
+        let (c, used): (EventCore<'a>, usize) = bincode::borrow_decode_from_slice(body, bincode_config()).map_err(body_err)?;
+        let rest = body.get(used..).unwrap_or_default();
+        // Format 1 ends after the core: it reads as policy version 0 and no redactions.
+        let (tail, used) = if format == EVENT_FORMAT_V2 {
+            bincode::borrow_decode_from_slice::<EventTail<'a>, _>(rest, bincode_config()).map_err(body_err)?
+        } else {
+            (EventTail { policy_version: 0, redactions: Vec::new() }, 0)
+        };
+        if used != rest.len() {
+            return Err(DecodeError::Trailing(rest.len() - used));
+        }
+        Ok(EventRef {
+            action: c.action,
+            actor_type: c.actor_type,
+            actor_id: c.actor_id,
+            actor_name: c.actor_name,
+            actor_email: c.actor_email,
+            on_behalf_of: c.on_behalf_of,
+            occurred_at: c.occurred_at,
+            session_id: c.session_id,
+            target: c.target,
+            outcome: c.outcome,
+            ip: c.ip,
+            user_agent: c.user_agent,
+            input_hash: c.input_hash,
+            output_hash: c.output_hash,
+            key_ref: c.key_ref,
+            diff: c.diff,
+            metadata: c.metadata,
+            idempotency_key: c.idempotency_key,
+            policy_version: tail.policy_version,
+            redactions: tail.redactions,
+        })
+    }
+
+    /// The owned event, each string copied once into an exactly sized allocation.
+    pub fn to_owned(&self) -> EventRecord {
         let own = |s: Option<&str>| s.map(str::to_owned);
         EventRecord {
             action: self.action.to_owned(),
@@ -311,15 +372,7 @@ pub struct Record {
 impl Record {
     /// Decodes a stored value; `seq` comes from its key.
     pub fn from_stored(seq: u64, bytes: &[u8]) -> Result<Record, DecodeError> {
-        // StoredRecord::decode's layout, reading the event in place.
-        let mut r = Reader::new(unseal(bytes)?);
-        let recorded_at = r.u64()?;
-        let leaf = r.hash()?;
-        let head = r.hash()?;
-        let len = r.u32()? as usize;
-        let event = decode_event(r.take(len)?)?;
-        r.finish()?;
-        Ok(Record { seq, recorded_at, leaf, head, event })
+        Ok(RecordRef::from_stored(seq, bytes)?.to_owned())
     }
 
     /// The row as JSON: `{seq, recorded_at, recorded_at_ns, leaf, head, event,
@@ -337,6 +390,42 @@ impl Record {
             "policy_version": self.event.policy_version,
             "redactions": self.event.redactions.iter().map(|r| serde_json::json!({"path": r.path, "how": r.how})).collect::<Vec<_>>(),
         })
+    }
+}
+
+/// A row borrowed from the bytes it was read from: what [`crate::Engine::scan`]
+/// hands its visitor. [`RecordRef::to_owned`] gives the [`Record`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// Position in the chain, from 1.
+    pub seq: u64,
+    /// Engine time the row was recorded, ns since the Unix epoch.
+    pub recorded_at: u64,
+    /// Leaf hash of the event.
+    pub leaf: Hash,
+    /// Chain head after this row.
+    pub head: Hash,
+    /// The event, borrowed.
+    pub event: EventRef<'a>,
+}
+
+impl<'a> RecordRef<'a> {
+    /// Decodes a stored value in place; `seq` comes from its key.
+    pub fn from_stored(seq: u64, bytes: &'a [u8]) -> Result<RecordRef<'a>, DecodeError> {
+        // StoredRecord::decode's layout, reading the event in place.
+        let mut r = Reader::new(unseal(bytes)?);
+        let recorded_at = r.u64()?;
+        let leaf = r.hash()?;
+        let head = r.hash()?;
+        let len = r.u32()? as usize;
+        let event = EventRef::decode(r.take(len)?)?;
+        r.finish()?;
+        Ok(RecordRef { seq, recorded_at, leaf, head, event })
+    }
+
+    /// The owned row.
+    pub fn to_owned(&self) -> Record {
+        Record { seq: self.seq, recorded_at: self.recorded_at, leaf: self.leaf, head: self.head, event: self.event.to_owned() }
     }
 }
 

@@ -2,6 +2,7 @@
 //! paging while appends go on and across restarts, bad queries, the planner.
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 
 use annal_engine::{ActorType, Cf, Engine, Error, Event, Order, Outcome, Page, Query, RawStore, Record, Target, TargetFilter};
 use proptest::prelude::*;
@@ -217,6 +218,14 @@ proptest! {
             // The export stream gives the same rows.
             let streamed: Vec<u64> = engine.query_stream(&tenant, &query).unwrap().map(|r| r.unwrap().seq).collect();
             prop_assert_eq!(&streamed, &expect);
+            // So does the borrowed scan, row for row, field for field.
+            let mut scanned = Vec::new();
+            let stats = engine.scan(&tenant, &query, |r| { scanned.push(r.to_owned()); ControlFlow::Continue(()) }).unwrap();
+            prop_assert_eq!(scanned.iter().map(|r| r.seq).collect::<Vec<_>>(), expect.clone());
+            prop_assert_eq!(stats.returned, expect.len() as u64);
+            for r in &scanned {
+                prop_assert_eq!(r, &all[r.seq as usize - 1]);
+            }
             // A window never makes the walk read rows outside it.
             let in_window = all.iter().filter(|r| query.from.is_none_or(|f| r.recorded_at >= f) && query.to.is_none_or(|t| r.recorded_at < t)).count() as u64;
             let examined: u64 = pages.iter().map(|p| p.explain.examined).sum();
@@ -479,4 +488,47 @@ fn a_missing_index_entry_is_reported() {
     let check = engine.check_index("t").unwrap();
     assert!(!check.is_consistent());
     assert_eq!(check.missing, [2]);
+}
+
+#[test]
+fn a_scan_longer_than_one_plan_returns_every_row_once_and_can_stop() {
+    let (_d, engine, clock) = store();
+    // More rows than one plan of a scan covers (4,096), a third of them matching.
+    let events: Vec<Event> =
+        (0..9_000).map(|i| simple(if i % 3 == 0 { "iam.role.grant" } else { "auth.login" }, "u_1")).collect();
+    for chunk in events.chunks(1_000) {
+        clock.advance(1_000_000);
+        engine.append("t", chunk).unwrap();
+    }
+    for order in [Order::Asc, Order::Desc] {
+        let q = Query { action_prefix: Some("iam".into()), order, ..Query::default() };
+        let mut seqs = Vec::new();
+        let stats = engine
+            .scan("t", &q, |r| {
+                assert_eq!(r.event.action, "iam.role.grant");
+                seqs.push(r.seq);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        let mut expect: Vec<u64> = (0..9_000u64).filter(|i| i % 3 == 0).map(|i| i + 1).collect();
+        if order == Order::Desc {
+            expect.reverse();
+        }
+        assert_eq!(seqs, expect);
+        assert_eq!((stats.returned, stats.stopped), (3_000, false));
+        let all = engine.scan("t", &Query { order, ..Query::default() }, |_| ControlFlow::Continue(())).unwrap();
+        assert_eq!((all.examined, all.returned), (9_000, 9_000));
+    }
+    let mut seen = 0;
+    let stats = engine
+        .scan("t", &Query::default(), |_| {
+            seen += 1;
+            if seen == 5_000 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+    assert_eq!((seen, stats.returned, stats.stopped), (5_000, 5_000, true));
 }
