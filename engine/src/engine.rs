@@ -25,7 +25,7 @@ use crate::keys;
 use crate::query::{self, Page, Query, QueryStream, Scanned};
 use crate::record::{self, ChainHead, Receipt, Record, RecordRef, StoredRecord, TenantEntry, RECORD_OVERHEAD};
 use crate::redact::{self, Policy, Redactor, Rule, Strategy};
-use crate::storage::{Cf, Store, StoreOptions};
+use crate::storage::{Cf, ReadMode, Store, StoreOptions};
 use crate::verify::{self, VerifyOutcome};
 use crate::writer::{PreparedEvent, Request, TenantState, Writer};
 
@@ -245,7 +245,7 @@ fn recover(store: &Store) -> Result<(HashMap<String, TenantState>, u64)> {
     };
     let mut tenants = HashMap::new();
     let (from, to) = keys::TENANT_BY_NAME_RANGE;
-    for (k, v) in store.scan(Cf::Tenants, from, to, false, usize::MAX)? {
+    for (k, v) in store.scan(Cf::Tenants, from, to, false, usize::MAX, ReadMode::Interactive)? {
         let name = String::from_utf8(k[1..].to_vec()).map_err(|_| Error::Corrupt("tenant name is not UTF-8".into()))?;
         let entry = TenantEntry::decode(&v).map_err(|e| Error::Corrupt(format!("tenant entry: {e}")))?;
         let genesis = ChainHead { seq: 0, recorded_at: 0, head: chain::genesis(&name) };
@@ -259,7 +259,14 @@ fn recover(store: &Store) -> Result<(HashMap<String, TenantState>, u64)> {
         // The last record must be the one the head entry names; both are
         // written in one batch, so a disagreement means damage, and appending
         // would overwrite or orphan rows.
-        let last = store.scan(Cf::Records, &keys::record(entry.number, 0), &keys::record(entry.number + 1, 0), true, 1)?;
+        let last = store.scan(
+            Cf::Records,
+            &keys::record(entry.number, 0),
+            &keys::record(entry.number + 1, 0),
+            true,
+            1,
+            ReadMode::Interactive,
+        )?;
         let last_seq = last.first().and_then(|(k, _)| keys::record_seq(k)).unwrap_or(0);
         damaged |= last_seq != head.seq;
         tenants.insert(name, TenantState { number: entry.number, head, damaged, policy_version: 1 });
@@ -289,7 +296,14 @@ fn load_redactors(
                 s
             }
         };
-        let latest = store.scan(Cf::Tenants, &keys::tenant_policy(n, 0), &keys::tenant_policy(n + 1, 0)[..9], true, 1)?;
+        let latest = store.scan(
+            Cf::Tenants,
+            &keys::tenant_policy(n, 0),
+            &keys::tenant_policy(n + 1, 0)[..9],
+            true,
+            1,
+            ReadMode::Interactive,
+        )?;
         let (version, policy) = match latest.first() {
             Some((k, v)) => {
                 let version = k.get(9..13).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes);
@@ -757,7 +771,7 @@ impl Iterator for RecordIter {
             }
             let from = keys::record(self.number, self.next);
             let to = keys::record(self.number + 1, 0);
-            let rows = match self.shared.store.scan(Cf::Records, &from, &to, false, ITER_CHUNK) {
+            let rows = match self.shared.store.scan(Cf::Records, &from, &to, false, ITER_CHUNK, ReadMode::Bulk) {
                 Ok(rows) => rows,
                 Err(e) => {
                     self.done = true;

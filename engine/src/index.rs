@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::event::{EventRecord, EventRecordView, Outcome};
 use crate::keys;
 use crate::record::Record;
-use crate::storage::{Batch, Cf, Store};
+use crate::storage::{Batch, Cf, ReadMode, Store};
 
 /// What an index entry indexes. The discriminant is the kind byte on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -309,7 +309,7 @@ pub fn entry_keys(tenant: u64, record: &Record) -> Vec<Vec<u8>> {
 pub(crate) fn first_seq_at_or_after(store: &Store, n: u64, at: u64) -> Result<Option<u64>> {
     let from = time_key(n, at, 0);
     let to = time_key(n, u64::MAX, u64::MAX);
-    let mut it = store.iter(Cf::Index, &from, &to, false);
+    let mut it = store.iter(Cf::Index, &from, &to, false, ReadMode::Interactive);
     Ok(it.next()?.and_then(|(k, _)| key_seq(k)))
 }
 
@@ -340,7 +340,7 @@ impl IndexCheck {
 pub(crate) fn check(store: &Store, n: u64) -> Result<IndexCheck> {
     let mut report = IndexCheck::default();
     let (from, to) = (keys::record(n, 0), keys::record(n + 1, 0));
-    let mut it = store.iter(Cf::Records, &from, &to, false);
+    let mut it = store.iter(Cf::Records, &from, &to, false, ReadMode::Bulk);
     while let Some((k, v)) = it.next()? {
         let seq = keys::record_seq(k).ok_or_else(|| Error::Corrupt("malformed record key".into()))?;
         let record = Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
@@ -348,7 +348,7 @@ pub(crate) fn check(store: &Store, n: u64) -> Result<IndexCheck> {
         report.expected_entries += expected.len() as u64;
         let mut sorted = expected;
         sorted.sort();
-        if store.multi_get(Cf::Index, &sorted)?.iter().any(Option::is_none) {
+        if store.multi_get(Cf::Index, &sorted, ReadMode::Bulk)?.iter().any(Option::is_none) {
             if report.missing.len() < 16 {
                 report.missing.push(seq);
             }
@@ -357,7 +357,7 @@ pub(crate) fn check(store: &Store, n: u64) -> Result<IndexCheck> {
         }
     }
     let (from, to) = (n.to_be_bytes(), (n + 1).to_be_bytes());
-    let mut it = store.iter(Cf::Index, &from, &to, false);
+    let mut it = store.iter(Cf::Index, &from, &to, false, ReadMode::Bulk);
     while it.next()?.is_some() {
         report.stored_entries += 1;
     }
@@ -375,7 +375,7 @@ pub(crate) fn rebuild(store: &Store) -> Result<u64> {
         let mut n_in_batch = 0;
         let mut last_key = None;
         {
-            let mut it = store.iter(Cf::Records, &resume, &[0xff; 17], false);
+            let mut it = store.iter(Cf::Records, &resume, &[0xff; 17], false, ReadMode::Bulk);
             while let Some((k, v)) = it.next()? {
                 let (Some(seq), Some(tenant)) = (keys::record_seq(k), keys::record_tenant(k)) else {
                     return Err(Error::Corrupt("malformed record key".into()));

@@ -28,7 +28,7 @@ use crate::event::{self, Limits, Outcome};
 use crate::index::{self, IndexKind};
 use crate::keys;
 use crate::record::{ChainHead, Record, RecordRef};
-use crate::storage::{Cf, Store};
+use crate::storage::{Cf, ReadMode, Store};
 
 /// Rows a page holds when no limit is given.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -478,7 +478,13 @@ fn window_seqs(store: &Store, n: u64, from: Option<u64>, to: Option<u64>, end: u
         (Some(f), None) => Ok((index::first_seq_at_or_after(store, n, f)?.unwrap_or(end).max(1), end)),
         (None, Some(t)) => Ok((1, index::first_seq_at_or_after(store, n, t)?.unwrap_or(end).min(end))),
         (Some(f), Some(t)) => {
-            let mut it = store.iter(Cf::Index, &index::time_key(n, f, 0), &index::time_key(n, u64::MAX, u64::MAX), false);
+            let mut it = store.iter(
+                Cf::Index,
+                &index::time_key(n, f, 0),
+                &index::time_key(n, u64::MAX, u64::MAX),
+                false,
+                ReadMode::Interactive,
+            );
             let lo = seq(it.next()?).unwrap_or(end).max(1);
             // `check` made `to` later than `from`: this seek moves forward.
             it.seek(&index::time_key(n, t, 0));
@@ -492,7 +498,7 @@ fn window_seqs(store: &Store, n: u64, from: Option<u64>, to: Option<u64>, end: u
 /// from the end the walk starts at.
 fn probe(shared: &Shared, key_prefix: &[u8], lo: u64, hi: u64, order: Order) -> Result<Estimate> {
     let (from, to) = (index::with_seq(key_prefix, lo), index::with_seq(key_prefix, hi));
-    let mut it = shared.store.iter(Cf::Index, &from, &to, order == Order::Desc);
+    let mut it = shared.store.iter(Cf::Index, &from, &to, order == Order::Desc, ReadMode::Interactive);
     let mut seen = 0u64;
     let mut last = None;
     while seen < PROBE as u64 {
@@ -535,9 +541,9 @@ pub(crate) struct Visited {
 impl Planned<'_> {
     /// Reads up to `limit` matching rows into owned [`Record`]s; returns them,
     /// the rows examined and whether the range is exhausted.
-    pub(crate) fn run(&self, shared: &Shared, limit: usize) -> Result<(Vec<Record>, u64, bool)> {
+    pub(crate) fn run(&self, shared: &Shared, limit: usize, mode: ReadMode) -> Result<(Vec<Record>, u64, bool)> {
         let mut out = Vec::with_capacity(limit.min(MAX_PAGE_SIZE));
-        let v = self.visit(shared, limit, &mut |r| {
+        let v = self.visit(shared, limit, mode, &mut |r| {
             out.push(r.to_owned());
             ControlFlow::Continue(())
         })?;
@@ -550,6 +556,7 @@ impl Planned<'_> {
         &self,
         shared: &Shared,
         limit: usize,
+        mode: ReadMode,
         f: &mut dyn FnMut(&RecordRef<'_>) -> ControlFlow<()>,
     ) -> Result<Visited> {
         let mut v = Visited::default();
@@ -577,7 +584,7 @@ impl Planned<'_> {
         match &self.driver {
             Driver::Chain => {
                 let (from, to) = (keys::record(self.n, self.lo), keys::record(self.n, self.hi));
-                let mut it = shared.store.iter(Cf::Records, &from, &to, reverse);
+                let mut it = shared.store.iter(Cf::Records, &from, &to, reverse, mode);
                 while let Some((k, bytes)) = it.next()? {
                     let seq = keys::record_seq(k).ok_or_else(|| Error::Corrupt("malformed record key".into()))?;
                     if offer(&mut v, seq, bytes)? {
@@ -591,7 +598,7 @@ impl Planned<'_> {
             }
             Driver::Index(_, key_prefix) => {
                 let (from, to) = (index::with_seq(key_prefix, self.lo), index::with_seq(key_prefix, self.hi));
-                let mut it = shared.store.iter(Cf::Index, &from, &to, reverse);
+                let mut it = shared.store.iter(Cf::Index, &from, &to, reverse, mode);
                 let mut seqs = Vec::with_capacity(FETCH_CHUNK);
                 let mut keys: Vec<Vec<u8>> = Vec::with_capacity(FETCH_CHUNK);
                 let mut exhausted = false;
@@ -616,7 +623,7 @@ impl Planned<'_> {
                     if reverse {
                         keys.reverse();
                     }
-                    let mut values = shared.store.multi_get(Cf::Records, &keys)?;
+                    let mut values = shared.store.multi_get(Cf::Records, &keys, mode)?;
                     if reverse {
                         values.reverse();
                     }
@@ -668,7 +675,7 @@ pub(crate) fn page(shared: &Shared, tenant: &str, n: u64, query: &Query, limit: 
         }
     };
     let planned = plan(shared, n, query, after, None)?;
-    let (records, examined, complete) = planned.run(shared, limit)?;
+    let (records, examined, complete) = planned.run(shared, limit, ReadMode::Interactive)?;
     let explain = planned.explain(examined, records.len() as u64);
     let last = records.last().map(|r| r.seq).or(after);
     let cursor = last.map(|last_seq| Cursor { tenant_tag: tag, fingerprint, last_seq }.encode());
@@ -707,7 +714,7 @@ pub(crate) fn scan(
     let mut after = None;
     loop {
         let planned = plan(shared, n, query, after, Some(head + 1))?;
-        let v = planned.visit(shared, SCAN_CHUNK, f)?;
+        let v = planned.visit(shared, SCAN_CHUNK, ReadMode::Bulk, f)?;
         out.examined += v.examined;
         out.returned += v.returned;
         if v.stopped {
@@ -745,7 +752,7 @@ impl QueryStream {
 
     fn refill(&mut self) -> Result<()> {
         let planned = plan(&self.shared, self.n, &self.query, self.after, Some(self.hi_cap))?;
-        let (records, examined, complete) = planned.run(&self.shared, STREAM_CHUNK)?;
+        let (records, examined, complete) = planned.run(&self.shared, STREAM_CHUNK, ReadMode::Bulk)?;
         self.examined += examined;
         self.done = complete;
         if let Some(r) = records.last() {

@@ -13,7 +13,7 @@ use crate::engine::Shared;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::record::{decode_event, ChainHead, StoredRecord};
-use crate::storage::Cf;
+use crate::storage::{Cf, ReadMode};
 
 /// A successfully verified stretch of a chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +145,7 @@ pub(crate) fn verify(
     let upper = if end == u64::MAX { keys::record(number + 1, 0) } else { keys::record(number, end + 1) };
     let mut from = keys::record(number, start);
     'scan: loop {
-        let rows = shared.store.scan(Cf::Records, &from, &upper, false, CHUNK)?;
+        let rows = shared.store.scan(Cf::Records, &from, &upper, false, CHUNK, ReadMode::Bulk)?;
         let full = rows.len() == CHUNK;
         for (k, v) in &rows {
             let Some(seq) = keys::record_seq(k) else {
