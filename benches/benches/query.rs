@@ -14,8 +14,10 @@
 //! (`Engine::query(tenant, &q, 100, None)`, decoded `Record`s included) for
 //! (a) a one-day window, (b) one actor over a 365-day window, (c) the action
 //! prefix `iam` over a 30-day window, (d) one rare `key_ref` over the whole
-//! chain (no window); and the row rate of `Engine::query_stream` over a
-//! window holding a tenant's whole chain. Each query kind rotates through up
+//! chain (no window); and the row rate of `Engine::scan` (the export path:
+//! each row decoded in place and lent to a visitor that reads every field)
+//! over a window holding a tenant's whole chain, with the owned
+//! `Engine::query_stream` beside it as a diagnostic (`annal_owned`). Each query kind rotates through up
 //! to 400 cases (four per tenant, all tenants), in a fixed order, so that
 //! most pages are not served from blocks the previous iteration left in the
 //! block cache. Parameters are taken from the stored rows, so that every

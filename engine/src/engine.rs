@@ -684,7 +684,7 @@ impl Engine {
         let n = self.number(tenant)?;
         let query = &self.resolve_pseudonyms(tenant, query)?;
         // Checks the query now, so that a bad one fails here, not mid-export.
-        query::plan(&self.shared, n, query, None, None)?;
+        query::plan(&self.shared, n, query, None, None, ReadMode::Bulk)?;
         let hi_cap = self.head(tenant)?.seq + 1;
         Ok(QueryStream {
             shared: Arc::clone(&self.shared),

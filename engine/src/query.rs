@@ -18,6 +18,15 @@
 //! repeated, also after a restart. Rows appended while a walk goes on have
 //! larger seqs than any row already seen, so an ascending walk may meet them
 //! at its end and never in its middle; a descending walk never does.
+//!
+//! **Exports.** Pages, [`QueryStream`] (owned [`Record`]s) and
+//! [`crate::Engine::scan`] (each row lent to a visitor as a [`RecordRef`]
+//! borrowing the bytes just read) share one walk, `Planned::visit`. A
+//! stream or scan fixes the head when it starts, so it is a snapshot, and
+//! re-plans every few thousand rows from the last seq it returned, so no
+//! RocksDB iterator lives for a whole export. Their reads are
+//! `ReadMode::Bulk`: a window read once must not evict the blocks that
+//! interactive pages reuse.
 
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
@@ -28,7 +37,7 @@ use crate::event::{self, Limits, Outcome};
 use crate::index::{self, IndexKind};
 use crate::keys;
 use crate::record::{ChainHead, Record, RecordRef};
-use crate::storage::{Cf, ReadMode, Store};
+use crate::storage::{Cf, ReadMode, Store, StoreIter};
 
 /// Rows a page holds when no limit is given.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -405,32 +414,46 @@ pub struct Page {
 }
 
 /// What drives a walk.
-enum Driver {
+enum Driver<'s> {
     Chain,
-    Index(IndexKind, Vec<u8>),
+    Index(IndexKind, Probed<'s>),
 }
 
-/// A resolved query: checked, planned, bounded.
-pub(crate) struct Planned<'q> {
+/// What the planner's probe read of an index: the seqs of its first entries
+/// in walk order, and the iterator just after them. The walk of the chosen
+/// index starts from these instead of seeking again (for a rare value, the
+/// probe has often read every entry there is).
+struct Probed<'s> {
+    it: StoreIter<'s>,
+    seqs: Vec<u64>,
+    exhausted: bool,
+}
+
+/// A resolved query: checked, planned, bounded. Walked once, by
+/// [`Planned::visit`] or [`Planned::run`].
+pub(crate) struct Planned<'q, 's> {
     query: &'q Query,
     prefix: Option<String>,
     n: u64,
     lo: u64,
     hi: u64,
-    driver: Driver,
+    mode: ReadMode,
+    driver: Driver<'s>,
     candidates: Vec<Estimate>,
 }
 
 /// Checks `query`, resolves its window to seqs, applies the position
 /// `after` (the last seq already returned) and picks the driver.
-/// `hi_cap` bounds the range from above (exports fix it when they start).
-pub(crate) fn plan<'q>(
-    shared: &Shared,
+/// `hi_cap` bounds the range from above (exports fix it when they start);
+/// `mode` is how the walk will read.
+pub(crate) fn plan<'q, 's>(
+    shared: &'s Shared,
     n: u64,
     query: &'q Query,
     after: Option<u64>,
     hi_cap: Option<u64>,
-) -> Result<Planned<'q>> {
+    mode: ReadMode,
+) -> Result<Planned<'q, 's>> {
     let prefix = query.check(&shared.limits)?;
     let store = &shared.store;
     // Rows at or below the head are durable and complete (index entries
@@ -456,15 +479,15 @@ pub(crate) fn plan<'q>(
     let mut best = span;
     if span > 0 {
         for (kind, key_prefix) in query.candidates(n, prefix.as_deref()) {
-            let est = probe(shared, &key_prefix, lo, hi, query.order)?;
+            let (est, probed) = probe(shared, &key_prefix, lo, hi, query.order, mode)?;
             if est.rows < best {
                 best = est.rows;
-                driver = Driver::Index(kind, key_prefix);
+                driver = Driver::Index(kind, probed);
             }
             candidates.push(Estimate { index: kind.name(), ..est });
         }
     }
-    Ok(Planned { query, prefix, n, lo, hi, driver, candidates })
+    Ok(Planned { query, prefix, n, lo, hi, mode, driver, candidates })
 }
 
 /// The seqs `[lo, hi)` of the window `[from, to)` in a chain whose rows end
@@ -495,29 +518,37 @@ fn window_seqs(store: &Store, n: u64, from: Option<u64>, to: Option<u64>, end: u
 }
 
 /// Estimates an index's rows in `[lo, hi)` from up to [`PROBE`] entries read
-/// from the end the walk starts at.
-fn probe(shared: &Shared, key_prefix: &[u8], lo: u64, hi: u64, order: Order) -> Result<Estimate> {
+/// from the end the walk starts at; returns what it read for the walk.
+fn probe<'s>(
+    shared: &'s Shared,
+    key_prefix: &[u8],
+    lo: u64,
+    hi: u64,
+    order: Order,
+    mode: ReadMode,
+) -> Result<(Estimate, Probed<'s>)> {
     let (from, to) = (index::with_seq(key_prefix, lo), index::with_seq(key_prefix, hi));
-    let mut it = shared.store.iter(Cf::Index, &from, &to, order == Order::Desc, ReadMode::Interactive);
-    let mut seen = 0u64;
-    let mut last = None;
-    while seen < PROBE as u64 {
+    let mut it = shared.store.iter(Cf::Index, &from, &to, order == Order::Desc, mode);
+    let mut seqs = Vec::with_capacity(PROBE);
+    while seqs.len() < PROBE {
         match it.next()? {
-            Some((k, _)) => {
-                seen += 1;
-                last = index::key_seq(k);
+            Some((k, _)) => seqs.push(index::key_seq(k).ok_or_else(|| Error::Corrupt("malformed index key".into()))?),
+            None => {
+                let est = Estimate { index: "", rows: seqs.len() as u64, exact: true };
+                return Ok((est, Probed { it, seqs, exhausted: true }));
             }
-            None => return Ok(Estimate { index: "", rows: seen, exact: true }),
         }
     }
-    let covered = match (last, order) {
-        (Some(s), Order::Asc) => s.saturating_sub(lo) + 1,
-        (Some(s), Order::Desc) => hi.saturating_sub(s),
+    let seen = seqs.len() as u64;
+    let covered = match (seqs.last(), order) {
+        (Some(&s), Order::Asc) => s.saturating_sub(lo) + 1,
+        (Some(&s), Order::Desc) => hi.saturating_sub(s),
         (None, _) => 1,
     };
     let range = hi - lo;
     let rows = ((seen as u128 * range as u128) / covered.max(1) as u128) as u64;
-    Ok(Estimate { index: "", rows: rows.clamp(seen, range), exact: false })
+    let est = Estimate { index: "", rows: rows.clamp(seen, range), exact: false };
+    Ok((est, Probed { it, seqs, exhausted: false }))
 }
 
 /// Rows fetched per round trip to the store.
@@ -538,12 +569,12 @@ pub(crate) struct Visited {
     pub stopped: bool,
 }
 
-impl Planned<'_> {
+impl Planned<'_, '_> {
     /// Reads up to `limit` matching rows into owned [`Record`]s; returns them,
     /// the rows examined and whether the range is exhausted.
-    pub(crate) fn run(&self, shared: &Shared, limit: usize, mode: ReadMode) -> Result<(Vec<Record>, u64, bool)> {
+    pub(crate) fn run(self, shared: &Shared, limit: usize) -> Result<(Vec<Record>, u64, bool)> {
         let mut out = Vec::with_capacity(limit.min(MAX_PAGE_SIZE));
-        let v = self.visit(shared, limit, mode, &mut |r| {
+        let v = self.visit(shared, limit, &mut |r| {
             out.push(r.to_owned());
             ControlFlow::Continue(())
         })?;
@@ -553,12 +584,12 @@ impl Planned<'_> {
     /// Hands up to `limit` matching rows, in order, to `f`, each borrowed from
     /// the bytes just read (nothing is copied per row). `f` may stop the walk.
     pub(crate) fn visit(
-        &self,
+        self,
         shared: &Shared,
         limit: usize,
-        mode: ReadMode,
         f: &mut dyn FnMut(&RecordRef<'_>) -> ControlFlow<()>,
     ) -> Result<Visited> {
+        let mode = self.mode;
         let mut v = Visited::default();
         if self.lo >= self.hi || limit == 0 {
             v.complete = self.lo >= self.hi;
@@ -581,7 +612,7 @@ impl Planned<'_> {
             }
             Ok(v.returned as usize == limit)
         };
-        match &self.driver {
+        match self.driver {
             Driver::Chain => {
                 let (from, to) = (keys::record(self.n, self.lo), keys::record(self.n, self.hi));
                 let mut it = shared.store.iter(Cf::Records, &from, &to, reverse, mode);
@@ -596,27 +627,32 @@ impl Planned<'_> {
                 v.complete = true;
                 Ok(v)
             }
-            Driver::Index(_, key_prefix) => {
-                let (from, to) = (index::with_seq(key_prefix, self.lo), index::with_seq(key_prefix, self.hi));
-                let mut it = shared.store.iter(Cf::Index, &from, &to, reverse, mode);
+            Driver::Index(_, probed) => {
+                let Probed { mut it, seqs: probed, mut exhausted } = probed;
+                // `probed[..used]` have been fetched.
+                let mut used = 0;
                 let mut seqs = Vec::with_capacity(FETCH_CHUNK);
                 let mut keys: Vec<Vec<u8>> = Vec::with_capacity(FETCH_CHUNK);
-                let mut exhausted = false;
-                while !exhausted {
+                loop {
                     // Enough entries for the rows still wanted (more when the
-                    // other filters reject some), fetched in one MultiGet.
+                    // other filters reject some), fetched in one MultiGet:
+                    // first those the probe read, then from its iterator.
                     let want = (limit - v.returned as usize).clamp(16, FETCH_CHUNK);
                     seqs.clear();
-                    while seqs.len() < want {
+                    let from_probe = probed.get(used..).unwrap_or_default();
+                    let take = from_probe.len().min(want);
+                    seqs.extend_from_slice(&from_probe[..take]);
+                    used += take;
+                    while seqs.len() < want && !exhausted {
                         match it.next()? {
                             Some((k, _)) => {
                                 seqs.push(index::key_seq(k).ok_or_else(|| Error::Corrupt("malformed index key".into()))?)
                             }
-                            None => {
-                                exhausted = true;
-                                break;
-                            }
+                            None => exhausted = true,
                         }
+                    }
+                    if seqs.is_empty() {
+                        break;
                     }
                     keys.clear();
                     keys.extend(seqs.iter().map(|&s| keys::record(self.n, s).to_vec()));
@@ -631,7 +667,8 @@ impl Planned<'_> {
                         let value = value.ok_or_else(|| Error::Corrupt(format!("index names seq {seq}, which has no record")))?;
                         if offer(&mut v, seq, &value)? {
                             // Peek: a full page at the very end of the range is complete.
-                            v.complete = !v.stopped && i + 1 == seqs.len() && (exhausted || it.next()?.is_none());
+                            let last = i + 1 == seqs.len() && used == probed.len();
+                            v.complete = !v.stopped && last && (exhausted || it.next()?.is_none());
                             return Ok(v);
                         }
                     }
@@ -674,9 +711,10 @@ pub(crate) fn page(shared: &Shared, tenant: &str, n: u64, query: &Query, limit: 
             Some(c.last_seq)
         }
     };
-    let planned = plan(shared, n, query, after, None)?;
-    let (records, examined, complete) = planned.run(shared, limit, ReadMode::Interactive)?;
-    let explain = planned.explain(examined, records.len() as u64);
+    let planned = plan(shared, n, query, after, None, ReadMode::Interactive)?;
+    let mut explain = planned.explain(0, 0);
+    let (records, examined, complete) = planned.run(shared, limit)?;
+    (explain.examined, explain.returned) = (examined, records.len() as u64);
     let last = records.last().map(|r| r.seq).or(after);
     let cursor = last.map(|last_seq| Cursor { tenant_tag: tag, fingerprint, last_seq }.encode());
     Ok(Page { records, cursor, complete, explain })
@@ -713,8 +751,8 @@ pub(crate) fn scan(
     let mut out = Scanned::default();
     let mut after = None;
     loop {
-        let planned = plan(shared, n, query, after, Some(head + 1))?;
-        let v = planned.visit(shared, SCAN_CHUNK, ReadMode::Bulk, f)?;
+        let planned = plan(shared, n, query, after, Some(head + 1), ReadMode::Bulk)?;
+        let v = planned.visit(shared, SCAN_CHUNK, f)?;
         out.examined += v.examined;
         out.returned += v.returned;
         if v.stopped {
@@ -751,8 +789,8 @@ impl QueryStream {
     }
 
     fn refill(&mut self) -> Result<()> {
-        let planned = plan(&self.shared, self.n, &self.query, self.after, Some(self.hi_cap))?;
-        let (records, examined, complete) = planned.run(&self.shared, STREAM_CHUNK, ReadMode::Bulk)?;
+        let planned = plan(&self.shared, self.n, &self.query, self.after, Some(self.hi_cap), ReadMode::Bulk)?;
+        let (records, examined, complete) = planned.run(&self.shared, STREAM_CHUNK)?;
         self.examined += examined;
         self.done = complete;
         if let Some(r) = records.last() {
