@@ -464,6 +464,107 @@ fn scans(c: &mut Criterion, tally: &Tally, engine: &Engine, db: &rocksdb::DB, sp
     group.finish();
 }
 
+/// Passes of the interleaved measurement over every case (and, for the scan,
+/// over every scanned tenant).
+const PAIRED_ROUNDS: usize = 5;
+
+/// The measurement the verdicts come from. This machine is shared: the load
+/// of other processes changes over seconds, so criterion's sequential runs
+/// (all of annal's iterations, then all of the baseline's) can compare one
+/// side measured under load with the other measured idle. Here every annal
+/// operation is timed beside a baseline operation, first one then the other,
+/// alternating, so both sides see the same load. The baseline read paired
+/// with a case is that of the case half the list away (another tenant), so
+/// neither side reads blocks the other has just brought into the cache.
+fn interleaved(
+    tally: &Tally,
+    engine: &Engine,
+    db: &rocksdb::DB,
+    cases: &BTreeMap<Kind, Vec<Case>>,
+    spec: &StoreSpec,
+    rounds: usize,
+) {
+    for kind in Kind::ALL {
+        let Some(cases) = cases.get(&kind).filter(|c| !c.is_empty()) else { continue };
+        let group = kind.group();
+        let n = cases.len();
+        for round in 0..rounds {
+            for (i, case) in cases.iter().enumerate() {
+                let other = &cases[(i + n / 2) % n];
+                let annal = || {
+                    let started = Instant::now();
+                    let page = engine.query(&case.tenant, &case.query, PAGE, None).expect("query");
+                    let took = started.elapsed();
+                    assert_eq!(page.records.len(), case.seqs.len(), "{:?}", case.query);
+                    drop(black_box(page));
+                    tally.add_ops(group, "annal", 1, case.seqs.len() as u64, case.bytes, took);
+                };
+                let baseline = || {
+                    let started = Instant::now();
+                    let (rows, bytes) = raw_scan(db, other.number, other.seqs[0], other.seqs.len());
+                    tally.add_ops(group, "rocksdb", 1, rows, bytes, started.elapsed());
+                    if kind != Kind::Day {
+                        let started = Instant::now();
+                        let (rows, bytes) = raw_multi_get(db, other);
+                        tally.add_ops(group, "rocksdb_get", 1, rows, bytes, started.elapsed());
+                    }
+                };
+                if (round + i) % 2 == 0 {
+                    annal();
+                    baseline();
+                } else {
+                    baseline();
+                    annal();
+                }
+            }
+        }
+    }
+
+    let numbers = tenant_numbers(db);
+    let t = SCAN_TENANTS.min(spec.tenants);
+    let tenants: Vec<String> = (0..t).map(|i| spec.tenant(i * spec.tenants / t)).collect();
+    let window = Query { from: Some(T0_NS), to: Some(spec.instant(0, spec.chunks()) + DAY_NS), ..Query::default() };
+    let group = "scan/whole_chain_window";
+    // Stored bytes of each tenant's rows, for annal's MB/s, read before the timed walks.
+    let bytes: BTreeMap<&String, u64> = tenants.iter().map(|t| (t, raw_scan(db, numbers[t], 1, usize::MAX).1)).collect();
+    for round in 0..rounds {
+        for (i, tenant) in tenants.iter().enumerate() {
+            let other = &tenants[(i + tenants.len() / 2) % tenants.len()];
+            let annal = || {
+                let mut rows = 0u64;
+                let started = Instant::now();
+                engine
+                    .scan(tenant, &window, |r| {
+                        black_box(touch(r));
+                        rows += 1;
+                        ControlFlow::Continue(())
+                    })
+                    .expect("scan");
+                tally.add(group, "annal", rows, bytes[tenant], started.elapsed());
+                let started = Instant::now();
+                let mut rows = 0u64;
+                for r in engine.query_stream(tenant, &window).expect("query_stream") {
+                    black_box(r.expect("row"));
+                    rows += 1;
+                }
+                tally.add(group, "annal_owned", rows, bytes[tenant], started.elapsed());
+            };
+            let baseline = || {
+                let started = Instant::now();
+                let (rows, bytes) = raw_scan(db, numbers[other], 1, usize::MAX);
+                tally.add(group, "rocksdb", rows, bytes, started.elapsed());
+            };
+            if (round + i) % 2 == 0 {
+                annal();
+                baseline();
+            } else {
+                baseline();
+                annal();
+            }
+        }
+    }
+}
+
 // A hand-written main instead of `criterion_main!`, so that the store is
 // built or found first and the ratio tables are printed after criterion's
 // own report.
@@ -505,7 +606,15 @@ fn main() {
     first_pages(&mut c, &tally, &engine, &db, &cases);
     scans(&mut c, &tally, &engine, &db, &spec);
     c.final_summary();
-    tally.print_latencies("first_page/", "annal", "rocksdb", Some("rocksdb_get"), 3.0);
-    tally.print_ratios("scan/", "annal", "rocksdb", "rows", Some(0.5));
+    println!("\nSequential (criterion's runs above, one side after the other):");
+    tally.print_latencies("first_page/", "annal", "rocksdb", Some("rocksdb_get"), None);
+    tally.print_ratios("scan/", "annal", "rocksdb", "rows", None);
     tally.print_ratios("scan/", "annal_owned", "rocksdb", "rows", None);
+
+    let paired = Tally::default();
+    interleaved(&paired, &engine, &db, &cases, &spec, if small { 1 } else { PAIRED_ROUNDS });
+    println!("\nInterleaved (each annal measurement beside a baseline one, order alternating): the verdicts");
+    paired.print_latencies("first_page/", "annal", "rocksdb", Some("rocksdb_get"), Some(3.0));
+    paired.print_ratios("scan/", "annal", "rocksdb", "rows", Some(0.5));
+    paired.print_ratios("scan/", "annal_owned", "rocksdb", "rows", None);
 }

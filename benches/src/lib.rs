@@ -126,7 +126,7 @@ impl Tally {
     /// the verdict against `goal` (the largest acceptable ratio). `extra`, if
     /// given, is a further reference measurement shown beside them with the
     /// candidate's ratio to it.
-    pub fn print_latencies(&self, prefix: &str, candidate: &str, baseline: &str, extra: Option<&str>, goal: f64) {
+    pub fn print_latencies(&self, prefix: &str, candidate: &str, baseline: &str, extra: Option<&str>, goal: Option<f64>) {
         let rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
         let per_op = |g: &String, name: &str| {
             rows.get(&(g.clone(), name.to_string())).filter(|t| t.ops > 0).map(|t| {
@@ -145,7 +145,7 @@ impl Tally {
             "rows",
             "kB",
             "ratio",
-            format!("goal <= {goal}"),
+            goal.map(|g| format!("goal <= {g}")).unwrap_or_default(),
             extra_head,
             if extra.is_some() { "ratio" } else { "" }
         );
@@ -166,7 +166,7 @@ impl Tally {
                 b.1,
                 b.2,
                 ratio,
-                goal_verdict(ratio <= goal),
+                goal.map(|g| goal_verdict(ratio <= g)).unwrap_or_default(),
                 x_us,
                 x_ratio
             );
