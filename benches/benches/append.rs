@@ -12,8 +12,11 @@
 //! hand-off to the writer, chain linking, index entries, the batch write and
 //! the fsync.
 //!
-//! Run: `cargo bench -p annal-benches --bench append`. The table at the end
-//! gives events/s, MB/s (stored record bytes) and annal / baseline.
+//! Run: `cargo bench -p annal-benches --bench append`. The tables at the end
+//! give events/s, MB/s (stored record bytes) and annal / baseline: first for
+//! criterion's sequential runs, then for an interleaved measurement (both
+//! stores open, a step of each side per round, order alternating) that the
+//! verdicts come from.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,11 +82,82 @@ fn fixture() -> Fixture {
     Fixture { events, values, index }
 }
 
-fn bench(c: &mut Criterion, tally: &Tally) {
-    let fx = fixture();
-    let keys: usize = fx.index.iter().map(|w| w.iter().map(Vec::len).sum::<usize>()).sum();
-    println!("index keys a row, written by both sides: {:.2}", keys as f64 / (WRITERS * EVENTS_PER_WRITER) as f64);
-    for batch in [1usize, 64, 1024] {
+/// One timed step of annal's side: every writer appends `iters` batches of
+/// `batch` events to its own tenant. Returns the time and the stored bytes.
+fn annal_step(engine: &Engine, fx: &Fixture, cursor: &mut usize, iters: usize, batch: usize) -> (Duration, u64) {
+    let (start_at, bytes) = fx.take(cursor, iters * batch);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for w in 0..WRITERS {
+            let engine = engine.clone();
+            let events = Arc::clone(&fx.events[w]);
+            s.spawn(move || {
+                let tenant = format!("ws_bench_{w}");
+                for it in 0..iters {
+                    // Batches never wrap: EVENTS_PER_WRITER is a multiple of every batch size.
+                    let at = (start_at + it * batch) % EVENTS_PER_WRITER;
+                    engine.append(&tenant, &events[at..at + batch]).expect("append");
+                }
+            });
+        }
+    });
+    (started.elapsed(), bytes)
+}
+
+/// One timed step of the baseline: every writer writes `iters` batches of
+/// the same stored bytes and index keys straight into RocksDB, synced.
+/// `seq` is the last seq written so far (the same for every writer).
+fn raw_step(
+    db: &Arc<rocksdb::DB>,
+    fx: &Fixture,
+    cursor: &mut usize,
+    seq: &mut u64,
+    iters: usize,
+    batch: usize,
+) -> (Duration, u64) {
+    let (start_at, bytes) = fx.take(cursor, iters * batch);
+    let base_seq = *seq;
+    *seq += (iters * batch) as u64;
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for w in 0..WRITERS {
+            let db = Arc::clone(db);
+            let values = Arc::clone(&fx.values[w]);
+            let index = Arc::clone(&fx.index[w]);
+            s.spawn(move || {
+                let index_cf = db.cf_handle("index").expect("index column family");
+                let mut wo = rocksdb::WriteOptions::default();
+                wo.set_sync(true);
+                let mut ikey = Vec::with_capacity(64);
+                for it in 0..iters {
+                    let mut wb = rocksdb::WriteBatch::default();
+                    for i in 0..batch {
+                        let n = it * batch + i;
+                        let seq = (base_seq + n as u64 + 1).to_be_bytes();
+                        let mut key = [0u8; 16];
+                        key[..8].copy_from_slice(&(w as u64 + 1).to_be_bytes());
+                        key[8..].copy_from_slice(&seq);
+                        let at = (start_at + n) % EVENTS_PER_WRITER;
+                        wb.put(key, &values[at]);
+                        for k in &index[at] {
+                            ikey.clear();
+                            ikey.extend_from_slice(&k[..k.len() - 8]);
+                            ikey.extend_from_slice(&seq);
+                            wb.put_cf(&index_cf, &ikey, []);
+                        }
+                    }
+                    db.write_opt(wb, &wo).expect("write");
+                }
+            });
+        }
+    });
+    (started.elapsed(), bytes)
+}
+
+const BATCHES: [usize; 3] = [1, 64, 1024];
+
+fn bench(c: &mut Criterion, tally: &Tally, fx: &Fixture) {
+    for batch in BATCHES {
         let group_name = format!("append/batch={batch}");
         let mut group = c.benchmark_group(&group_name);
         group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(4));
@@ -95,23 +169,7 @@ fn bench(c: &mut Criterion, tally: &Tally) {
         group.bench_function(BenchmarkId::new("annal", batch), |b| {
             let mut cursor = 0usize;
             b.iter_custom(|iters| {
-                let (start_at, bytes) = fx.take(&mut cursor, iters as usize * batch);
-                let started = Instant::now();
-                std::thread::scope(|s| {
-                    for w in 0..WRITERS {
-                        let engine = engine.clone();
-                        let events = Arc::clone(&fx.events[w]);
-                        s.spawn(move || {
-                            let tenant = format!("ws_bench_{w}");
-                            for it in 0..iters as usize {
-                                // Batches never wrap: EVENTS_PER_WRITER is a multiple of every batch size.
-                                let at = (start_at + it * batch) % EVENTS_PER_WRITER;
-                                engine.append(&tenant, &events[at..at + batch]).expect("append");
-                            }
-                        });
-                    }
-                });
-                let took = started.elapsed();
+                let (took, bytes) = annal_step(&engine, fx, &mut cursor, iters as usize, batch);
                 tally.add(&group_name, "annal", iters * (WRITERS * batch) as u64, bytes, took);
                 took
             })
@@ -124,43 +182,7 @@ fn bench(c: &mut Criterion, tally: &Tally) {
         group.bench_function(BenchmarkId::new("rocksdb", batch), |b| {
             let mut cursor = 0usize;
             b.iter_custom(|iters| {
-                let (start_at, bytes) = fx.take(&mut cursor, iters as usize * batch);
-                let base_seq = seq;
-                seq += iters * batch as u64;
-                let started = Instant::now();
-                std::thread::scope(|s| {
-                    for w in 0..WRITERS {
-                        let db = Arc::clone(&db);
-                        let values = Arc::clone(&fx.values[w]);
-                        let index = Arc::clone(&fx.index[w]);
-                        s.spawn(move || {
-                            let index_cf = db.cf_handle("index").expect("index column family");
-                            let mut wo = rocksdb::WriteOptions::default();
-                            wo.set_sync(true);
-                            let mut ikey = Vec::with_capacity(64);
-                            for it in 0..iters as usize {
-                                let mut wb = rocksdb::WriteBatch::default();
-                                for i in 0..batch {
-                                    let n = it * batch + i;
-                                    let seq = (base_seq + n as u64 + 1).to_be_bytes();
-                                    let mut key = [0u8; 16];
-                                    key[..8].copy_from_slice(&(w as u64 + 1).to_be_bytes());
-                                    key[8..].copy_from_slice(&seq);
-                                    let at = (start_at + n) % EVENTS_PER_WRITER;
-                                    wb.put(key, &values[at]);
-                                    for k in &index[at] {
-                                        ikey.clear();
-                                        ikey.extend_from_slice(&k[..k.len() - 8]);
-                                        ikey.extend_from_slice(&seq);
-                                        wb.put_cf(&index_cf, &ikey, []);
-                                    }
-                                }
-                                db.write_opt(wb, &wo).expect("write");
-                            }
-                        });
-                    }
-                });
-                let took = started.elapsed();
+                let (took, bytes) = raw_step(&db, fx, &mut cursor, &mut seq, iters as usize, batch);
                 tally.add(&group_name, "rocksdb", iters * (WRITERS * batch) as u64, bytes, took);
                 took
             })
@@ -169,12 +191,68 @@ fn bench(c: &mut Criterion, tally: &Tally) {
     }
 }
 
-// A hand-written main instead of `criterion_main!`, so the ratio table can
+/// Rounds of the interleaved measurement per batch size.
+const ROUNDS: usize = 8;
+
+/// The measurement the verdicts come from. Criterion times all of annal's
+/// iterations and then all of the baseline's, and on a shared machine the
+/// load of other processes changes over seconds, so one side can be measured
+/// under load and the other idle. Here both stores are open at once and each
+/// round times one step of each side (about half a second of work), first
+/// one then the other, alternating, so both see the same load.
+fn interleaved(tally: &Tally, fx: &Fixture, small: bool) {
+    for batch in BATCHES {
+        let group_name = format!("append/batch={batch}");
+        // About half a second of work a step at this machine's rates.
+        let iters = match (small, batch) {
+            (true, _) => 1,
+            (false, 1) => 256,
+            (false, 64) => 96,
+            _ => 8,
+        };
+        let a_dir = tempfile::tempdir().expect("tempdir");
+        let engine = Engine::builder(a_dir.path()).durability(Durability::Sync).open().expect("open");
+        let b_dir = tempfile::tempdir().expect("tempdir");
+        let db = Arc::new(raw_rocksdb_with(b_dir.path(), &["index"]));
+        let (mut a_cursor, mut b_cursor, mut seq) = (0usize, 0usize, 0u64);
+        let events = (iters * WRITERS * batch) as u64;
+        for round in 0..if small { 2 } else { ROUNDS } {
+            let mut annal = || {
+                let (took, bytes) = annal_step(&engine, fx, &mut a_cursor, iters, batch);
+                tally.add(&group_name, "annal", events, bytes, took);
+            };
+            let mut raw = || {
+                let (took, bytes) = raw_step(&db, fx, &mut b_cursor, &mut seq, iters, batch);
+                tally.add(&group_name, "rocksdb", events, bytes, took);
+            };
+            if round % 2 == 0 {
+                annal();
+                raw();
+            } else {
+                raw();
+                annal();
+            }
+        }
+    }
+}
+
+// A hand-written main instead of `criterion_main!`, so the ratio tables can
 // be printed after criterion's own report.
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // criterion's rule: without `--bench` (or with `--test`) it only tests.
+    let small = !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--test");
+    let fx = fixture();
+    let keys: usize = fx.index.iter().map(|w| w.iter().map(Vec::len).sum::<usize>()).sum();
+    println!("index keys a row, written by both sides: {:.2}", keys as f64 / (WRITERS * EVENTS_PER_WRITER) as f64);
     let tally = Tally::default();
     let mut c = Criterion::default().configure_from_args();
-    bench(&mut c, &tally);
+    bench(&mut c, &tally, &fx);
     c.final_summary();
-    tally.print_ratios("append/", "annal", "rocksdb", "ev", Some(0.75));
+    println!("\nSequential (criterion's runs above, one side after the other):");
+    tally.print_ratios("append/", "annal", "rocksdb", "ev", None);
+    let paired = Tally::default();
+    interleaved(&paired, &fx, small);
+    println!("\nInterleaved (a step of each side per round, order alternating): the verdicts");
+    paired.print_ratios("append/", "annal", "rocksdb", "ev", Some(0.75));
 }
