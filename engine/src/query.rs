@@ -576,7 +576,12 @@ impl Planned<'_> {
                         if out.len() == limit {
                             return Ok((out, examined, false));
                         }
-                        let v = v.ok_or_else(|| Error::Corrupt(format!("index names seq {seq}, which has no record")))?;
+                        let v = match v {
+                            Some(v) => v,
+                            // Retention deleted the row after the index was read.
+                            None if crate::retention::deleted(&shared.store, self.n, seq)? => continue,
+                            None => return Err(Error::Corrupt(format!("index names seq {seq}, which has no record"))),
+                        };
                         examined += 1;
                         let r = decode(seq, &v)?;
                         if self.query.matches(prefix, &r) {
