@@ -34,7 +34,7 @@ mod run;
 mod tenant;
 
 pub use daemon::{RetentionDaemon, DEFAULT_INTERVAL};
-pub use run::{RunOptions, RunReport, TenantRun, DEFAULT_BATCH_ROWS};
+pub use run::{RunOptions, RunReport, TenantRun, DEFAULT_BATCH_ROWS, DEFAULT_IDLE_RATIO};
 pub use tenant::{TenantDeletion, TENANT_DELETED_ACTION};
 
 use serde_json::{Map, Value};

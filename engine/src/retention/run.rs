@@ -16,8 +16,9 @@ use crate::storage::Cf;
 use crate::writer::SideWrite;
 
 /// Rows one deletion batch takes by default: small enough that a batch is a
-/// few milliseconds of work, so appends beside it keep their latency.
-pub const DEFAULT_BATCH_ROWS: usize = 2_000;
+/// few milliseconds of work and one modest write, so appends beside it keep
+/// their latency.
+pub const DEFAULT_BATCH_ROWS: usize = 500;
 
 /// How a run goes.
 #[derive(Debug, Clone)]
@@ -34,11 +35,20 @@ pub struct RunOptions {
     /// Compact the deleted key ranges afterwards, so the disk space and the
     /// deleted bytes really go; default on.
     pub compact: bool,
+    /// After each deletion batch, wait this many times as long as the batch
+    /// took; default [`DEFAULT_IDLE_RATIO`]. A run is CPU work (decoding
+    /// rows to find their index keys) and a stream of tombstones RocksDB
+    /// must flush and compact: idling between batches leaves the cores and
+    /// the disk to the appends beside it. 0 deletes as fast as it can.
+    pub idle_ratio: f64,
 }
+
+/// See [`RunOptions::idle_ratio`]: the run takes at most a third of one core.
+pub const DEFAULT_IDLE_RATIO: f64 = 2.0;
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { now: None, dry_run: false, batch_rows: DEFAULT_BATCH_ROWS, compact: true }
+        RunOptions { now: None, dry_run: false, batch_rows: DEFAULT_BATCH_ROWS, compact: true, idle_ratio: DEFAULT_IDLE_RATIO }
     }
 }
 
@@ -78,6 +88,8 @@ pub struct RunReport {
     pub rows: u64,
     /// Wall time of the run, compaction included.
     pub elapsed: Duration,
+    /// Wall time of the compaction at its end.
+    pub compaction: Duration,
     /// The run was asked to stop before it was done; the next run goes on.
     pub stopped: bool,
 }
@@ -97,8 +109,15 @@ pub(crate) fn run(engine: &Engine, opts: &RunOptions, stop: Option<&AtomicBool>)
         return Err(Error::InvalidOption { option: "batch_rows", message: "must be at least 1".into() });
     }
     let stopping = || stop.is_some_and(|s| s.load(Ordering::SeqCst));
-    let mut report =
-        RunReport { now, dry_run: opts.dry_run, tenants: Vec::new(), rows: 0, elapsed: Duration::ZERO, stopped: false };
+    let mut report = RunReport {
+        now,
+        dry_run: opts.dry_run,
+        tenants: Vec::new(),
+        rows: 0,
+        elapsed: Duration::ZERO,
+        compaction: Duration::ZERO,
+        stopped: false,
+    };
     let mut to_compact = Vec::new();
     for name in engine.tenants() {
         if name.starts_with(RESERVED_TENANT_PREFIX) {
@@ -142,7 +161,9 @@ pub(crate) fn run(engine: &Engine, opts: &RunOptions, stop: Option<&AtomicBool>)
         report.stopped = true;
     }
     if opts.compact && !report.stopped && !to_compact.is_empty() {
+        let started = Instant::now();
         compact(engine, &to_compact)?;
+        report.compaction = started.elapsed();
     }
     report.elapsed = started.elapsed();
     Ok(report)
@@ -187,10 +208,12 @@ fn purge(
     let shared = engine.shared();
     let store = &shared.store;
     let n = engine.tenant_number(name)?;
+    let idle = if opts.idle_ratio.is_finite() { opts.idle_ratio.clamp(0.0, 100.0) } else { DEFAULT_IDLE_RATIO };
     loop {
         if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
             break;
         }
+        let batch_started = Instant::now();
         // Everything a batch decides on is read under the lock, so a hold
         // or policy change that returned before it is respected by it.
         let _guard = shared.retention.lock();
@@ -212,6 +235,7 @@ fn purge(
         }
         let rows = store.scan(Cf::Records, &keys::record(n, start), &keys::record(n, end), false, opts.batch_rows)?;
         let mut batch = store.batch();
+        let mut first: Option<(u64, u64)> = None;
         let mut last: Option<Record> = None;
         let mut taken = 0u64;
         for (k, v) in &rows {
@@ -226,10 +250,16 @@ fn purge(
             if record.recorded_at >= t.cutoff {
                 break;
             }
-            batch.delete(Cf::Records, k);
+            // The records and the time index entries of a batch are each
+            // one contiguous range, deleted below with one range tombstone;
+            // the other index entries are scattered over their values.
+            let time_key = index::time_key(n, record.recorded_at, seq);
             for key in index::entry_keys(n, &record) {
-                batch.delete(Cf::Index, &key);
+                if key[..] != time_key[..] {
+                    batch.delete(Cf::Index, &key);
+                }
             }
+            first.get_or_insert((seq, record.recorded_at));
             if let Some(key) = &record.event.idempotency_key {
                 let ikey = keys::idempotency(n, key);
                 // A key reused after its window points at the later row: keep that.
@@ -242,7 +272,15 @@ fn purge(
             taken += 1;
             last = Some(record);
         }
-        let Some(last) = last else { break };
+        let (Some(last), Some((first_seq, first_at))) = (last, first) else { break };
+        // No other row has a key in these ranges: seqs are contiguous, and
+        // time keys sort by (recorded_at, seq), both non-decreasing along the chain.
+        batch.delete_range(Cf::Records, &keys::record(n, first_seq), &keys::record(n, last.seq + 1));
+        batch.delete_range(
+            Cf::Index,
+            &index::time_key(n, first_at, first_seq),
+            &index::time_key(n, last.recorded_at, last.seq + 1),
+        );
         let a = RetentionAnchor {
             seq: last.seq,
             recorded_at: last.recorded_at,
@@ -254,13 +292,19 @@ fn purge(
             announced_seq: previous.map_or(0, |a| a.announced_seq),
         };
         batch.put(Cf::Tenants, &keys::tenant_meta(keys::TAG_ANCHOR, n), &a.encode());
-        store.write(batch, true)?;
+        // Not synced: an append's fsync would queue behind this one. Losing
+        // unsynced batches to a power cut leaves the store before them,
+        // which is consistent; the `purged` row's synced write makes every
+        // batch before it durable.
+        store.write(batch, false)?;
         t.anchor = Some(a);
         t.rows += taken;
         t.batches += 1;
         if taken < opts.batch_rows as u64 {
             break;
         }
+        drop(_guard);
+        std::thread::sleep(batch_started.elapsed().mul_f64(idle));
     }
     // Also finishes the record of a run that died before writing it.
     t.purged = announce(engine, name, n)?;
