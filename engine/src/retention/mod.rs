@@ -181,8 +181,8 @@ impl Retention {
         now.saturating_sub(u64::from(self.days()) * NS_PER_DAY)
     }
 
-    /// `0x01 ‖ tier:u8 (0 custom) ‖ days:u32 ‖ set_at:u64 ‖ crc32`.
-    fn encode(&self, set_at: u64) -> Vec<u8> {
+    /// The stored entry, set at `set_at`: `0x01 ‖ tier:u8 (0 custom) ‖ days:u32 ‖ set_at:u64 ‖ crc32`.
+    pub fn encode(&self, set_at: u64) -> Vec<u8> {
         let mut out = vec![record::VALUE_FORMAT_V1];
         out.push(match self {
             Retention::Tier(t) => t.code(),
@@ -193,7 +193,8 @@ impl Retention {
         record::seal(out)
     }
 
-    fn decode(bytes: &[u8]) -> Result<Retention, DecodeError> {
+    /// Inverse of [`Retention::encode`] (the time it was set is not kept).
+    pub fn decode(bytes: &[u8]) -> Result<Retention, DecodeError> {
         let mut r = Reader::new(record::unseal(bytes)?);
         let code = r.take(1)?[0];
         let days = r.u32()?;
@@ -220,8 +221,8 @@ pub struct LegalHold {
 }
 
 impl LegalHold {
-    /// `0x01 ‖ since:u64 ‖ len:u32 ‖ reason ‖ crc32`.
-    fn encode(&self) -> Vec<u8> {
+    /// The stored entry: `0x01 ‖ since:u64 ‖ len:u32 ‖ reason ‖ crc32`.
+    pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![record::VALUE_FORMAT_V1];
         out.extend_from_slice(&self.since.to_be_bytes());
         out.extend_from_slice(&u32::try_from(self.reason.len()).unwrap_or(u32::MAX).to_be_bytes());
@@ -229,7 +230,8 @@ impl LegalHold {
         record::seal(out)
     }
 
-    fn decode(bytes: &[u8]) -> Result<LegalHold, DecodeError> {
+    /// Inverse of [`LegalHold::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<LegalHold, DecodeError> {
         let mut r = Reader::new(record::unseal(bytes)?);
         let since = r.u64()?;
         let len = r.u32()? as usize;

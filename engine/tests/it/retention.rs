@@ -48,6 +48,66 @@ fn intact(engine: &Engine, tenant: &str) {
     assert!(check.is_consistent(), "{tenant}: {check:?}");
 }
 
+/// The bytes of anchors, policies and holds against testdata/golden/retention.json,
+/// which was computed from docs/FORMAT.md without annal's code.
+#[test]
+fn retention_values_match_the_golden_vectors() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden/retention.json");
+    let g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let unhex = |s: &serde_json::Value| {
+        let s = s.as_str().unwrap();
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>()
+    };
+    let a = &g["anchor"];
+    let n = |k: &str| a[k].as_u64().unwrap();
+    let anchor = annal_engine::RetentionAnchor {
+        seq: n("seq"),
+        recorded_at: n("recorded_at"),
+        head: annal_engine::Hash::from_hex(a["head"].as_str().unwrap()).unwrap(),
+        rows_deleted: n("rows_deleted"),
+        retention_days: n("retention_days") as u32,
+        cutoff: n("cutoff"),
+        deleted_at: n("deleted_at"),
+        announced_seq: n("announced_seq"),
+    };
+    assert_eq!(anchor.encode(), unhex(&a["bytes"]));
+    assert_eq!(annal_engine::RetentionAnchor::decode(&unhex(&a["bytes"])).unwrap(), anchor);
+    for p in g["retention_policies"].as_array().unwrap() {
+        let days = p["days"].as_u64().unwrap() as u32;
+        let r = match p["tier"].as_str().unwrap() {
+            "custom" => Retention::days_checked(days).unwrap(),
+            t => Retention::Tier(Tier::parse(t).unwrap()),
+        };
+        assert_eq!(r.days(), days);
+        assert_eq!(r.encode(p["set_at"].as_u64().unwrap()), unhex(&p["bytes"]), "{p}");
+        assert_eq!(Retention::decode(&unhex(&p["bytes"])).unwrap(), r);
+    }
+    let h = &g["legal_hold"];
+    let hold = annal_engine::LegalHold { reason: h["reason"].as_str().unwrap().into(), since: h["since"].as_u64().unwrap() };
+    assert_eq!(hold.encode(), unhex(&h["bytes"]));
+    assert_eq!(annal_engine::LegalHold::decode(&unhex(&h["bytes"])).unwrap(), hold);
+    // The keys, as the store holds them: the tenants family of a fresh store.
+    let (dir, clock) = (tempfile::tempdir().unwrap(), Arc::new(ManualClock::new(T0)));
+    {
+        let engine = open(dir.path(), &clock);
+        for i in 0..7 {
+            engine.append(&format!("t{i}"), &[event(0)]).unwrap();
+        }
+        engine.set_retention("t6", Retention::Tier(Tier::Free), operator()).unwrap();
+        engine.place_hold("t6", "x", operator()).unwrap();
+        engine.set_retention("t5", Retention::Tier(Tier::Free), operator()).unwrap();
+        clock.advance(100 * DAY);
+        engine.run_retention(&RunOptions::default()).unwrap();
+    }
+    let keys: Vec<Vec<u8>> =
+        RawStore::open(dir.path()).unwrap().entries(Cf::Tenants).unwrap().into_iter().map(|(k, _)| k).collect();
+    assert!(keys.contains(&unhex(&g["keys"]["retention_policy_of_tenant_7"])));
+    assert!(keys.contains(&unhex(&g["keys"]["legal_hold_of_tenant_7"])));
+    assert!(!keys.contains(&unhex(&g["keys"]["anchor_of_tenant_7"])), "held: nothing deleted");
+    assert!(keys.contains(&[&[b'a'][..], &6u64.to_be_bytes()].concat()), "t5 (number 6) is on the free tier");
+    assert!(!keys.contains(&[&[b'a'][..], &1u64.to_be_bytes()].concat()), "t0 is on the default tier");
+}
+
 #[test]
 fn a_run_deletes_exactly_the_expired_prefix_and_records_it() {
     let dir = tempfile::tempdir().unwrap();
