@@ -11,7 +11,7 @@
 //! `annal.retention.released`), written in the same batch as the setting
 //! they announce: the log says which policy governed every deletion.
 //!
-//! **The run** ([`run`]) takes, for each tenant not on hold, the rows
+//! **The run** ([`Engine::run_retention`]) takes, for each tenant not on hold, the rows
 //! recorded before `now - retention`. Seq order is time order, so they are
 //! a prefix of the chain. It deletes them in batches of at most
 //! [`RunOptions::batch_rows`] rows, each batch one atomic write holding the
@@ -429,7 +429,7 @@ impl Engine {
         self.append_system_with(tenant, RELEASED_ACTION, actor, m, side, None)
     }
 
-    /// One retention run over every tenant; see [`run`].
+    /// One retention run over every tenant, as described in [`crate::retention`].
     pub fn run_retention(&self, opts: &RunOptions) -> Result<RunReport> {
         run::run(self, opts, None)
     }
