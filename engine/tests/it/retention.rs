@@ -498,6 +498,29 @@ fn verification_beside_a_run_sees_no_damage() {
     intact(&engine, "t");
 }
 
+#[test]
+fn a_daemon_stopped_mid_run_records_what_it_deleted_and_the_next_run_goes_on() {
+    let (dir, clock) = (tempfile::tempdir().unwrap(), Arc::new(ManualClock::new(T0)));
+    let engine = open(dir.path(), &clock);
+    engine.set_retention("t", Retention::Tier(Tier::Free), operator()).unwrap();
+    append_n(&engine, "t", 20_000, "x");
+    clock.advance(91 * DAY);
+    let daemon = annal_engine::RetentionDaemon::start(engine.clone(), std::time::Duration::from_secs(3600), |_| {}).unwrap();
+    let started = std::time::Instant::now();
+    while engine.retention("t").unwrap().anchor.is_none() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "no batch was written");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    daemon.stop();
+    let a = engine.retention("t").unwrap().anchor.unwrap();
+    assert!(a.seq < 20_001, "stopped before the end: {a:?}");
+    assert_eq!(a.announced_seq, a.seq, "what was deleted is recorded");
+    intact(&engine, "t");
+    let r = engine.run_retention(&RunOptions::default()).unwrap();
+    assert_eq!(r.rows, 20_001 - a.seq, "the rest (the purged row is young)");
+    intact(&engine, "t");
+}
+
 /// One step of the property test.
 #[derive(Debug, Clone)]
 enum Op {
