@@ -65,6 +65,34 @@ enum Command {
     /// Retention: run it, set a tenant's tier, place or lift a legal hold.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Tenants: delete one whose workspace closed its account.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+/// `annal tenant …`.
+#[derive(Subcommand, Debug)]
+enum TenantCommand {
+    /// Delete every row, index entry and setting of a tenant, in one atomic
+    /// write recorded in the platform chain `annal.platform` (final head and
+    /// row count). Refused while the tenant is on legal hold.
+    Delete {
+        /// Data directory (must hold a store).
+        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+        data_dir: PathBuf,
+        /// Tenant (workspace) id.
+        #[arg(long)]
+        tenant: String,
+        /// The tenant id again: nothing is deleted unless both agree.
+        #[arg(long)]
+        confirm: String,
+        /// Why (recorded in the platform chain).
+        #[arg(long)]
+        reason: String,
+        /// Who deletes it, as the platform chain records it.
+        #[arg(long, env = "ANNAL_ACTOR", default_value = "operator")]
+        actor: String,
+    },
 }
 
 /// `annal retention …`. Every change is recorded in the tenant's chain.
@@ -285,6 +313,11 @@ fn run(args: Args) -> anyhow::Result<u8> {
             cli::query::run(&engine, &opts, &mut stdout.lock(), &mut stderr.lock())
         }
         Command::Retention(r) => run_retention(r, &mut stdout.lock()),
+        Command::Tenant(TenantCommand::Delete { data_dir, tenant, confirm, reason, actor }) => {
+            annal_engine::validate_tenant(&tenant)?;
+            let engine = cli::open_existing(&data_dir)?;
+            cli::retention::delete_tenant(&engine, &tenant, &confirm, &reason, &actor, &mut stdout.lock())
+        }
     }
 }
 

@@ -108,3 +108,39 @@ fn a_run_deletes_reports_and_verify_says_where_the_chain_starts() {
     assert!(s.contains("ws_a: intact, 6 rows (seq 502..=507)"), "{s}");
     assert!(s.contains("seq 1..=501 deleted by retention"), "{s}");
 }
+
+#[test]
+fn tenant_delete_needs_confirmation_and_records_the_deletion() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data");
+    let dir = dir.to_str().unwrap();
+    for t in ["ws_gone", "ws_stays"] {
+        let out = annal(&["retention", "set", "--data-dir", dir, "--tenant", t, "--tier", "starter"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let delete = |confirm: &str| {
+        annal(&["tenant", "delete", "--data-dir", dir, "--tenant", "ws_gone", "--confirm", confirm, "--reason", "account closed"])
+    };
+    let out = delete("ws_gon");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--confirm"), "{}", text(&out.stderr));
+    let out = annal(&["retention", "hold", "--data-dir", dir, "--tenant", "ws_gone", "--reason", "audit"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = delete("ws_gone");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("legal hold"), "{}", text(&out.stderr));
+    annal(&["retention", "release", "--data-dir", dir, "--tenant", "ws_gone"]);
+    let out = delete("ws_gone");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("ws_gone: deleted, final seq 3") && s.contains("recorded as seq 1 of annal.platform"), "{s}");
+    let out = annal(&["verify", "--data-dir", dir]);
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    assert!(s.contains("annal.platform: intact, 1 rows") && s.contains("ws_stays: intact") && !s.contains("ws_gone"), "{s}");
+    let out = annal(&["query", "--data-dir", dir, "--tenant", "annal.platform"]);
+    assert!(text(&out.stdout).contains("annal.tenant.deleted"), "{}", text(&out.stdout));
+    let out = delete("ws_gone");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown tenant"), "{}", text(&out.stderr));
+}

@@ -1,5 +1,6 @@
 //! `annal retention run|set|hold|release`: run retention over a store,
-//! change a tenant's retention, place or lift a legal hold.
+//! change a tenant's retention, place or lift a legal hold; and `annal
+//! tenant delete`, which removes a tenant entirely.
 //!
 //! Every change is made by the engine, which records it in the tenant's
 //! chain as the operator named by `--actor`. A run prints one line per
@@ -110,5 +111,31 @@ pub fn hold(engine: &Engine, tenant: &str, reason: &str, actor: &str, out: &mut 
 pub fn release(engine: &Engine, tenant: &str, actor: &str, out: &mut dyn Write) -> anyhow::Result<u8> {
     let r = engine.release_hold(tenant, operator(actor)?)?;
     writeln!(out, "{tenant}: legal hold released, recorded as seq {}", r.seq)?;
+    Ok(EXIT_OK)
+}
+
+/// `annal tenant delete`: `confirm` must repeat the tenant id, so that a
+/// slip of the keyboard cannot delete a workspace.
+pub fn delete_tenant(
+    engine: &Engine,
+    tenant: &str,
+    confirm: &str,
+    reason: &str,
+    actor: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    if confirm != tenant {
+        anyhow::bail!("--confirm must repeat the tenant id ({tenant}) to delete it");
+    }
+    let d = engine.delete_tenant(tenant, reason, operator(actor)?)?;
+    writeln!(
+        out,
+        "{tenant}: deleted, final seq {} head {}, {} rows removed; recorded as seq {} of {}",
+        d.final_head.seq,
+        d.final_head.head,
+        d.rows_removed,
+        d.receipt.seq,
+        annal_engine::PLATFORM_TENANT
+    )?;
     Ok(EXIT_OK)
 }
