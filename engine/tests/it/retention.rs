@@ -289,6 +289,16 @@ fn crate_key(n: u64, seq: u64) -> Vec<u8> {
     [n.to_be_bytes(), seq.to_be_bytes()].concat()
 }
 
+/// Bytes of the SST files in `dir`.
+fn sst_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sst"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum()
+}
+
 /// Every file under `dir` holding `needle`.
 fn files_with(dir: &Path, needle: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
@@ -322,8 +332,11 @@ fn deleted_rows_leave_every_file_and_their_idempotency_keys_go() {
     // long-running store has its rows.
     let engine = open(dir.path(), &clock);
     assert!(!files_with(dir.path(), b"gonemarker-01999").is_empty());
+    let before = sst_bytes(dir.path());
     engine.run_retention(&RunOptions::default()).unwrap();
     drop(engine);
+    let after = sst_bytes(dir.path());
+    assert!(after * 5 < before, "the space comes back: {before} bytes of SST files before, {after} after");
     for i in [0, 1000, 1999] {
         let needle = format!("gonemarker-{i:05}");
         let hits = files_with(dir.path(), needle.as_bytes());
