@@ -27,7 +27,7 @@ use crate::record::{self, ChainHead, Receipt, Record, RecordRef, StoredRecord, T
 use crate::redact::{self, Policy, Redactor, Rule, Strategy};
 use crate::storage::{Cf, ReadMode, Store, StoreOptions};
 use crate::verify::{self, VerifyOutcome};
-use crate::writer::{PreparedEvent, Request, TenantState, Writer};
+use crate::writer::{PreparedEvent, Request, SideWrite, TenantState, Writer};
 
 /// Store format version this build reads and writes (`meta/format_version`).
 /// Version 2 added the `index` column family; a version 1 store is upgraded
@@ -70,6 +70,9 @@ pub(crate) struct Shared {
     /// an entry when it stages a policy change; a tenant not yet created gets
     /// one (default policy, fresh secret) from its first prepare.
     pub redactors: RwLock<HashMap<String, Arc<Redactor>>>,
+    /// Serialises retention's writes: each deletion batch, policy and hold
+    /// changes, tenant deletion (see [`crate::retention`]).
+    pub retention: parking_lot::Mutex<()>,
 }
 
 /// Builder for [`Engine`]; every setter states its default.
@@ -184,6 +187,7 @@ impl EngineBuilder {
             limits: self.limits,
             default_policy: self.default_policy,
             redactors: RwLock::new(redactors),
+            retention: parking_lot::Mutex::new(()),
         });
         let (tx, rx) = mpsc::sync_channel(self.queue_depth);
         let poisoned = Arc::new(AtomicBool::new(false));
@@ -267,7 +271,11 @@ fn recover(store: &Store) -> Result<(HashMap<String, TenantState>, u64)> {
             1,
             ReadMode::Interactive,
         )?;
-        let last_seq = last.first().and_then(|(k, _)| keys::record_seq(k)).unwrap_or(0);
+        // With no rows left, the chain ends where retention deleted up to.
+        let last_seq = match last.first().and_then(|(k, _)| keys::record_seq(k)) {
+            Some(s) => s,
+            None => crate::retention::anchor(store, entry.number)?.map_or(0, |a| a.seq),
+        };
         damaged |= last_seq != head.seq;
         tenants.insert(name, TenantState { number: entry.number, head, damaged, policy_version: 1 });
     }
@@ -406,6 +414,7 @@ impl Engine {
     /// to `tenant` only, and only while its policy is unchanged
     /// ([`Error::PolicyChanged`] asks to prepare again).
     pub fn prepare(&self, tenant: &str, event: &Event) -> Result<PreparedEvent> {
+        check_client_tenant(tenant)?;
         let redactor = self.redactor(tenant)?;
         self.prepare_with(&redactor, event, false).map_err(Error::InvalidEvent)
     }
@@ -452,6 +461,7 @@ impl Engine {
     /// returns one receipt per event once they are durable. A tenant's chain
     /// is created by its first append.
     pub fn append(&self, tenant: &str, events: &[Event]) -> Result<Vec<Receipt>> {
+        check_client_tenant(tenant)?;
         self.check_batch_len(events.len())?;
         // A policy change between prepare and the writer refuses the batch;
         // prepare it again under the new policy (a change is rare, so one
@@ -483,6 +493,20 @@ impl Engine {
     }
 
     fn send(&self, tenant: &str, events: Vec<PreparedEvent>, new_policy: Option<Arc<Redactor>>) -> Result<Vec<Receipt>> {
+        check_client_tenant(tenant)?;
+        self.send_request(tenant, events, new_policy, Vec::new(), None)
+    }
+
+    /// Hands one request to the writer and waits for its receipts; also
+    /// for annal's own chains (no reserved-name check).
+    pub(crate) fn send_request(
+        &self,
+        tenant: &str,
+        events: Vec<PreparedEvent>,
+        new_policy: Option<Arc<Redactor>>,
+        side: Vec<SideWrite>,
+        forget: Option<(String, ChainHead)>,
+    ) -> Result<Vec<Receipt>> {
         validate_tenant(tenant)?;
         self.check_batch_len(events.len())?;
         if self.writer.poisoned.load(Ordering::SeqCst) {
@@ -490,8 +514,13 @@ impl Engine {
         }
         let (reply, rx) = mpsc::sync_channel(1);
         let tx = self.writer.tx.as_ref().ok_or(Error::Closed)?;
-        tx.send(Request { tenant: tenant.to_string(), events, reply, new_policy }).map_err(|_| Error::Closed)?;
+        tx.send(Request { tenant: tenant.to_string(), events, reply, new_policy, side, forget }).map_err(|_| Error::Closed)?;
         rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// State shared with the writer, for the retention module.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Changes `tenant`'s redaction policy, effective for every event
@@ -501,6 +530,7 @@ impl Engine {
     /// later row was written. Returns that row's receipt and the new version.
     /// Creates the tenant if needed: the change is then its first row.
     pub fn set_policy(&self, tenant: &str, policy: &Policy, actor: Actor) -> Result<(Receipt, u32)> {
+        check_client_tenant(tenant)?;
         policy.compile().map_err(Error::InvalidPolicy)?;
         let mut attempts = 0;
         loop {
@@ -541,6 +571,22 @@ impl Engine {
         actor: Actor,
         metadata: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Receipt> {
+        check_client_tenant(tenant)?;
+        self.append_system_with(tenant, action, actor, metadata, Vec::new(), None)
+    }
+
+    /// [`Engine::append_system`] with writes that land in the row's batch
+    /// (`side`), optionally deleting a tenant in it (`forget`), on any
+    /// tenant including annal's own.
+    pub(crate) fn append_system_with(
+        &self,
+        tenant: &str,
+        action: &str,
+        actor: Actor,
+        metadata: serde_json::Map<String, serde_json::Value>,
+        side: Vec<SideWrite>,
+        forget: Option<(String, ChainHead)>,
+    ) -> Result<Receipt> {
         if !action.starts_with(crate::event::RESERVED_ACTION_PREFIX) {
             return Err(Error::InvalidEvent(FieldError::new(
                 "action",
@@ -557,7 +603,7 @@ impl Engine {
             shown.rules.insert(0, Rule { path: "metadata".into(), strategy: Strategy::Keep });
             let announce = Arc::new(current.with_policy(current.version, shown).map_err(Error::InvalidPolicy)?);
             let prepared = self.prepare_with(&announce, &event, true).map_err(Error::InvalidEvent)?;
-            match self.send(tenant, vec![prepared], None) {
+            match self.send_request(tenant, vec![prepared], None, side.clone(), forget.clone()) {
                 Ok(r) => return Ok(r[0]),
                 Err(Error::PolicyChanged { .. }) if attempts < 8 => attempts += 1,
                 Err(e) => return Err(e),
@@ -742,6 +788,24 @@ pub fn validate_tenant(tenant: &str) -> Result<()> {
     }
     if !tenant.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
         return Err(Error::InvalidTenant("may hold only ASCII letters, digits, `_`, `-` and `.`".into()));
+    }
+    Ok(())
+}
+
+/// Tenant ids beginning with this are annal's own chains
+/// ([`PLATFORM_TENANT`]): readable like any chain, never written by clients.
+pub const RESERVED_TENANT_PREFIX: &str = "annal.";
+
+/// The platform chain: annal's record of acts above any one tenant (a
+/// tenant's deletion). Retention never deletes from it.
+pub const PLATFORM_TENANT: &str = "annal.platform";
+
+/// [`validate_tenant`], and refuses annal's reserved names: the check of
+/// every way a client writes.
+pub(crate) fn check_client_tenant(tenant: &str) -> Result<()> {
+    validate_tenant(tenant)?;
+    if tenant.starts_with(RESERVED_TENANT_PREFIX) {
+        return Err(Error::InvalidTenant(format!("the `{RESERVED_TENANT_PREFIX}` prefix is reserved for annal's own chains")));
     }
     Ok(())
 }

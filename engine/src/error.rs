@@ -115,6 +115,22 @@ pub enum Error {
     /// The engine is shutting down.
     #[error("engine is closed")]
     Closed,
+    /// A retention setting or legal hold that cannot be used; names the field.
+    #[error("invalid retention setting: {0}")]
+    InvalidRetention(FieldError),
+    /// The tenant is under a legal hold, which forbids deleting it.
+    #[error("the tenant is under a legal hold (since {since}); release it first")]
+    OnHold {
+        /// When the hold was placed, RFC 3339.
+        since: String,
+    },
+    /// A legal hold was to be released, but the tenant has none.
+    #[error("the tenant has no legal hold to release")]
+    NoHold,
+    /// Rows landed in a tenant's chain between reading its head and deleting
+    /// it; the deletion was not made (it is retried with the new head).
+    #[error("the tenant's chain moved while it was being deleted; try again")]
+    HeadMoved,
     /// An invalid option given to the builder.
     #[error("invalid option {option}: {message}")]
     InvalidOption {

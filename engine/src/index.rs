@@ -124,6 +124,10 @@ impl<'a> Indexed<'a> {
 /// append path collected them).
 pub(crate) fn pseudonyms_of(e: &EventRecord) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    // Most rows have no pseudonym: parse their JSON only when one may be in it.
+    if !e.redactions.iter().any(|r| r.how == "pseudonymize") {
+        return out;
+    }
     let json = |text: &Option<String>| text.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
     let (diff, metadata) = (json(&e.diff), json(&e.metadata));
     for r in e.redactions.iter().filter(|r| r.how == "pseudonymize") {

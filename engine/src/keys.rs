@@ -72,6 +72,21 @@ pub fn tenant_policy(tenant: u64, version: u32) -> [u8; 13] {
     k
 }
 
+/// `tenants`: `'r' ‖ tenant:u64` → the tenant's retention policy (absent: the default tier).
+pub const TAG_RETENTION: u8 = b'r';
+/// `tenants`: `'h' ‖ tenant:u64` → the tenant's legal hold (absent: none).
+pub const TAG_HOLD: u8 = b'h';
+/// `tenants`: `'a' ‖ tenant:u64` → the tenant's retention anchor (absent: nothing deleted yet).
+pub const TAG_ANCHOR: u8 = b'a';
+
+/// `tenants`: `tag ‖ tenant:u64`, the layout of every per-tenant entry but policies.
+pub fn tenant_meta(tag: u8, tenant: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = tag;
+    k[1..].copy_from_slice(&tenant.to_be_bytes());
+    k
+}
+
 /// `idempotency`: `tenant:u64 ‖ key`.
 pub fn idempotency(tenant: u64, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + key.len());

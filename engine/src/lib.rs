@@ -35,6 +35,7 @@ mod keys;
 pub mod query;
 pub mod record;
 pub mod redact;
+pub mod retention;
 pub mod storage;
 pub mod verify;
 mod writer;
@@ -42,7 +43,8 @@ mod writer;
 pub use chain::Hash;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    validate_tenant, Durability, Engine, EngineBuilder, RecordIter, MAX_TENANT_BYTES, POLICY_ACTION, STORE_FORMAT_VERSION,
+    validate_tenant, Durability, Engine, EngineBuilder, RecordIter, MAX_TENANT_BYTES, PLATFORM_TENANT, POLICY_ACTION,
+    RESERVED_TENANT_PREFIX, STORE_FORMAT_VERSION,
 };
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, ActorType, Event, EventRecord, Limits, Outcome, Target};
@@ -51,6 +53,10 @@ pub use query::{Explain, Order, Page, Query, QueryStream, Scanned, TargetFilter}
 pub use record::{ChainHead, EventRef, Receipt, Record, RecordRef};
 pub use redact::detect::Detector;
 pub use redact::{Policy, Redaction, Rule, Strategy};
+pub use retention::{
+    LegalHold, Retention, RetentionAnchor, RetentionDaemon, RetentionStatus, RunOptions, RunReport, TenantDeletion, TenantRun,
+    Tier,
+};
 pub use storage::{Cf, RawStore};
 pub use verify::{BreakReason, ChainBreak, VerifyOutcome, VerifyReport};
 pub use writer::PreparedEvent;

@@ -664,7 +664,12 @@ impl Planned<'_, '_> {
                         values.reverse();
                     }
                     for (i, (&seq, value)) in seqs.iter().zip(values).enumerate() {
-                        let value = value.ok_or_else(|| Error::Corrupt(format!("index names seq {seq}, which has no record")))?;
+                        let value = match value {
+                            Some(value) => value,
+                            // Retention deleted the row after the index was read.
+                            None if crate::retention::deleted(&shared.store, self.n, seq)? => continue,
+                            None => return Err(Error::Corrupt(format!("index names seq {seq}, which has no record"))),
+                        };
                         if offer(&mut v, seq, &value)? {
                             // Peek: a full page at the very end of the range is complete.
                             let last = i + 1 == seqs.len() && used == probed.len();

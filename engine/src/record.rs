@@ -206,14 +206,14 @@ impl<'a> EventRef<'a> {
 }
 
 /// Appends the CRC32 of `buf` to it.
-fn seal(mut buf: Vec<u8>) -> Vec<u8> {
+pub(crate) fn seal(mut buf: Vec<u8>) -> Vec<u8> {
     let crc = crc32fast::hash(&buf);
     buf.extend_from_slice(&crc.to_be_bytes());
     buf
 }
 
 /// Checks and strips the trailing CRC32 and the format byte; returns the payload.
-fn unseal(bytes: &[u8]) -> Result<&[u8], DecodeError> {
+pub(crate) fn unseal(bytes: &[u8]) -> Result<&[u8], DecodeError> {
     if bytes.len() < 5 {
         return Err(DecodeError::Truncated(bytes.len()));
     }
@@ -229,16 +229,16 @@ fn unseal(bytes: &[u8]) -> Result<&[u8], DecodeError> {
 }
 
 /// A cursor over a byte slice that fails instead of panicking.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     total: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Reader { bytes, total: bytes.len() }
     }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.bytes.len() < n {
             return Err(DecodeError::Truncated(self.total));
         }
@@ -246,25 +246,25 @@ impl<'a> Reader<'a> {
         self.bytes = rest;
         Ok(head)
     }
-    fn u64(&mut self) -> Result<u64, DecodeError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(u64::from_be_bytes(a))
     }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
         let b = self.take(4)?;
         let mut a = [0u8; 4];
         a.copy_from_slice(b);
         Ok(u32::from_be_bytes(a))
     }
-    fn hash(&mut self) -> Result<Hash, DecodeError> {
+    pub(crate) fn hash(&mut self) -> Result<Hash, DecodeError> {
         let b = self.take(32)?;
         let mut a = [0u8; 32];
         a.copy_from_slice(b);
         Ok(Hash(a))
     }
-    fn finish(self) -> Result<(), DecodeError> {
+    pub(crate) fn finish(self) -> Result<(), DecodeError> {
         if self.bytes.is_empty() {
             Ok(())
         } else {

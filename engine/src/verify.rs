@@ -5,6 +5,14 @@
 //! *recomputed* head, seqs checked for gaps, and at the end the tenant's head
 //! entry is compared with the last row so a cut-off tail is noticed too.
 //! It reports the first bad seq and why; later damage may hide behind it.
+//!
+//! **After retention.** A chain whose prefix retention deleted starts from
+//! its [`RetentionAnchor`]: the first remaining row must link to the
+//! anchor's head, at the anchor's seq + 1. Without an anchor the chain
+//! starts at the genesis and seq 1, so a prefix that vanished otherwise is a
+//! gap. Every `annal.retention.purged` row met on the way is checked against
+//! the anchor: a deletion the chain records must not reach past it, and one
+//! that ends at it must name its head.
 
 use std::ops::{Bound, RangeBounds};
 
@@ -13,6 +21,7 @@ use crate::engine::Shared;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::record::{decode_event, ChainHead, StoredRecord};
+use crate::retention::{RetentionAnchor, PURGED_ACTION};
 use crate::storage::{Cf, ReadMode};
 
 /// A successfully verified stretch of a chain.
@@ -26,6 +35,8 @@ pub struct VerifyReport {
     pub count: u64,
     /// Head after `last_seq` (the genesis or starting head when no rows).
     pub head: Hash,
+    /// Where the chain begins when retention deleted its prefix.
+    pub anchor: Option<RetentionAnchor>,
 }
 
 /// Why a chain is broken at some seq.
@@ -52,6 +63,9 @@ pub enum BreakReason {
     },
     /// The tenant's head entry disagrees with its last row.
     HeadEntryMismatch,
+    /// An `annal.retention.purged` row disagrees with the retention anchor:
+    /// it records a deletion beyond the anchor, or ending at it with another head.
+    AnchorMismatch,
 }
 
 impl std::fmt::Display for BreakReason {
@@ -64,6 +78,9 @@ impl std::fmt::Display for BreakReason {
             BreakReason::TimeWentBackwards => write!(f, "recorded_at earlier than the previous row's"),
             BreakReason::MissingTail { head_seq } => write!(f, "missing rows: the chain head records seq {head_seq}"),
             BreakReason::HeadEntryMismatch => write!(f, "the chain head entry disagrees with the last row"),
+            BreakReason::AnchorMismatch => {
+                write!(f, "an annal.retention.purged row disagrees with the retention anchor")
+            }
         }
     }
 }
@@ -104,6 +121,33 @@ pub(crate) fn verify(
     range: impl RangeBounds<u64>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyOutcome> {
+    let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
+    let mut attempts = 0;
+    loop {
+        let before = crate::retention::anchor_for_verify(shared, number).ok().flatten().map(|a| a.seq);
+        let outcome = verify_once(shared, tenant, number, bounds, progress)?;
+        // A retention run deleting beside the walk makes rows vanish under
+        // it, which looks like a gap or a cut-off tail: if the anchor moved
+        // meanwhile, verify again from the new one.
+        if let VerifyOutcome::Broken(b) = &outcome {
+            let after = crate::retention::anchor_for_verify(shared, number).ok().flatten().map(|a| a.seq);
+            let vanished = matches!(b.reason, BreakReason::Gap { .. } | BreakReason::MissingTail { .. });
+            if vanished && after != before && attempts < 64 {
+                attempts += 1;
+                continue;
+            }
+        }
+        return Ok(outcome);
+    }
+}
+
+fn verify_once(
+    shared: &Shared,
+    tenant: &str,
+    number: u64,
+    range: (Bound<u64>, Bound<u64>),
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyOutcome> {
     let start = match range.start_bound() {
         Bound::Included(&s) => s.max(1),
         Bound::Excluded(&s) => s.saturating_add(1).max(1),
@@ -116,6 +160,18 @@ pub(crate) fn verify(
     };
     let broken = |seq, reason, verified| Ok(VerifyOutcome::Broken(ChainBreak { seq, reason, verified }));
 
+    let anchor = match crate::retention::anchor_for_verify(shared, number) {
+        Ok(a) => a,
+        Err(e) => return broken(1, BreakReason::Undecodable(format!("retention anchor: {e}")), 0),
+    };
+    let floor = anchor.map_or(0, |a| a.seq);
+    if floor > 0 && end <= floor {
+        // Every row of the range was deleted by retention.
+        let head = anchor.map(|a| a.head).unwrap_or_default();
+        return Ok(VerifyOutcome::Intact(VerifyReport { first_seq: 0, last_seq: 0, count: 0, head, anchor }));
+    }
+    let start = start.max(floor + 1);
+
     // The head to link from: genesis, or the stored head of the row before
     // the range (a partial verification trusts that one row's head).
     if start > 1 {
@@ -123,12 +179,14 @@ pub(crate) fn verify(
         if let Some(v) = shared.store.get(Cf::Heads, &keys::head(number))? {
             if let Ok(h) = ChainHead::decode(&v) {
                 if h.seq < start {
-                    return Ok(VerifyOutcome::Intact(VerifyReport { first_seq: 0, last_seq: 0, count: 0, head: h.head }));
+                    return Ok(VerifyOutcome::Intact(VerifyReport { first_seq: 0, last_seq: 0, count: 0, head: h.head, anchor }));
                 }
             }
         }
     }
-    let (mut prev_head, mut prev_ra) = if start == 1 {
+    let (mut prev_head, mut prev_ra) = if let Some(a) = anchor.filter(|a| a.seq + 1 == start) {
+        (a.head, a.recorded_at)
+    } else if start == 1 {
         (chain::genesis(tenant), 0)
     } else {
         match shared.store.get(Cf::Records, &keys::record(number, start - 1))? {
@@ -158,8 +216,12 @@ pub(crate) fn verify(
                 Ok(r) => r,
                 Err(e) => return broken(seq, BreakReason::Undecodable(e.to_string()), count),
             };
-            if let Err(e) = decode_event(&rec.event) {
-                return broken(seq, BreakReason::Undecodable(e.to_string()), count);
+            let event = match decode_event(&rec.event) {
+                Ok(e) => e,
+                Err(e) => return broken(seq, BreakReason::Undecodable(e.to_string()), count),
+            };
+            if event.action == PURGED_ACTION && !purge_agrees(event.metadata.as_deref(), anchor.as_ref()) {
+                return broken(seq, BreakReason::AnchorMismatch, count);
             }
             if chain::leaf_hash(&rec.event) != rec.leaf {
                 return broken(seq, BreakReason::LeafMismatch, count);
@@ -217,5 +279,22 @@ pub(crate) fn verify(
         last_seq: if count > 0 { last } else { 0 },
         count,
         head: prev_head,
+        anchor,
     }))
+}
+
+/// Whether an `annal.retention.purged` row's metadata is consistent with
+/// the anchor: the rows it says were deleted are at or below the anchor,
+/// and a deletion ending at the anchor names the anchor's head.
+fn purge_agrees(metadata: Option<&str>, anchor: Option<&RetentionAnchor>) -> bool {
+    let Some(m) = metadata.and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok()) else { return false };
+    let (Some(through), Some(head)) = (m["through_seq"].as_u64(), m["head"].as_str().and_then(Hash::from_hex)) else {
+        return false;
+    };
+    match anchor {
+        None => false,
+        Some(a) if through > a.seq => false,
+        Some(a) if through == a.seq => head == a.head,
+        Some(_) => true,
+    }
 }

@@ -71,6 +71,26 @@ pub(crate) struct Request {
     /// Set for a policy change: the new policy, whose version must be the
     /// tenant's next. `events` is then the one `annal.policy.set` event.
     pub new_policy: Option<Arc<Redactor>>,
+    /// Writes that must land in the same batch as the request's rows (a
+    /// retention policy, a hold, an anchor), or not at all.
+    pub side: Vec<SideWrite>,
+    /// Tenant deletion: the tenant to forget, and the head its chain must
+    /// still have. Its keys go in the same batch (as `side` writes) and the
+    /// writer drops its state, so a later append starts a new chain.
+    pub forget: Option<(String, ChainHead)>,
+}
+
+/// A write staged with a request's rows, in the same batch.
+#[derive(Debug, Clone)]
+pub(crate) enum SideWrite {
+    /// Put or (with `None`) delete `tag ‖ u64be(number)` in `tenants`, where
+    /// the number is the request's tenant's (assigned by this very request
+    /// for a new tenant).
+    TenantMeta { tag: u8, value: Option<Vec<u8>> },
+    /// Delete one key.
+    Delete(Cf, Vec<u8>),
+    /// Delete every key in `[from, to)`.
+    DeleteRange(Cf, Vec<u8>, Vec<u8>),
 }
 
 /// A tenant's chain as the writer sees it.
@@ -118,8 +138,11 @@ fn commit_loop<'s>(shared: &'s Shared, poisoned: &AtomicBool, groups: impl IntoI
             }
             continue;
         }
-        if !commit.new_tenants.is_empty() {
+        if !commit.new_tenants.is_empty() || !commit.forgotten.is_empty() {
             let mut directory = shared.tenants.write();
+            for name in &commit.forgotten {
+                directory.remove(name);
+            }
             for (name, number) in commit.new_tenants {
                 directory.insert(name, number);
             }
@@ -144,6 +167,8 @@ enum Plan {
 #[derive(Default)]
 struct Group {
     tenants: HashMap<String, TenantState>,
+    /// Tenants deleted by this group.
+    forgotten: Vec<String>,
     idempotency: HashMap<(u64, String), Receipt>,
     next_tenant: u64,
 }
@@ -158,6 +183,8 @@ struct Commit<'s> {
     replies: Vec<(ReplyTo, Vec<Receipt>)>,
     /// Tenants this group creates, published to readers once durable.
     new_tenants: Vec<(String, u64)>,
+    /// Tenants this group deletes, removed from the directory once durable.
+    forgotten: Vec<String>,
 }
 
 impl Writer {
@@ -212,8 +239,12 @@ impl Writer {
     }
 
     fn stage_group<'s>(&mut self, shared: &'s Shared, requests: Vec<Request>) -> Commit<'s> {
-        let mut commit =
-            Commit { batch: shared.store.batch(), replies: Vec::with_capacity(requests.len()), new_tenants: Vec::new() };
+        let mut commit = Commit {
+            batch: shared.store.batch(),
+            replies: Vec::with_capacity(requests.len()),
+            new_tenants: Vec::new(),
+            forgotten: Vec::new(),
+        };
         if self.poisoned.load(Ordering::SeqCst) {
             for r in requests {
                 let _ = r.reply.send(Err(Error::Poisoned));
@@ -232,6 +263,12 @@ impl Writer {
             }
         }
         // The next group builds on this one, which is not yet on disk; see run().
+        // A tenant deleted and then created again in this group is in both
+        // lists: forgetting first keeps the new chain.
+        for name in &group.forgotten {
+            self.tenants.remove(name);
+        }
+        commit.forgotten = group.forgotten;
         for (name, state) in group.tenants {
             if !self.tenants.contains_key(&name) {
                 commit.new_tenants.push((name.clone(), state.number));
@@ -252,9 +289,18 @@ impl Writer {
         group: &mut Group,
     ) -> Result<Vec<Receipt>> {
         let shared = &self.shared;
-        let existing = group.tenants.get(&req.tenant).or_else(|| self.tenants.get(&req.tenant)).cloned();
+        let existing = self.current(group, &req.tenant);
         if existing.as_ref().is_some_and(|t| t.damaged) {
             return Err(Error::Corrupt("the tenant's chain head and its last record disagree; run verify".into()));
+        }
+        if let Some((name, expected)) = &req.forget {
+            // The deletion names the final head: refuse it if rows landed
+            // since the caller read it (the caller reads it again).
+            match self.current(group, name) {
+                Some(t) if t.head == *expected => {}
+                Some(_) => return Err(Error::HeadMoved),
+                None => return Err(Error::UnknownTenant),
+            }
         }
         // Redaction: every event was prepared for this tenant under the
         // policy version its rows will be written under (a new tenant starts
@@ -388,10 +434,35 @@ impl Writer {
             // old version are refused above and prepared again.
             shared.redactors.write().insert(req.tenant.clone(), Arc::clone(p));
         }
+        for w in &req.side {
+            match w {
+                SideWrite::TenantMeta { tag, value: Some(v) } => {
+                    batch.put(Cf::Tenants, &keys::tenant_meta(*tag, state.number), v)
+                }
+                SideWrite::TenantMeta { tag, value: None } => batch.delete(Cf::Tenants, &keys::tenant_meta(*tag, state.number)),
+                SideWrite::Delete(cf, k) => batch.delete(*cf, k),
+                SideWrite::DeleteRange(cf, from, to) => batch.delete_range(*cf, from, to),
+            }
+        }
         if wrote {
             batch.put(Cf::Heads, &keys::head(state.number), &state.head.encode());
             group.tenants.insert(req.tenant.clone(), state);
         }
+        if let Some((name, _)) = &req.forget {
+            group.tenants.remove(name);
+            group.forgotten.push(name.clone());
+            shared.redactors.write().remove(name);
+        }
         Ok(receipts)
+    }
+
+    /// The tenant's state as this group leaves it: `None` if it has no
+    /// chain or this group deleted it.
+    fn current(&self, group: &Group, tenant: &str) -> Option<TenantState> {
+        match group.tenants.get(tenant) {
+            Some(t) => Some(t.clone()),
+            None if group.forgotten.iter().any(|f| f == tenant) => None,
+            None => self.tenants.get(tenant).cloned(),
+        }
     }
 }

@@ -62,6 +62,104 @@ enum Command {
     /// unknown or malformed options.
     // Boxed: its many options would make every `Command` as large as it.
     Query(Box<QueryArgs>),
+    /// Retention: run it, set a tenant's tier, place or lift a legal hold.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Tenants: delete one whose workspace closed its account.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+/// `annal tenant …`.
+#[derive(Subcommand, Debug)]
+enum TenantCommand {
+    /// Delete every row, index entry and setting of a tenant, in one atomic
+    /// write recorded in the platform chain `annal.platform` (final head and
+    /// row count). Refused while the tenant is on legal hold.
+    Delete {
+        /// Data directory (must hold a store).
+        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+        data_dir: PathBuf,
+        /// Tenant (workspace) id.
+        #[arg(long)]
+        tenant: String,
+        /// The tenant id again: nothing is deleted unless both agree.
+        #[arg(long)]
+        confirm: String,
+        /// Why (recorded in the platform chain).
+        #[arg(long)]
+        reason: String,
+        /// Who deletes it, as the platform chain records it.
+        #[arg(long, env = "ANNAL_ACTOR", default_value = "operator")]
+        actor: String,
+    },
+}
+
+/// `annal retention …`. Every change is recorded in the tenant's chain.
+#[derive(Subcommand, Debug)]
+enum RetentionCommand {
+    /// Delete every tenant's rows older than its retention (tenants on hold
+    /// excepted), record each deletion in the chain, reclaim the space.
+    Run {
+        /// Data directory (must hold a store).
+        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+        data_dir: PathBuf,
+        /// Count what would be deleted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Age rows against this time (RFC 3339 or ns since the epoch)
+        /// instead of now; a later time only with --dry-run.
+        #[arg(long)]
+        now: Option<String>,
+        /// Rows per deletion batch (each one atomic write).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch_rows: Option<u32>,
+    },
+    /// Set a tenant's retention: a tier, or a number of days (90 to 2555).
+    Set {
+        /// Data directory (created if missing).
+        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+        data_dir: PathBuf,
+        /// Tenant (workspace) id.
+        #[arg(long)]
+        tenant: String,
+        /// free (90 days), starter (365), default (400), business (1095), enterprise (2555).
+        #[arg(long, conflicts_with = "days", required_unless_present = "days")]
+        tier: Option<String>,
+        /// A custom retention in days, 90 to 2555.
+        #[arg(long)]
+        days: Option<u32>,
+        /// Who makes the change, as the chain records it.
+        #[arg(long, env = "ANNAL_ACTOR", default_value = "operator")]
+        actor: String,
+    },
+    /// Place a legal hold: nothing of the tenant is deleted until released.
+    Hold {
+        /// Data directory (created if missing).
+        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+        data_dir: PathBuf,
+        /// Tenant (workspace) id.
+        #[arg(long)]
+        tenant: String,
+        /// Why (recorded in the chain).
+        #[arg(long)]
+        reason: String,
+        /// Who places it, as the chain records it.
+        #[arg(long, env = "ANNAL_ACTOR", default_value = "operator")]
+        actor: String,
+    },
+    /// Lift a tenant's legal hold.
+    Release {
+        /// Data directory (must hold a store).
+        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+        data_dir: PathBuf,
+        /// Tenant (workspace) id.
+        #[arg(long)]
+        tenant: String,
+        /// Who lifts it, as the chain records it.
+        #[arg(long, env = "ANNAL_ACTOR", default_value = "operator")]
+        actor: String,
+    },
 }
 
 /// The options of `annal query`.
@@ -213,6 +311,38 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 mode: if all { cli::query::Mode::All } else { cli::query::Mode::Page { limit, cursor, explain } },
             };
             cli::query::run(&engine, &opts, &mut stdout.lock(), &mut stderr.lock())
+        }
+        Command::Retention(r) => run_retention(r, &mut stdout.lock()),
+        Command::Tenant(TenantCommand::Delete { data_dir, tenant, confirm, reason, actor }) => {
+            annal_engine::validate_tenant(&tenant)?;
+            let engine = cli::open_existing(&data_dir)?;
+            cli::retention::delete_tenant(&engine, &tenant, &confirm, &reason, &actor, &mut stdout.lock())
+        }
+    }
+}
+
+fn run_retention(command: RetentionCommand, out: &mut dyn io::Write) -> anyhow::Result<u8> {
+    use cli::retention;
+    match command {
+        RetentionCommand::Run { data_dir, dry_run, now, batch_rows } => {
+            let engine = cli::open_existing(&data_dir)?;
+            let args = retention::RunArgs { dry_run, now, batch_rows: batch_rows.map(|b| b as usize) };
+            retention::run(&engine, &args, out)
+        }
+        RetentionCommand::Set { data_dir, tenant, tier, days, actor } => {
+            annal_engine::validate_tenant(&tenant)?;
+            let engine = cli::open_for_write(&data_dir, Durability::Sync)?;
+            retention::set(&engine, &tenant, tier.as_deref(), days, &actor, out)
+        }
+        RetentionCommand::Hold { data_dir, tenant, reason, actor } => {
+            annal_engine::validate_tenant(&tenant)?;
+            let engine = cli::open_for_write(&data_dir, Durability::Sync)?;
+            retention::hold(&engine, &tenant, &reason, &actor, out)
+        }
+        RetentionCommand::Release { data_dir, tenant, actor } => {
+            annal_engine::validate_tenant(&tenant)?;
+            let engine = cli::open_existing(&data_dir)?;
+            retention::release(&engine, &tenant, &actor, out)
         }
     }
 }

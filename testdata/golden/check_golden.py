@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent check of testdata/golden/chain.json against docs/FORMAT.md.
+"""Independent check of testdata/golden/ (chain.json, chain-v2.json, retention.json) against docs/FORMAT.md.
 
 Written from the document alone, sharing no code with annal: decodes every
 canonical event field by field (bincode standard varints), recomputes every
@@ -204,9 +204,38 @@ def check(name):
     print(f"golden vectors: {name}: {len(g['rows'])} rows agree with docs/FORMAT.md")
 
 
+TIERS = {"custom": 0, "free": 1, "starter": 2, "default": 3, "business": 4, "enterprise": 5}
+TIER_DAYS = {"free": 90, "starter": 365, "default": 400, "business": 1095, "enterprise": 2555}
+
+
+def check_retention(name):
+    """The values of docs/FORMAT.md "Retention": anchor, policies, hold, keys."""
+    g = json.loads((Path(__file__).parent / name).read_text())
+    a = g["anchor"]
+    body = check_sealed(bytes.fromhex(a["bytes"]), 89)
+    want = struct.pack(">QQ", a["seq"], a["recorded_at"]) + bytes.fromhex(a["head"]) + struct.pack(
+        ">QIQQQ", a["rows_deleted"], a["retention_days"], a["cutoff"], a["deleted_at"], a["announced_seq"])
+    assert body == want, "retention anchor"
+    seen = set()
+    for p in g["retention_policies"]:
+        body = check_sealed(bytes.fromhex(p["bytes"]), 18)
+        assert body == bytes([TIERS[p["tier"]]]) + struct.pack(">IQ", p["days"], p["set_at"]), p["tier"]
+        assert p["tier"] == "custom" and 90 <= p["days"] <= 2555 or TIER_DAYS[p["tier"]] == p["days"], p["tier"]
+        seen.add(p["tier"])
+    assert seen == set(TIERS), "every tier pinned"
+    hd = g["legal_hold"]
+    reason = hd["reason"].encode()
+    body = check_sealed(bytes.fromhex(hd["bytes"]), 17 + len(reason))
+    assert body == struct.pack(">QI", hd["since"], len(reason)) + reason, "legal hold"
+    for key, tag in [("retention_policy_of_tenant_7", b"r"), ("legal_hold_of_tenant_7", b"h"), ("anchor_of_tenant_7", b"a")]:
+        assert bytes.fromhex(g["keys"][key]) == tag + struct.pack(">Q", 7), key
+    print(f"golden vectors: {name}: anchor, {len(seen)} policies, hold and keys agree with docs/FORMAT.md")
+
+
 def main():
     check("chain.json")
     check("chain-v2.json")
+    check_retention("retention.json")
 
 
 if __name__ == "__main__":

@@ -221,6 +221,28 @@ impl Store {
     pub fn sync_wal(&self) -> Result<()> {
         self.db.flush_wal(true).map_err(map_err)
     }
+
+    /// Writes every column family's memtable to SST files. A WAL file is
+    /// removed only once every family has flushed past it, so this is what
+    /// lets the WAL copies of deleted rows go.
+    pub fn flush_all(&self) -> Result<()> {
+        for cf in Cf::ALL {
+            self.db.flush_cf(self.cf(cf)).map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    /// Compacts `from <= key < to` of `cf` down to the last level, where
+    /// deletion tombstones and the values they shadow are finally dropped
+    /// from the files: deleted data leaves the disk and its space comes back.
+    pub fn compact_range(&self, cf: Cf, from: &[u8], to: &[u8]) {
+        let mut o = rocksdb::CompactOptions::default();
+        // Without this, files already in the last level are left as they
+        // are, and so are the deleted values in them.
+        o.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+        o.set_exclusive_manual_compaction(false);
+        self.db.compact_range_cf_opt(self.cf(cf), Some(from), Some(to), &o);
+    }
 }
 
 /// See [`Store::iter`]: a lending iterator, each entry borrowed until the next call.
@@ -276,6 +298,17 @@ impl Batch<'_> {
     /// Adds a put.
     pub fn put(&mut self, cf: Cf, key: &[u8], value: &[u8]) {
         self.inner.put_cf(self.store.cf(cf), key, value);
+    }
+
+    /// Adds a delete of one key.
+    pub fn delete(&mut self, cf: Cf, key: &[u8]) {
+        self.inner.delete_cf(self.store.cf(cf), key);
+    }
+
+    /// Adds a delete of every key with `from <= key < to` (one range
+    /// tombstone, however many keys it covers).
+    pub fn delete_range(&mut self, cf: Cf, from: &[u8], to: &[u8]) {
+        self.inner.delete_range_cf(self.store.cf(cf), from, to);
     }
 
     /// Number of operations.

@@ -6,6 +6,7 @@ mod crash;
 mod golden;
 mod query;
 mod redaction;
+mod retention;
 mod tamper;
 
 use std::sync::Arc;

@@ -7,6 +7,7 @@
 pub mod ingest;
 pub mod progress;
 pub mod query;
+pub mod retention;
 pub mod verify;
 
 use std::path::Path;

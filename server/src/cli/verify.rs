@@ -21,7 +21,18 @@ pub fn run(engine: &Engine, tenant: Option<&str>, out: &mut dyn Write, err: &mut
         match outcome {
             VerifyOutcome::Intact(r) => {
                 total += r.count;
-                writeln!(out, "{t}: intact, {} rows (seq {}..={}), head {}", r.count, r.first_seq, r.last_seq, r.head)?;
+                write!(out, "{t}: intact, {} rows (seq {}..={}), head {}", r.count, r.first_seq, r.last_seq, r.head)?;
+                if let Some(a) = r.anchor {
+                    write!(out, "; seq 1..={} deleted by retention, chain verified from its anchor", a.seq)?;
+                    if a.announced_seq < a.seq {
+                        write!(
+                            out,
+                            " ({} of them not yet recorded in the chain: the next run records them)",
+                            a.seq - a.announced_seq
+                        )?;
+                    }
+                }
+                writeln!(out)?;
             }
             VerifyOutcome::Broken(b) => {
                 broken += 1;

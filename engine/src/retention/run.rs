@@ -1,0 +1,359 @@
+//! One retention run: delete every tenant's expired prefix in bounded,
+//! anchored batches, record it in the chain, compact the deleted ranges.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Map;
+
+use super::{anchor, hold_of, policy_of, retention_actor, rfc3339, LegalHold, Retention, RetentionAnchor, PURGED_ACTION};
+use crate::engine::{Engine, RESERVED_TENANT_PREFIX};
+use crate::error::{Error, FieldError, Result};
+use crate::index;
+use crate::keys;
+use crate::record::{ChainHead, Receipt, Record};
+use crate::storage::{Cf, ReadMode};
+use crate::writer::SideWrite;
+
+/// Rows one deletion batch takes by default: small enough that a batch is a
+/// few milliseconds of work and one modest write, so appends beside it keep
+/// their latency.
+pub const DEFAULT_BATCH_ROWS: usize = 500;
+
+/// How a run goes.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The time to age rows against, ns since the Unix epoch; default the
+    /// engine's clock. A run that deletes may not be ahead of the clock:
+    /// looking ahead is for dry runs only, as deleting by a future date is
+    /// deleting early.
+    pub now: Option<u64>,
+    /// Count what would be deleted and change nothing.
+    pub dry_run: bool,
+    /// Most rows one deletion batch takes; default [`DEFAULT_BATCH_ROWS`].
+    pub batch_rows: usize,
+    /// Compact the deleted key ranges afterwards, so the disk space and the
+    /// deleted bytes really go; default on.
+    pub compact: bool,
+    /// After each deletion batch, wait this many times as long as the batch
+    /// took; default [`DEFAULT_IDLE_RATIO`]. A run is CPU work (decoding
+    /// rows to find their index keys) and a stream of tombstones RocksDB
+    /// must flush and compact: idling between batches leaves the cores and
+    /// the disk to the appends beside it. 0 deletes as fast as it can.
+    pub idle_ratio: f64,
+}
+
+/// See [`RunOptions::idle_ratio`]: the run takes at most a third of one core.
+pub const DEFAULT_IDLE_RATIO: f64 = 2.0;
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { now: None, dry_run: false, batch_rows: DEFAULT_BATCH_ROWS, compact: true, idle_ratio: DEFAULT_IDLE_RATIO }
+    }
+}
+
+/// What a run did to one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRun {
+    /// The tenant.
+    pub tenant: String,
+    /// The policy applied.
+    pub retention: Retention,
+    /// Rows recorded before this were due (ns).
+    pub cutoff: u64,
+    /// The hold that kept the tenant's rows, if any.
+    pub hold: Option<LegalHold>,
+    /// Rows deleted (in a dry run: that would be deleted).
+    pub rows: u64,
+    /// Deletion batches written.
+    pub batches: u64,
+    /// The anchor after the run, if the chain has one.
+    pub anchor: Option<RetentionAnchor>,
+    /// The `annal.retention.purged` row this run appended.
+    pub purged: Option<Receipt>,
+    /// Why the run could not finish this tenant (the others went on).
+    pub error: Option<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    /// The time rows were aged against (ns).
+    pub now: u64,
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// One entry per tenant, in name order (annal's own chains excluded).
+    pub tenants: Vec<TenantRun>,
+    /// Rows deleted over all tenants (in a dry run: that would be).
+    pub rows: u64,
+    /// Wall time of the run, compaction included.
+    pub elapsed: Duration,
+    /// Wall time of the compaction at its end.
+    pub compaction: Duration,
+    /// The run was asked to stop before it was done; the next run goes on.
+    pub stopped: bool,
+}
+
+pub(crate) fn run(engine: &Engine, opts: &RunOptions, stop: Option<&AtomicBool>) -> Result<RunReport> {
+    let started = Instant::now();
+    let shared = engine.shared();
+    let clock_now = shared.clock.now_ns();
+    let now = opts.now.unwrap_or(clock_now);
+    if now > clock_now && !opts.dry_run {
+        return Err(Error::InvalidRetention(FieldError::new(
+            "now",
+            "is later than the engine's clock: deleting by a future date deletes rows early; use a dry run to look ahead",
+        )));
+    }
+    if opts.batch_rows == 0 {
+        return Err(Error::InvalidOption { option: "batch_rows", message: "must be at least 1".into() });
+    }
+    let stopping = || stop.is_some_and(|s| s.load(Ordering::SeqCst));
+    let mut report = RunReport {
+        now,
+        dry_run: opts.dry_run,
+        tenants: Vec::new(),
+        rows: 0,
+        elapsed: Duration::ZERO,
+        compaction: Duration::ZERO,
+        stopped: false,
+    };
+    let mut to_compact = Vec::new();
+    for name in engine.tenants() {
+        if name.starts_with(RESERVED_TENANT_PREFIX) {
+            continue;
+        }
+        if stopping() {
+            report.stopped = true;
+            break;
+        }
+        let mut t = TenantRun {
+            tenant: name.clone(),
+            retention: Retention::default(),
+            cutoff: 0,
+            hold: None,
+            rows: 0,
+            batches: 0,
+            anchor: None,
+            purged: None,
+            error: None,
+        };
+        let result = if opts.dry_run { count(engine, &name, now, &mut t) } else { purge(engine, &name, now, opts, stop, &mut t) };
+        match result {
+            Ok(Some(n)) if t.rows > 0 || t.purged.is_some() => to_compact.push((n, t.anchor.map_or(0, |a| a.seq))),
+            Ok(_) => {}
+            // A tenant gone meanwhile (deleted) is simply not reported.
+            Err(Error::UnknownTenant) => continue,
+            Err(e) => {
+                t.error = Some(e.to_string());
+                // What was deleted before the error is still recorded.
+                if !opts.dry_run {
+                    if let Ok(Some(r)) = engine.tenant_number(&name).and_then(|n| announce(engine, &name, n)) {
+                        t.purged = Some(r);
+                    }
+                }
+            }
+        }
+        report.rows += t.rows;
+        report.tenants.push(t);
+    }
+    if stopping() {
+        report.stopped = true;
+    }
+    if opts.compact && !report.stopped && !to_compact.is_empty() {
+        let started = Instant::now();
+        compact(engine, &to_compact)?;
+        report.compaction = started.elapsed();
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Dry run of one tenant: how many rows are due, from the time index.
+fn count(engine: &Engine, name: &str, now: u64, t: &mut TenantRun) -> Result<Option<u64>> {
+    let store = &engine.shared().store;
+    let n = engine.tenant_number(name)?;
+    t.retention = policy_of(store, n)?;
+    t.cutoff = t.retention.cutoff(now);
+    t.hold = hold_of(store, n)?;
+    t.anchor = anchor(store, n)?;
+    if t.hold.is_some() {
+        return Ok(None);
+    }
+    let start = t.anchor.map_or(1, |a| a.seq + 1);
+    let end = durable_head(engine, n)?.seq + 1;
+    let boundary = index::first_seq_at_or_after(store, n, t.cutoff)?.unwrap_or(end).min(end);
+    t.rows = boundary.saturating_sub(start);
+    Ok(None)
+}
+
+fn durable_head(engine: &Engine, n: u64) -> Result<ChainHead> {
+    let v = engine.shared().store.get(Cf::Heads, &keys::head(n))?;
+    match v {
+        Some(v) => ChainHead::decode(&v).map_err(|e| Error::Corrupt(format!("chain head of tenant number {n}: {e}"))),
+        None => Ok(ChainHead { seq: 0, recorded_at: 0, head: crate::chain::Hash::default() }),
+    }
+}
+
+/// Deletes one tenant's due rows batch by batch, then records the deletion.
+/// Returns the tenant's number.
+fn purge(
+    engine: &Engine,
+    name: &str,
+    now: u64,
+    opts: &RunOptions,
+    stop: Option<&AtomicBool>,
+    t: &mut TenantRun,
+) -> Result<Option<u64>> {
+    let shared = engine.shared();
+    let store = &shared.store;
+    let n = engine.tenant_number(name)?;
+    let idle = if opts.idle_ratio.is_finite() { opts.idle_ratio.clamp(0.0, 100.0) } else { DEFAULT_IDLE_RATIO };
+    loop {
+        if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            break;
+        }
+        let batch_started = Instant::now();
+        // Everything a batch decides on is read under the lock, so a hold
+        // or policy change that returned before it is respected by it.
+        let _guard = shared.retention.lock();
+        if engine.tenant_number(name)? != n {
+            return Err(Error::UnknownTenant);
+        }
+        t.retention = policy_of(store, n)?;
+        t.cutoff = t.retention.cutoff(now);
+        t.hold = hold_of(store, n)?;
+        let previous = anchor(store, n)?;
+        t.anchor = previous;
+        if t.hold.is_some() {
+            break;
+        }
+        let start = previous.map_or(1, |a| a.seq + 1);
+        let end = durable_head(engine, n)?.seq + 1;
+        if start >= end {
+            break;
+        }
+        let rows =
+            store.scan(Cf::Records, &keys::record(n, start), &keys::record(n, end), false, opts.batch_rows, ReadMode::Bulk)?;
+        let mut batch = store.batch();
+        let mut first: Option<(u64, u64)> = None;
+        let mut last: Option<Record> = None;
+        let mut taken = 0u64;
+        for (k, v) in &rows {
+            let seq = keys::record_seq(k).ok_or_else(|| Error::Corrupt("malformed record key".into()))?;
+            let expected = last.as_ref().map_or(start, |r| r.seq + 1);
+            if seq != expected {
+                // The anchor must say exactly what was deleted: never delete
+                // across a hole in the chain (verify reports it).
+                return Err(Error::Corrupt(format!("seq {expected} is missing; retention stops before it")));
+            }
+            let record = Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
+            if record.recorded_at >= t.cutoff {
+                break;
+            }
+            // The records and the time index entries of a batch are each
+            // one contiguous range, deleted below with one range tombstone;
+            // the other index entries are scattered over their values.
+            let time_key = index::time_key(n, record.recorded_at, seq);
+            for key in index::entry_keys(n, &record) {
+                if key[..] != time_key[..] {
+                    batch.delete(Cf::Index, &key);
+                }
+            }
+            first.get_or_insert((seq, record.recorded_at));
+            if let Some(key) = &record.event.idempotency_key {
+                let ikey = keys::idempotency(n, key);
+                // A key reused after its window points at the later row: keep that.
+                if let Some(v) = store.get(Cf::Idempotency, &ikey)? {
+                    if Receipt::decode(&v).is_ok_and(|r| r.seq == seq) {
+                        batch.delete(Cf::Idempotency, &ikey);
+                    }
+                }
+            }
+            taken += 1;
+            last = Some(record);
+        }
+        let (Some(last), Some((first_seq, first_at))) = (last, first) else { break };
+        // No other row has a key in these ranges: seqs are contiguous, and
+        // time keys sort by (recorded_at, seq), both non-decreasing along the chain.
+        batch.delete_range(Cf::Records, &keys::record(n, first_seq), &keys::record(n, last.seq + 1));
+        batch.delete_range(
+            Cf::Index,
+            &index::time_key(n, first_at, first_seq),
+            &index::time_key(n, last.recorded_at, last.seq + 1),
+        );
+        let a = RetentionAnchor {
+            seq: last.seq,
+            recorded_at: last.recorded_at,
+            head: last.head,
+            rows_deleted: previous.map_or(0, |a| a.rows_deleted) + taken,
+            retention_days: t.retention.days(),
+            cutoff: t.cutoff,
+            deleted_at: now,
+            announced_seq: previous.map_or(0, |a| a.announced_seq),
+        };
+        batch.put(Cf::Tenants, &keys::tenant_meta(keys::TAG_ANCHOR, n), &a.encode());
+        // Not synced: an append's fsync would queue behind this one. Losing
+        // unsynced batches to a power cut leaves the store before them,
+        // which is consistent; the `purged` row's synced write makes every
+        // batch before it durable.
+        store.write(batch, false)?;
+        t.anchor = Some(a);
+        t.rows += taken;
+        t.batches += 1;
+        if taken < opts.batch_rows as u64 {
+            break;
+        }
+        drop(_guard);
+        std::thread::sleep(batch_started.elapsed().mul_f64(idle));
+    }
+    // Also finishes the record of a run that died before writing it.
+    t.purged = announce(engine, name, n)?;
+    if t.purged.is_some() {
+        t.anchor = anchor(store, n)?;
+    }
+    Ok(Some(n))
+}
+
+/// Appends `annal.retention.purged` for the deletions the chain does not
+/// record yet, in the batch that moves the anchor's `announced_seq` up.
+fn announce(engine: &Engine, name: &str, n: u64) -> Result<Option<Receipt>> {
+    let shared = engine.shared();
+    let _guard = shared.retention.lock();
+    if engine.tenant_number(name)? != n {
+        return Err(Error::UnknownTenant);
+    }
+    let Some(a) = anchor(&shared.store, n)? else { return Ok(None) };
+    if a.announced_seq >= a.seq {
+        return Ok(None);
+    }
+    let policy = policy_of(&shared.store, n)?;
+    let mut m = Map::new();
+    m.insert("from_seq".into(), (a.announced_seq + 1).into());
+    m.insert("through_seq".into(), a.seq.into());
+    m.insert("rows".into(), (a.seq - a.announced_seq).into());
+    m.insert("head".into(), a.head.to_hex().into());
+    m.insert("recorded_at".into(), a.recorded_at.into());
+    m.insert("rows_deleted_total".into(), a.rows_deleted.into());
+    m.insert("retention_days".into(), a.retention_days.into());
+    m.insert("tier".into(), if policy.days() == a.retention_days { policy.tier_name() } else { "custom" }.into());
+    m.insert("cutoff".into(), rfc3339(a.cutoff));
+    m.insert("deleted_at".into(), rfc3339(a.deleted_at));
+    let announced = RetentionAnchor { announced_seq: a.seq, ..a };
+    let side = vec![SideWrite::TenantMeta { tag: keys::TAG_ANCHOR, value: Some(announced.encode()) }];
+    engine.append_system_with(name, PURGED_ACTION, retention_actor(), m, side, None).map(Some)
+}
+
+/// Flushes, so no WAL file keeps deleted rows, then compacts each tenant's
+/// deleted ranges to the last level, where the tombstones drop them.
+fn compact(engine: &Engine, tenants: &[(u64, u64)]) -> Result<()> {
+    let store = &engine.shared().store;
+    store.flush_all()?;
+    for &(n, through) in tenants {
+        store.compact_range(Cf::Records, &keys::record(n, 0), &keys::record(n, through.saturating_add(1)));
+        // A row's index entries are spread over all of the tenant's values.
+        store.compact_range(Cf::Index, &n.to_be_bytes(), &(n + 1).to_be_bytes());
+        store.compact_range(Cf::Idempotency, &n.to_be_bytes(), &(n + 1).to_be_bytes());
+    }
+    Ok(())
+}

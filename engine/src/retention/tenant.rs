@@ -1,0 +1,102 @@
+//! Tenant deletion: a workspace closes its account and every byte of it
+//! goes, recorded in the platform chain.
+//!
+//! One atomic batch, made by the writer, holds the `annal.tenant.deleted`
+//! row of [`PLATFORM_TENANT`] (naming the tenant, its final head and row
+//! count) and range deletions of everything stored under the tenant's
+//! number: rows, index and idempotency entries, head, registry, secret,
+//! redaction policies, retention policy, hold and anchor. Range deletions
+//! are single tombstones however many keys they cover, so the batch is small
+//! for any tenant size. The writer forgets the tenant in the same step, so
+//! an append after it starts a new chain under a new number; numbers are
+//! never reused, so nothing of the old chain can reappear under the name.
+
+use serde_json::Map;
+
+use super::rfc3339;
+use crate::engine::{check_client_tenant, Engine, PLATFORM_TENANT};
+use crate::error::{Error, Result};
+use crate::event::Actor;
+use crate::keys;
+use crate::record::Receipt;
+use crate::storage::Cf;
+use crate::writer::SideWrite;
+
+/// Action of the platform chain's row recording a tenant's deletion.
+pub const TENANT_DELETED_ACTION: &str = "annal.tenant.deleted";
+
+/// What [`Engine::delete_tenant`] removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantDeletion {
+    /// The tenant's chain as it ended.
+    pub final_head: crate::record::ChainHead,
+    /// Rows still stored when it was deleted (the rest retention had taken).
+    pub rows_removed: u64,
+    /// The row of the platform chain that records the deletion.
+    pub receipt: Receipt,
+}
+
+impl Engine {
+    /// Deletes `tenant` entirely, by `actor`, for `reason`: all of its rows,
+    /// index and idempotency entries and metadata, in one atomic write with
+    /// the `annal.tenant.deleted` row of the platform chain
+    /// ([`PLATFORM_TENANT`]) that names the tenant, its final seq and head
+    /// and how many rows it had. A legal hold refuses it. The deleted key
+    /// ranges are then compacted so the bytes leave the disk.
+    pub fn delete_tenant(&self, tenant: &str, reason: &str, actor: Actor) -> Result<TenantDeletion> {
+        check_client_tenant(tenant)?;
+        super::check_reason(reason)?;
+        let shared = self.shared();
+        let mut attempts = 0;
+        let (n, deletion) = loop {
+            let _guard = shared.retention.lock();
+            let n = self.tenant_number(tenant)?;
+            if let Some(hold) = super::hold_of(&shared.store, n)? {
+                return Err(Error::OnHold { since: rfc3339(hold.since).as_str().unwrap_or_default().to_string() });
+            }
+            let head = self.head(tenant)?;
+            let anchor = super::anchor(&shared.store, n)?;
+            let floor = anchor.map_or(0, |a| a.seq);
+            let mut m = Map::new();
+            m.insert("tenant".into(), tenant.into());
+            m.insert("final_seq".into(), head.seq.into());
+            m.insert("final_head".into(), head.head.to_hex().into());
+            m.insert("rows".into(), head.seq.into());
+            m.insert("rows_removed".into(), (head.seq - floor).into());
+            m.insert("rows_deleted_by_retention".into(), floor.into());
+            m.insert("reason".into(), reason.into());
+            let (lo, hi) = (n.to_be_bytes().to_vec(), (n + 1).to_be_bytes().to_vec());
+            let mut side = vec![
+                SideWrite::DeleteRange(Cf::Records, lo.clone(), hi.clone()),
+                SideWrite::DeleteRange(Cf::Index, lo.clone(), hi.clone()),
+                SideWrite::DeleteRange(Cf::Idempotency, lo, hi),
+                SideWrite::Delete(Cf::Heads, keys::head(n).to_vec()),
+                SideWrite::Delete(Cf::Tenants, keys::tenant_by_name(tenant)),
+                SideWrite::DeleteRange(Cf::Tenants, keys::tenant_policy(n, 0).to_vec(), keys::tenant_policy(n + 1, 0).to_vec()),
+            ];
+            for tag in [b'i', b'k', keys::TAG_RETENTION, keys::TAG_HOLD, keys::TAG_ANCHOR] {
+                side.push(SideWrite::Delete(Cf::Tenants, keys::tenant_meta(tag, n).to_vec()));
+            }
+            match self.append_system_with(
+                PLATFORM_TENANT,
+                TENANT_DELETED_ACTION,
+                actor.clone(),
+                m,
+                side,
+                Some((tenant.to_string(), head)),
+            ) {
+                Ok(receipt) => break (n, TenantDeletion { final_head: head, rows_removed: head.seq - floor, receipt }),
+                // Rows landed after the head was read: read it again.
+                Err(Error::HeadMoved) if attempts < 16 => attempts += 1,
+                Err(e) => return Err(e),
+            }
+        };
+        let store = &shared.store;
+        store.flush_all()?;
+        for cf in [Cf::Records, Cf::Index, Cf::Idempotency] {
+            store.compact_range(cf, &n.to_be_bytes(), &(n + 1).to_be_bytes());
+        }
+        store.compact_range(Cf::Tenants, &[0], &[0xff]);
+        Ok(deletion)
+    }
+}
