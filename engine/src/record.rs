@@ -145,14 +145,14 @@ impl EventRecordRef<'_> {
 }
 
 /// Appends the CRC32 of `buf` to it.
-fn seal(mut buf: Vec<u8>) -> Vec<u8> {
+pub(crate) fn seal(mut buf: Vec<u8>) -> Vec<u8> {
     let crc = crc32fast::hash(&buf);
     buf.extend_from_slice(&crc.to_be_bytes());
     buf
 }
 
 /// Checks and strips the trailing CRC32 and the format byte; returns the payload.
-fn unseal(bytes: &[u8]) -> Result<&[u8], DecodeError> {
+pub(crate) fn unseal(bytes: &[u8]) -> Result<&[u8], DecodeError> {
     if bytes.len() < 5 {
         return Err(DecodeError::Truncated(bytes.len()));
     }
