@@ -19,7 +19,7 @@
 
 use std::time::Instant;
 
-use annal_engine::{Event, FieldError, Query, Receipt, Scopes};
+use annal_engine::{Event, FieldError, Limits, Query, Receipt, Scopes};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -57,11 +57,14 @@ fn framing(headers: &HeaderMap) -> ApiResult<Framing> {
 }
 
 /// Parses the body into events, or every problem found with its index.
-fn parse_events(framing: Framing, body: &[u8], max: usize) -> ApiResult<(Vec<Event>, bool)> {
+///
+/// When some events do not parse, the others are validated too, so one
+/// answer lists every problem of the request and not just the first kind.
+fn parse_events(framing: Framing, body: &[u8], max: usize, limits: &Limits) -> ApiResult<(Vec<Event>, bool)> {
     let mut events = Vec::new();
     let mut errors = Vec::new();
     let mut push = |i: usize, r: Result<Event, FieldError>| match r {
-        Ok(e) => events.push(e),
+        Ok(e) => events.push((i, e)),
         Err(fe) => errors.push(IndexedError { index: i, detail: fe.to_string(), field: fe.field }),
     };
     let too_many = |n: usize| {
@@ -110,6 +113,12 @@ fn parse_events(framing: Framing, body: &[u8], max: usize) -> ApiResult<(Vec<Eve
         }
     }
     if !errors.is_empty() {
+        for (i, e) in &events {
+            if let Err(fe) = e.validate(limits) {
+                errors.push(IndexedError { index: *i, detail: fe.to_string(), field: fe.field });
+            }
+        }
+        errors.sort_by_key(|e| e.index);
         let mut e = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-batch",
@@ -124,7 +133,7 @@ fn parse_events(framing: Framing, body: &[u8], max: usize) -> ApiResult<(Vec<Eve
     if events.is_empty() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "empty-batch", "the request holds no events"));
     }
-    Ok((events, single))
+    Ok((events.into_iter().map(|(_, e)| e).collect(), single))
 }
 
 fn json_error(e: &serde_json::Error) -> String {
@@ -180,7 +189,7 @@ pub(super) async fn append(State(state): State<AppState>, key: Key, headers: Hea
     };
     let body = read_body(&state, body).await?;
     let max = state.config.max_batch_events;
-    let (mut events, single) = parse_events(framing, &body, max)?;
+    let (mut events, single) = parse_events(framing, &body, max, state.engine.limits())?;
     drop(body);
     if let Some(k) = idem {
         if !single {
@@ -329,8 +338,8 @@ mod tests {
     #[test]
     fn ndjson_errors_carry_their_index() {
         let body = b"{\"action\":\"a.b\",\"actor\":{\"type\":\"user\",\"id\":\"u\"}}\n\n{\"action\":1}\nnot json\n";
-        let e = parse_events(Framing::Ndjson, body, 10).unwrap_err();
+        let e = parse_events(Framing::Ndjson, body, 10, &Limits::default()).unwrap_err();
         assert_eq!(e.errors.iter().map(|e| e.index).collect::<Vec<_>>(), [1, 2]);
-        assert_eq!(parse_events(Framing::Ndjson, body, 2).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(parse_events(Framing::Ndjson, body, 2, &Limits::default()).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
     }
 }

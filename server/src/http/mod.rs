@@ -27,6 +27,11 @@ use axum::Router;
 use crate::error::{ApiError, ProblemSlug};
 use crate::state::AppState;
 
+/// The CSV export's header row.
+pub fn export_columns() -> Vec<String> {
+    export::CSV_COLUMNS.iter().map(|c| c.to_string()).collect()
+}
+
 /// The whole API over `state`. Tests call it with `tower::ServiceExt::oneshot`.
 pub fn app(state: AppState) -> Router {
     Router::new()
