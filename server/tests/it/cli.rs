@@ -386,3 +386,31 @@ fn a_reader_closing_the_pipe_ends_the_query_quietly() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "", "no panic, no error, no cursor");
 }
+
+#[test]
+fn serve_refuses_bad_settings_from_file_environment_and_flags_naming_them() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = data_dir(d.path());
+    let file = d.path().join("annal.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\nmax_body_byte = 10\n").unwrap();
+    let out = annal(&["serve", "--data-dir", &dir, "--config", file.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("max_body_byte"), "{}", text(&out.stderr));
+
+    // The environment overrides the file; a flag overrides the environment.
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\nmax_batch_events = 5\n").unwrap();
+    let run = |env: &[(&str, &str)], extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_annal"));
+        c.args(["serve", "--data-dir", &dir, "--config", file.to_str().unwrap()]).args(extra);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.stdin(Stdio::null()).output().unwrap()
+    };
+    let out = run(&[("ANNAL_MAX_BATCH_EVENTS", "0")], &[]);
+    assert!(text(&out.stderr).contains("max_batch_events must be at least 1"), "{}", text(&out.stderr));
+    let out = run(&[("ANNAL_MAX_BATCH_EVENTS", "7")], &["--max-batch-events", "0"]);
+    assert!(text(&out.stderr).contains("max_batch_events must be at least 1"), "{}", text(&out.stderr));
+    let out = run(&[], &["--listen", "not-an-address"]);
+    assert_eq!(out.status.code(), Some(2), "clap rejects a malformed flag: {}", text(&out.stderr));
+}

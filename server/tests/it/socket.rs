@@ -124,3 +124,38 @@ async fn graceful_shutdown_finishes_the_append_in_flight() {
     task.await.unwrap().unwrap();
     assert_eq!(f.engine.head("ws_a").unwrap().seq, 502);
 }
+
+/// A client that never finishes its headers is cut off; one that never
+/// finishes its body gets 408; the server goes on serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_time_out() {
+    let f = Fixture::with(Config { header_read_timeout_ms: 200, request_timeout_ms: 300, ..config() });
+    let t = f.key("ws_a", &["ingest"]);
+    let (addr, stop, task) = start(&f).await;
+    let answers = tokio::task::spawn_blocking(move || {
+        let read_all = |s: &mut std::net::TcpStream| {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            answer
+        };
+        let mut headers_only = std::net::TcpStream::connect(addr).unwrap();
+        headers_only.write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\n").unwrap();
+        let cut = read_all(&mut headers_only);
+        let mut slow_body = std::net::TcpStream::connect(addr).unwrap();
+        let head = format!(
+            "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+        );
+        slow_body.write_all(head.as_bytes()).unwrap();
+        (cut, read_all(&mut slow_body))
+    })
+    .await
+    .unwrap();
+    assert!(!answers.0.starts_with("HTTP/1.1 2"), "{}", answers.0);
+    assert!(answers.1.starts_with("HTTP/1.1 408"), "{}", answers.1);
+    assert!(answers.1.contains("urn:annal:problem:request-timeout"), "{}", answers.1);
+    let ok = HttpClient::new(addr).send(Req { token: None, ..get("/healthz", "") }).await.unwrap();
+    assert_eq!(ok.status, 200);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
