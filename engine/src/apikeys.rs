@@ -393,3 +393,69 @@ mod tests {
         assert_eq!(Scopes::from_names::<&str>(&[]).unwrap_err().field, "scopes");
     }
 }
+
+/// The bytes of API keys, pinned in testdata/golden/apikeys.json (and
+/// checked independently by testdata/golden/check_golden.py). To add a
+/// vector (never to change one): run with `ANNAL_BLESS=1` and review the diff.
+#[cfg(test)]
+mod golden {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn hex(b: &[u8]) -> String {
+        to_hex(b)
+    }
+
+    fn vectors() -> Value {
+        let mut out = Vec::new();
+        let cases: [(u64, u8, u64, u64, &str); 2] = [
+            (7, 3, 1_767_225_600_000_000_000, 0, "billing-service"),
+            (300, 4, 1_767_225_600_123_456_789, 1_767_312_000_000_000_001, ""),
+        ];
+        for (i, (tenant, scopes, created_at, revoked_at, label)) in cases.into_iter().enumerate() {
+            let id: [u8; ID_BYTES] = std::array::from_fn(|j| (j as u8 + 1) * (i as u8 + 1));
+            let secret: [u8; SECRET_BYTES] = std::array::from_fn(|j| (j as u8).wrapping_mul(7).wrapping_add(i as u8));
+            let hash = *secret_hash(&secret).as_bytes();
+            let entry = Entry { hash, scopes: Scopes(scopes), created_at, revoked_at, label: label.into() };
+            let lookup = seal([&[crate::record::VALUE_FORMAT_V1][..], &tenant.to_be_bytes()].concat());
+            out.push(json!({
+                "id": hex(&id),
+                "secret": hex(&secret),
+                "token": format!("{TOKEN_PREFIX}{}_{}", hex(&id), hex(&secret)),
+                "secret_hash": hex(&hash),
+                "tenant_number": tenant,
+                "scopes": scopes,
+                "created_at": created_at,
+                "revoked_at": revoked_at,
+                "label": label,
+                "entry_key": hex(&entry_key(tenant, &id)),
+                "entry_value": hex(&entry.encode()),
+                "lookup_key": hex(&lookup_key(&id)),
+                "lookup_value": hex(&lookup),
+            }));
+        }
+        json!({"context": SECRET_HASH_CONTEXT, "keys": out})
+    }
+
+    #[test]
+    fn api_key_bytes_match_the_golden_vectors() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden/apikeys.json");
+        let got = vectors();
+        if std::env::var_os("ANNAL_BLESS").is_some() {
+            std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+        }
+        let want: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(got, want, "api key bytes changed: that is a new format, not an edit");
+        for k in want["keys"].as_array().unwrap() {
+            let (id, secret) = parse_token(k["token"].as_str().unwrap()).unwrap();
+            assert_eq!(hex(&id), k["id"]);
+            assert_eq!(hex(secret_hash(&secret).as_bytes()), k["secret_hash"]);
+            let e = Entry::decode(&from_hex_vec(k["entry_value"].as_str().unwrap())).unwrap();
+            assert_eq!(e.label, k["label"]);
+        }
+    }
+
+    fn from_hex_vec(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+}

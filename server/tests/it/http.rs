@@ -351,3 +351,17 @@ async fn openapi_describes_every_route_the_router_serves() {
         assert_eq!(f.call(Req { token: None, ..get(p, "") }).await.status, 200);
     }
 }
+
+#[tokio::test]
+async fn readyz_answers_503_once_draining_and_metrics_count_appends() {
+    let f = Fixture::new();
+    let t = f.key("ws_a", &["ingest"]);
+    f.call(post("/v1/events", &t, NDJSON, corpus("ws_a", 30).as_bytes())).await;
+    let m = String::from_utf8(f.call(Req { token: None, ..get("/metrics", "") }).await.body.to_vec()).unwrap();
+    assert!(m.contains("annal_appended_events_total 30"), "{m}");
+    assert!(m.contains("annal_append_duration_seconds_count 1"), "{m}");
+    assert!(m.contains("annal_http_responses_total{status=\"201\"} 1"), "{m}");
+    f.state.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    f.call(Req { token: None, ..get("/readyz", "") }).await.problem(503, "draining");
+    assert_eq!(f.call(Req { token: None, ..get("/healthz", "") }).await.status, 200);
+}
