@@ -58,10 +58,13 @@ impl FromRequestParts<AppState> for Key {
             .headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| unauthorized("missing `Authorization: Bearer ak_…` header"))?;
+        // The scheme is case-insensitive (RFC 9110, 11.1).
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or_else(|| unauthorized("expected `Authorization: Bearer ak_…`"))?;
         let key = state.engine.authenticate(token.trim()).map_err(ApiError::from)?;
         if let Err(wait) = state.rate.check(&key.id) {

@@ -35,6 +35,10 @@ pub struct Route {
     pub body: &'static [&'static str],
     /// Success status and its media type.
     pub ok: (u16, &'static str),
+    /// Schema (in `components.schemas`) of the JSON request body, if any.
+    pub request: Option<&'static str>,
+    /// Schema of the success body, if JSON.
+    pub response: Option<&'static str>,
     /// Error statuses it can answer with (problem+json).
     pub errors: &'static [u16],
 }
@@ -105,6 +109,8 @@ pub const ROUTES: &[Route] = &[
         params: &[Param { name: "Idempotency-Key", place: "header", doc: "for a request of one event: its idempotency_key" }],
         body: &["application/json", "application/x-ndjson"],
         ok: (201, "application/json"),
+        request: Some("EventOrBatch"),
+        response: Some("Receipts"),
         errors: &[400, 401, 403, 408, 409, 413, 415, 422, 429],
     },
     Route {
@@ -115,6 +121,8 @@ pub const ROUTES: &[Route] = &[
         params: &LIST_PARAMS,
         body: &[],
         ok: (200, "application/json"),
+        request: None,
+        response: Some("Page"),
         errors: &[400, 401, 403, 429],
     },
     Route {
@@ -125,6 +133,8 @@ pub const ROUTES: &[Route] = &[
         params: &[Param { name: "seq", place: "path", doc: "the row's seq, from 1" }],
         body: &[],
         ok: (200, "application/json"),
+        request: None,
+        response: Some("Record"),
         errors: &[400, 401, 403, 404, 429],
     },
     Route {
@@ -135,6 +145,8 @@ pub const ROUTES: &[Route] = &[
         params: &EXPORT_PARAMS,
         body: &[],
         ok: (200, "text/csv"),
+        request: None,
+        response: None,
         errors: &[400, 401, 403, 429],
     },
     Route {
@@ -145,6 +157,8 @@ pub const ROUTES: &[Route] = &[
         params: &[q("from_seq", "first seq, default 1"), q("to_seq", "last seq, default the head")],
         body: &[],
         ok: (200, "application/json"),
+        request: None,
+        response: Some("Verify"),
         errors: &[400, 401, 403, 429],
     },
     Route {
@@ -155,6 +169,8 @@ pub const ROUTES: &[Route] = &[
         params: &[],
         body: &["application/json"],
         ok: (201, "application/json"),
+        request: Some("NewKey"),
+        response: Some("CreatedKey"),
         errors: &[401, 403, 413, 422, 429],
     },
     Route {
@@ -165,6 +181,8 @@ pub const ROUTES: &[Route] = &[
         params: &[],
         body: &[],
         ok: (200, "application/json"),
+        request: None,
+        response: Some("KeyList"),
         errors: &AUTH_ERRORS,
     },
     Route {
@@ -175,6 +193,8 @@ pub const ROUTES: &[Route] = &[
         params: &[Param { name: "id", place: "path", doc: "the key's id (16 hex digits)" }],
         body: &[],
         ok: (200, "application/json"),
+        request: None,
+        response: Some("Key"),
         errors: &[401, 403, 404, 429],
     },
     Route {
@@ -185,6 +205,8 @@ pub const ROUTES: &[Route] = &[
         params: &[],
         body: &[],
         ok: (200, "application/json"),
+        request: None,
+        response: Some("PolicyVersion"),
         errors: &AUTH_ERRORS,
     },
     Route {
@@ -195,6 +217,8 @@ pub const ROUTES: &[Route] = &[
         params: &[],
         body: &["application/json"],
         ok: (200, "application/json"),
+        request: Some("Policy"),
+        response: Some("PolicyChange"),
         errors: &[401, 403, 413, 422, 429],
     },
     Route {
@@ -205,6 +229,8 @@ pub const ROUTES: &[Route] = &[
         params: &[],
         body: &[],
         ok: (200, "text/plain"),
+        request: None,
+        response: None,
         errors: &[],
     },
     Route {
@@ -215,6 +241,8 @@ pub const ROUTES: &[Route] = &[
         params: &[],
         body: &[],
         ok: (200, "text/plain"),
+        request: None,
+        response: None,
         errors: &[503],
     },
     Route {
@@ -225,6 +253,8 @@ pub const ROUTES: &[Route] = &[
         params: &[],
         body: &[],
         ok: (200, "text/plain"),
+        request: None,
+        response: None,
         errors: &[],
     },
     Route {
@@ -235,6 +265,8 @@ pub const ROUTES: &[Route] = &[
         params: &[],
         body: &[],
         ok: (200, "application/json"),
+        request: None,
+        response: None,
         errors: &[],
     },
 ];
@@ -252,7 +284,8 @@ pub fn document() -> Value {
             })
             .collect();
         let mut responses = Map::new();
-        responses.insert(r.ok.0.to_string(), json!({"description": "success", "content": {r.ok.1: {}}}));
+        let ok_schema = r.response.map(|n| json!({"schema": {"$ref": format!("#/components/schemas/{n}")}})).unwrap_or(json!({}));
+        responses.insert(r.ok.0.to_string(), json!({"description": "success", "content": {r.ok.1: ok_schema}}));
         for s in r.errors {
             responses.insert(
                 s.to_string(),
@@ -269,7 +302,19 @@ pub fn document() -> Value {
             op["x-annal-scope"] = scope.into();
         }
         if !r.body.is_empty() {
-            let content: Map<String, Value> = r.body.iter().map(|m| (m.to_string(), json!({}))).collect();
+            let content: Map<String, Value> = r
+                .body
+                .iter()
+                .map(|m| {
+                    let schema = match (*m, r.request) {
+                        ("application/x-ndjson", _) => json!({"schema": {"type": "string",
+                            "description": "one Event object per line; blank lines are skipped"}}),
+                        (_, Some(n)) => json!({"schema": {"$ref": format!("#/components/schemas/{n}")}}),
+                        _ => json!({}),
+                    };
+                    (m.to_string(), schema)
+                })
+                .collect();
             op["requestBody"] = json!({"required": true, "content": content});
         }
         let entry = paths.entry(r.path).or_insert_with(|| json!({}));
@@ -282,7 +327,48 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "ak_<id>_<secret>"}},
-            "schemas": {"Problem": {
+            "schemas": {
+            "Event": event_schema(),
+            "EventOrBatch": {"oneOf": [{"$ref": "#/components/schemas/Event"},
+                                       {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}]},
+            "Receipt": {"type": "object", "properties": {
+                "seq": {"type": "integer"}, "recorded_at": {"type": "string", "format": "date-time"},
+                "recorded_at_ns": {"type": "integer"}, "leaf": {"type": "string"}, "head": {"type": "string"},
+                "replayed": {"type": "boolean"}}},
+            "Receipts": {"type": "object", "properties": {"count": {"type": "integer"},
+                "receipts": {"type": "array", "items": {"$ref": "#/components/schemas/Receipt"}}}},
+            "Record": {"type": "object", "description": "a stored row", "properties": {
+                "seq": {"type": "integer"}, "recorded_at": {"type": "string", "format": "date-time"},
+                "recorded_at_ns": {"type": "integer"}, "leaf": {"type": "string"}, "head": {"type": "string"},
+                "event": {"$ref": "#/components/schemas/Event"}, "policy_version": {"type": "integer"},
+                "redactions": {"type": "array", "items": {"type": "object", "properties": {
+                    "path": {"type": "string"}, "how": {"type": "string"}}}}}},
+            "Page": {"type": "object", "properties": {
+                "records": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
+                "next_cursor": {"type": ["string", "null"]}, "cursor": {"type": ["string", "null"]},
+                "complete": {"type": "boolean"}, "explain": {"type": "object"}}},
+            "Verify": {"type": "object", "properties": {
+                "intact": {"type": "boolean"}, "count": {"type": "integer"}, "first_seq": {"type": "integer"},
+                "last_seq": {"type": "integer"}, "head": {"type": "string"}, "first_bad_seq": {"type": "integer"},
+                "reason": {"type": "string"}, "chain_head": {"type": "object"}}},
+            "NewKey": {"type": "object", "required": ["scopes"], "additionalProperties": false, "properties": {
+                "scopes": {"type": "array", "items": {"enum": ["ingest", "read", "admin"]}, "minItems": 1},
+                "label": {"type": "string", "maxLength": 128}}},
+            "Key": {"type": "object", "properties": {
+                "id": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}},
+                "label": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+                "revoked_at": {"type": ["string", "null"], "format": "date-time"}}},
+            "CreatedKey": {"allOf": [{"$ref": "#/components/schemas/Key"},
+                {"type": "object", "properties": {"token": {"type": "string", "description": "shown only here"}}}]},
+            "KeyList": {"type": "object", "properties": {"keys": {"type": "array", "items": {"$ref": "#/components/schemas/Key"}}}},
+            "Policy": {"type": "object", "description": "a redaction policy, docs/REDACTION.md", "properties": {
+                "rules": {"type": "array", "items": {"type": "object", "properties": {
+                    "path": {"type": "string"}, "strategy": {"type": "string"}}}},
+                "detectors": {"type": "array", "items": {"type": "string"}}}},
+            "PolicyVersion": {"type": "object", "properties": {"version": {"type": "integer"},
+                "policy": {"$ref": "#/components/schemas/Policy"}}},
+            "PolicyChange": {"type": "object", "properties": {"version": {"type": "integer"}, "seq": {"type": "integer"}}},
+            "Problem": {
                 "type": "object",
                 "description": "RFC 9457 problem details",
                 "properties": {
@@ -293,6 +379,36 @@ pub fn document() -> Value {
                 },
                 "required": ["type", "title", "status", "detail"]
             }}
+        }
+    })
+}
+
+/// The event a client sends (docs/FORMAT.md and README.md).
+fn event_schema() -> Value {
+    let s = |d: &str| json!({"type": "string", "description": d});
+    json!({
+        "type": "object",
+        "required": ["action", "actor"],
+        "additionalProperties": false,
+        "properties": {
+            "action": s("dotted, e.g. iam.role.grant; the annal. namespace is reserved"),
+            "actor": {"type": "object", "required": ["type", "id"], "additionalProperties": false, "properties": {
+                "type": {"enum": ["user", "ai", "system", "api_key", "service"]},
+                "id": s("stable id"), "name": s("display name"), "email": s("e-mail address"),
+                "on_behalf_of": s("the user an agent or service acts for")}},
+            "occurred_at": {"type": "string", "format": "date-time"},
+            "session_id": s("session"),
+            "target": {"type": "object", "required": ["type", "id"], "additionalProperties": false, "properties": {
+                "type": s("kind of object"), "id": s("its id"), "name": s("display name")}},
+            "outcome": {"enum": ["success", "failure", "denied"]},
+            "ip": s("IPv4 or IPv6 address"),
+            "user_agent": s("client user agent"),
+            "input_hash": s("hash of the input"),
+            "output_hash": s("hash of the output"),
+            "key_ref": s("set by the server to the writing key's id; a different client value moves to metadata.client_key_ref"),
+            "diff": {"description": "any JSON: the state changed"},
+            "metadata": {"type": "object"},
+            "idempotency_key": s("a retry within 24 h returns the first receipt"),
         }
     })
 }

@@ -350,6 +350,28 @@ async fn openapi_describes_every_route_the_router_serves() {
     for p in ["/healthz", "/readyz"] {
         assert_eq!(f.call(Req { token: None, ..get(p, "") }).await.status, 200);
     }
+    // Every reference resolves.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 20);
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap();
+        assert!(doc["components"]["schemas"][name].is_object(), "{r}");
+    }
+    let body = &doc["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(body, "#/components/schemas/EventOrBatch");
 }
 
 #[tokio::test]
