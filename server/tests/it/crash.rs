@@ -86,3 +86,42 @@ async fn sigkill_while_clients_ingest_loses_no_acknowledged_row() {
     assert!(engine.verify("ws_crash", ..).unwrap().is_intact());
     assert!(engine.check_index("ws_crash").unwrap().is_consistent());
 }
+
+/// SIGTERM: the server finishes, exits 0, and its log (at debug level)
+/// holds neither event values nor tokens nor query strings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_zero_and_logs_hold_no_values() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data").display().to_string();
+    annal(&["tenants", "create", "--data-dir", &dir, "ws_t"]);
+    let token = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_t", "--scope", "ingest,read"]).trim().to_string();
+    let log = d.path().join("server.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args(["serve", "--data-dir", &dir, "--listen", "127.0.0.1:0", "--log", "debug"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.trim().rsplit("http://").next().unwrap().parse().unwrap();
+    let client = HttpClient::new(addr);
+    let secret = "value-that-must-not-be-logged-8231";
+    let r = client.send(post("/v1/events", &token, "application/json", event("auth.login", secret).as_bytes())).await.unwrap();
+    assert_eq!(r.status, 201);
+    let bad = format!("{{\"action\":\"auth.login\",\"actor\":{{\"type\":\"robot\",\"id\":\"{secret}\"}}}}");
+    client.send(post("/v1/events", &token, "application/json", bad.as_bytes())).await.unwrap().problem(422, "invalid-batch");
+    let q = format!("/v1/events?actor={secret}");
+    assert_eq!(client.send(get(&q, &token)).await.unwrap().status, 200);
+    drop(client);
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert_eq!(exit.code(), Some(0), "SIGTERM is a clean stop");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("/v1/events"), "requests are logged: {text}");
+    assert!(!text.contains(secret), "no event value or query string in the log: {text}");
+    assert!(!text.contains(&token[20..]), "no token in the log");
+    let engine = Engine::open(&dir).unwrap();
+    assert_eq!(engine.get("ws_t", 3).unwrap().unwrap().event.actor_id, secret);
+}
