@@ -42,6 +42,19 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// Log filter (`tracing` env-filter syntax); default `info`.
     pub log: String,
+    /// `text` (default) or `json`: one JSON object per line.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable `key=value` lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// [`Durability`] by name, for the file and the environment.
@@ -79,6 +92,7 @@ impl Default for Config {
             rate_limit_burst: 400.0,
             shutdown_grace_ms: 30_000,
             log: "info".into(),
+            log_format: LogFormat::Text,
         }
     }
 }

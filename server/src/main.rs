@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use annal_engine::query::DEFAULT_PAGE_SIZE;
 use annal_engine::{Durability, Order};
 use annal_server::cli::{self, EXIT_ERROR};
-use annal_server::config::{Config, DurabilityName};
+use annal_server::config::{Config, DurabilityName, LogFormat};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Decoding a row makes about fifteen small strings; glibc's allocator
@@ -118,6 +118,15 @@ struct ServeArgs {
     /// Log filter, e.g. `info` or `annal_server=debug` [default: info].
     #[arg(long, env = "ANNAL_LOG")]
     log: Option<String>,
+    /// `text` or `json` (one object per line) [default: text].
+    #[arg(long, env = "ANNAL_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormatArg>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum LogFormatArg {
+    Text,
+    Json,
 }
 
 impl ServeArgs {
@@ -142,6 +151,12 @@ impl ServeArgs {
             shutdown_grace_ms,
             log
         );
+        if let Some(f) = self.log_format {
+            c.log_format = match f {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            };
+        }
         if let Some(d) = self.durability {
             c.durability = match d {
                 DurabilityArg::Sync => DurabilityName::Sync,

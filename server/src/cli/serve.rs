@@ -3,7 +3,7 @@
 
 use annal_engine::{Engine, Limits};
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::state::AppState;
 
 /// Runs the server with `config`; returns once it has shut down cleanly.
@@ -11,8 +11,11 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
     config.check()?;
     let filter =
         tracing_subscriber::EnvFilter::try_new(&config.log).map_err(|e| anyhow::anyhow!("log: not a valid filter: {e}"))?;
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
+    };
     let limits = Limits { max_event_bytes: config.max_event_bytes, ..Limits::default() };
     let engine = Engine::builder(&config.data_dir)
         .durability(config.durability.into())

@@ -97,7 +97,7 @@ async fn sigterm_exits_zero_and_logs_hold_no_values() {
     let token = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_t", "--scope", "ingest,read"]).trim().to_string();
     let log = d.path().join("server.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args(["serve", "--data-dir", &dir, "--listen", "127.0.0.1:0", "--log", "debug"])
+        .args(["serve", "--data-dir", &dir, "--listen", "127.0.0.1:0", "--log", "debug", "--log-format", "json"])
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -120,6 +120,9 @@ async fn sigterm_exits_zero_and_logs_hold_no_values() {
     assert_eq!(exit.code(), Some(0), "SIGTERM is a clean stop");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("/v1/events"), "requests are logged: {text}");
+    for l in text.lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+    }
     assert!(!text.contains(secret), "no event value or query string in the log: {text}");
     assert!(!text.contains(&token[20..]), "no token in the log");
     let engine = Engine::open(&dir).unwrap();
