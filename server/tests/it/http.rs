@@ -387,3 +387,125 @@ async fn readyz_answers_503_once_draining_and_metrics_count_appends() {
     f.call(Req { token: None, ..get("/readyz", "") }).await.problem(503, "draining");
     assert_eq!(f.call(Req { token: None, ..get("/healthz", "") }).await.status, 200);
 }
+
+#[tokio::test]
+async fn verify_names_the_first_bad_seq_of_a_tampered_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    let token = {
+        let engine = annal_engine::Engine::open(&path).unwrap();
+        engine.append_system("ws_a", "annal.tenant.created", actor(), Default::default()).unwrap();
+        let (_, token) = engine.create_api_key("ws_a", annal_engine::Scopes::READ, "", actor()).unwrap();
+        let events: Vec<annal_engine::Event> =
+            (0..20).map(|i| annal_engine::Event::new("a.b", annal_engine::ActorType::User, format!("u{i}"))).collect();
+        engine.append("ws_a", &events).unwrap();
+        token
+    };
+    {
+        // Flip one byte inside the stored event of seq 9.
+        let raw = annal_engine::RawStore::open(&path).unwrap();
+        let (k, mut v) = raw.entries(annal_engine::Cf::Records).unwrap().into_iter().nth(8).unwrap();
+        let at = v.len() - 10;
+        v[at] ^= 0x01;
+        raw.put(annal_engine::Cf::Records, &k, &v).unwrap();
+    }
+    let engine = annal_engine::Engine::open(&path).unwrap();
+    let state = annal_server::AppState::new(engine.clone(), config());
+    let f = Fixture { _dir: dir, engine, state };
+    let v = f.call(get("/v1/verify", &token)).await.json();
+    assert_eq!(v["intact"], false, "{v}");
+    assert_eq!(v["first_bad_seq"], 9, "{v}");
+    assert_eq!(v["count"], 8);
+    assert!(v["reason"].as_str().unwrap().len() > 5);
+}
+
+mod no_input_makes_a_500 {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+
+    fn pieces() -> impl Strategy<Value = Vec<u8>> {
+        let fragments = prop::sample::select(vec![
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            "\"action\"",
+            "\"actor\"",
+            "\"type\"",
+            "\"user\"",
+            "\"id\"",
+            "\"x\"",
+            "\"a.b\"",
+            "\"metadata\"",
+            "\"diff\"",
+            "\"target\"",
+            "\"ip\"",
+            "\"key_ref\"",
+            "\"idempotency_key\"",
+            "null",
+            "1e999",
+            "-0",
+            "\"\\u0000\"",
+            "\"\\ud800\"",
+            "\n",
+            " ",
+            "\u{feff}",
+            "true",
+            "\"annal.x\"",
+            "\"=1\"",
+            "\"occurred_at\"",
+            "\"2026-13-01\"",
+            "\"scopes\"",
+            "\"rules\"",
+            "\"path\"",
+            "\"strategy\"",
+        ]);
+        prop::collection::vec(
+            prop_oneof![fragments.prop_map(|s| s.as_bytes().to_vec()), any::<u8>().prop_map(|b| vec![b])],
+            0..60,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    /// Generated bodies and query strings on every route that takes them:
+    /// always a 2xx or a 4xx problem, never a 5xx. One store for all cases.
+    #[test]
+    fn bodies_and_query_strings() {
+        let f = Fixture::new();
+        let t = f.key("ws_fuzz", &["ingest", "read", "admin"]);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let strategy = (pieces(), any::<bool>(), "[a-z_=&%0-9.:;+ -]{0,40}", 0usize..6);
+        let mut runner = TestRunner::new(RunnerConfig { cases: 300, ..RunnerConfig::default() });
+        runner
+            .run(&strategy, |(body, ndjson, query, route)| {
+                let query = query.replace(' ', "+");
+                let res = rt.block_on(async {
+                    match route {
+                        0 => {
+                            f.call(post(
+                                "/v1/events",
+                                &t,
+                                if ndjson { "application/x-ndjson" } else { "application/json" },
+                                &body,
+                            ))
+                            .await
+                        }
+                        1 => f.call(post("/v1/keys", &t, "application/json", &body)).await,
+                        2 => f.call(Req { method: Method::PUT, ..post("/v1/redaction", &t, "application/json", &body) }).await,
+                        3 => f.call(get(&format!("/v1/events?{query}"), &t)).await,
+                        4 => f.call(get(&format!("/v1/export?{query}"), &t)).await,
+                        _ => f.call(get(&format!("/v1/verify?{query}"), &t)).await,
+                    }
+                });
+                prop_assert!(res.status.as_u16() < 500, "{} {}", res.status, String::from_utf8_lossy(&res.body));
+                if !res.status.is_success() {
+                    prop_assert_eq!(&res.headers["content-type"], "application/problem+json");
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+}
