@@ -262,7 +262,7 @@ pub fn build(spec: &StoreSpec, path: &Path, progress: bool) -> BuildReport {
 }
 
 /// The column families of an annal store, as named on disk.
-pub const COLUMN_FAMILIES: [&str; 6] = ["meta", "tenants", "heads", "records", "idempotency", "index"];
+pub const COLUMN_FAMILIES: [&str; 7] = ["meta", "tenants", "heads", "records", "idempotency", "index", "apikeys"];
 
 /// annal's block cache size (`StoreOptions::default` in engine/src/storage).
 pub const BLOCK_CACHE_BYTES: usize = 64 << 20;
@@ -330,4 +330,14 @@ pub fn dir_bytes(path: &Path) -> u64 {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    /// A raw open must name every column family the engine creates.
+    #[test]
+    fn column_families_are_the_engines() {
+        let engine: Vec<&str> = annal_engine::Cf::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(super::COLUMN_FAMILIES.to_vec(), engine);
+    }
 }

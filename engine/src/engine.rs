@@ -361,7 +361,7 @@ impl Drop for WriterHandle {
 /// An open annal store. Clone it freely; all clones share one writer.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     writer: Arc<WriterHandle>,
     max_batch_events: usize,
     path: PathBuf,
@@ -634,9 +634,17 @@ impl Engine {
     }
 
     /// The tenant's internal number, if it has a chain.
-    fn number(&self, tenant: &str) -> Result<u64> {
+    pub(crate) fn number(&self, tenant: &str) -> Result<u64> {
         validate_tenant(tenant)?;
         self.shared.tenants.read().get(tenant).copied().ok_or(Error::UnknownTenant)
+    }
+
+    /// The name of tenant number `n`, from the registry.
+    pub(crate) fn tenant_name(&self, n: u64) -> Result<Option<String>> {
+        match self.shared.store.get(Cf::Tenants, &keys::tenant_by_number(n))? {
+            None => Ok(None),
+            Some(v) => String::from_utf8(v).map(Some).map_err(|_| Error::Corrupt("tenant name is not UTF-8".into())),
+        }
     }
 
     /// Every tenant with a chain, sorted.

@@ -97,6 +97,16 @@ pub enum Error {
         /// The configured maximum.
         max: usize,
     },
+    /// A token that authenticates nothing: malformed, unknown, wrong secret
+    /// or revoked (deliberately one error for all).
+    #[error("invalid or revoked api key")]
+    InvalidApiKey,
+    /// No key with that id belongs to the tenant.
+    #[error("unknown api key")]
+    UnknownApiKey,
+    /// A key cannot be created as asked; names the field (`scopes`, `label`).
+    #[error("invalid api key request: {0}")]
+    InvalidApiKeyRequest(FieldError),
     /// A stored value could not be decoded: corruption or tampering.
     #[error("corrupt store: {0}")]
     Corrupt(String),

@@ -24,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+pub mod apikeys;
 pub mod canonical_json;
 pub mod chain;
 pub mod clock;
@@ -40,6 +41,7 @@ pub mod storage;
 pub mod verify;
 mod writer;
 
+pub use apikeys::{ApiKey, Scopes};
 pub use chain::Hash;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{

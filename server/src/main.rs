@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use annal_engine::query::DEFAULT_PAGE_SIZE;
 use annal_engine::{Durability, Order};
 use annal_server::cli::{self, EXIT_ERROR};
+use annal_server::config::{Config, DurabilityName, LogFormat};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Decoding a row makes about fifteen small strings; glibc's allocator
@@ -25,6 +26,17 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the HTTP ingest/export server until SIGTERM or SIGINT.
+    ///
+    /// Settings come from flags, then `ANNAL_*` environment variables, then
+    /// the `--config` TOML file, then defaults (docs/OPERATIONS.md).
+    Serve(Box<ServeArgs>),
+    /// Tenants (workspaces): `annal tenants create NAME`.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// API keys, offline against the data directory (bootstraps the first admin key).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Append newline-delimited JSON events (one per line) to a tenant's chain.
     Ingest {
         /// Data directory (created if missing).
@@ -162,6 +174,155 @@ enum RetentionCommand {
     },
 }
 
+/// The options of `annal serve`; unset ones fall back to the file, then the defaults.
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "ANNAL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./annal-data].
+    #[arg(long, env = "ANNAL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7878].
+    #[arg(long, env = "ANNAL_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// `sync` (fsync before answering 201, default) or `buffered`.
+    #[arg(long, env = "ANNAL_DURABILITY", value_enum)]
+    durability: Option<DurabilityArg>,
+    /// Largest request body in bytes [default: 16 MiB].
+    #[arg(long, env = "ANNAL_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Most events per request [default: 10000].
+    #[arg(long, env = "ANNAL_MAX_BATCH_EVENTS")]
+    max_batch_events: Option<usize>,
+    /// Largest event in bytes [default: 65536].
+    #[arg(long, env = "ANNAL_MAX_EVENT_BYTES")]
+    max_event_bytes: Option<usize>,
+    /// Time to send request headers, ms [default: 10000].
+    #[arg(long, env = "ANNAL_HEADER_READ_TIMEOUT_MS")]
+    header_read_timeout_ms: Option<u64>,
+    /// Time to send a whole request, ms [default: 60000].
+    #[arg(long, env = "ANNAL_REQUEST_TIMEOUT_MS")]
+    request_timeout_ms: Option<u64>,
+    /// Sustained requests per second per api key, 0 for no limit [default: 200].
+    #[arg(long, env = "ANNAL_RATE_LIMIT_PER_SEC")]
+    rate_limit_per_sec: Option<f64>,
+    /// Burst of requests per api key [default: 400].
+    #[arg(long, env = "ANNAL_RATE_LIMIT_BURST")]
+    rate_limit_burst: Option<f64>,
+    /// How long shutdown waits for requests in flight, ms [default: 30000].
+    #[arg(long, env = "ANNAL_SHUTDOWN_GRACE_MS")]
+    shutdown_grace_ms: Option<u64>,
+    /// Log filter, e.g. `info` or `annal_server=debug` [default: info].
+    #[arg(long, env = "ANNAL_LOG")]
+    log: Option<String>,
+    /// `text` or `json` (one object per line) [default: text].
+    #[arg(long, env = "ANNAL_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormatArg>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { c.$f = v; } )* };
+        }
+        set!(
+            data_dir,
+            listen,
+            max_body_bytes,
+            max_batch_events,
+            max_event_bytes,
+            header_read_timeout_ms,
+            request_timeout_ms,
+            rate_limit_per_sec,
+            rate_limit_burst,
+            shutdown_grace_ms,
+            log
+        );
+        if let Some(f) = self.log_format {
+            c.log_format = match f {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            };
+        }
+        if let Some(d) = self.durability {
+            c.durability = match d {
+                DurabilityArg::Sync => DurabilityName::Sync,
+                DurabilityArg::Buffered => DurabilityName::Buffered,
+            };
+        }
+        c.check()?;
+        Ok(c)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantsCommand {
+    /// Create a tenant: its chain opens with an `annal.tenant.created` row.
+    Create {
+        /// Data directory (created if missing).
+        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+        data_dir: PathBuf,
+        /// Tenant id: 1 to 128 ASCII letters, digits, `_`, `-`, `.`.
+        name: String,
+    },
+    /// List the tenants of the store.
+    List {
+        /// Data directory.
+        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create a key; prints its token (shown only this once) on stdout.
+    Create {
+        /// Data directory.
+        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+        data_dir: PathBuf,
+        /// The key's tenant.
+        #[arg(long)]
+        tenant: String,
+        /// `ingest`, `read` or `admin`; repeat or separate with commas.
+        #[arg(long = "scope", required = true, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// Free text to tell keys apart.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List a tenant's keys (NDJSON, no secrets).
+    List {
+        /// Data directory.
+        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+        data_dir: PathBuf,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key.
+    Revoke {
+        /// Data directory.
+        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+        data_dir: PathBuf,
+        /// The key's tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The key's id (16 hex digits).
+        id: String,
+    },
+}
+
 /// The options of `annal query`.
 #[derive(clap::Args, Debug)]
 struct QueryArgs {
@@ -243,6 +404,31 @@ fn run(args: Args) -> anyhow::Result<u8> {
     let stdout = io::stdout();
     let stderr = io::stderr();
     match args.command {
+        Command::Serve(a) => cli::serve::run(a.into_config()?),
+        Command::Tenants(TenantsCommand::Create { data_dir, name }) => {
+            annal_engine::validate_tenant(&name)?;
+            let engine = cli::open_for_write(&data_dir, Durability::Sync)?;
+            cli::admin::create_tenant(&engine, &name, &mut stdout.lock(), &mut stderr.lock())
+        }
+        Command::Tenants(TenantsCommand::List { data_dir }) => {
+            let engine = cli::open_existing(&data_dir)?;
+            for t in engine.tenants() {
+                println!("{t}");
+            }
+            Ok(cli::EXIT_OK)
+        }
+        Command::Keys(KeysCommand::Create { data_dir, tenant, scopes, label }) => {
+            let engine = cli::open_existing(&data_dir)?;
+            cli::admin::create_key(&engine, &tenant, &scopes, &label, &mut stdout.lock(), &mut stderr.lock())
+        }
+        Command::Keys(KeysCommand::List { data_dir, tenant }) => {
+            let engine = cli::open_existing(&data_dir)?;
+            cli::admin::list_keys(&engine, &tenant, &mut stdout.lock())
+        }
+        Command::Keys(KeysCommand::Revoke { data_dir, tenant, id }) => {
+            let engine = cli::open_existing(&data_dir)?;
+            cli::admin::revoke_key(&engine, &tenant, &id, &mut stdout.lock())
+        }
         Command::Ingest { data_dir, tenant, batch_size, durability, file } => {
             let durability = match durability {
                 DurabilityArg::Sync => Durability::Sync,

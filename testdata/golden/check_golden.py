@@ -232,10 +232,30 @@ def check_retention(name):
     print(f"golden vectors: {name}: anchor, {len(seen)} policies, hold and keys agree with docs/FORMAT.md")
 
 
+def check_apikeys(name):
+    """API key tokens, secret hashes, entries and lookups (docs/FORMAT.md, "API keys")."""
+    g = json.loads((Path(__file__).parent / name).read_text())
+    for k in g["keys"]:
+        ident, secret = bytes.fromhex(k["id"]), bytes.fromhex(k["secret"])
+        assert len(ident) == 8 and len(secret) == 32, "id and secret sizes"
+        assert k["token"] == f"ak_{ident.hex()}_{secret.hex()}" and len(k["token"]) == 84, "token"
+        digest = blake3.blake3(secret, derive_key_context=g["context"]).digest()
+        assert digest.hex() == k["secret_hash"], "secret hash"
+        assert bytes.fromhex(k["entry_key"]) == b"t" + struct.pack(">Q", k["tenant_number"]) + ident, "entry key"
+        label = k["label"].encode("utf-8")
+        body = check_sealed(bytes.fromhex(k["entry_value"]), 56 + len(label))
+        want = digest + bytes([k["scopes"]]) + struct.pack(">QQH", k["created_at"], k["revoked_at"], len(label)) + label
+        assert body == want, "entry value"
+        assert bytes.fromhex(k["lookup_key"]) == b"i" + ident, "lookup key"
+        assert check_sealed(bytes.fromhex(k["lookup_value"]), 13) == struct.pack(">Q", k["tenant_number"]), "lookup value"
+    print(f"golden vectors: {name}: {len(g['keys'])} api keys agree with docs/FORMAT.md")
+
+
 def main():
     check("chain.json")
     check("chain-v2.json")
     check_retention("retention.json")
+    check_apikeys("apikeys.json")
 
 
 if __name__ == "__main__":

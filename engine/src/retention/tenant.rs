@@ -5,7 +5,7 @@
 //! row of [`PLATFORM_TENANT`] (naming the tenant, its final head and row
 //! count) and range deletions of everything stored under the tenant's
 //! number: rows, index and idempotency entries, head, registry, secret,
-//! redaction policies, retention policy, hold and anchor. Range deletions
+//! redaction policies, retention policy, hold, anchor and API keys. Range deletions
 //! are single tombstones however many keys they cover, so the batch is small
 //! for any tenant size. The writer forgets the tenant in the same step, so
 //! an append after it starts a new chain under a new number; numbers are
@@ -77,6 +77,8 @@ impl Engine {
             for tag in [b'i', b'k', keys::TAG_RETENTION, keys::TAG_HOLD, keys::TAG_ANCHOR] {
                 side.push(SideWrite::Delete(Cf::Tenants, keys::tenant_meta(tag, n).to_vec()));
             }
+            // Its API keys: hashes, not secrets, but the tenant's all the same.
+            side.extend(self.api_key_deletions(n)?);
             match self.append_system_with(
                 PLATFORM_TENANT,
                 TENANT_DELETED_ACTION,
@@ -97,6 +99,7 @@ impl Engine {
             store.compact_range(cf, &n.to_be_bytes(), &(n + 1).to_be_bytes());
         }
         store.compact_range(Cf::Tenants, &[0], &[0xff]);
+        store.compact_range(Cf::ApiKeys, &[0], &[0xff]);
         Ok(deletion)
     }
 }

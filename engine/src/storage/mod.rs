@@ -36,11 +36,13 @@ pub enum Cf {
     Idempotency,
     /// Secondary indexes: time, actor, action, target, session, key, outcome.
     Index,
+    /// API keys: entries per tenant and the id → tenant lookup.
+    ApiKeys,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 6] = [Cf::Meta, Cf::Tenants, Cf::Heads, Cf::Records, Cf::Idempotency, Cf::Index];
+    pub const ALL: [Cf; 7] = [Cf::Meta, Cf::Tenants, Cf::Heads, Cf::Records, Cf::Idempotency, Cf::Index, Cf::ApiKeys];
 
     /// Name on disk.
     pub fn name(self) -> &'static str {
@@ -51,6 +53,7 @@ impl Cf {
             Cf::Records => "records",
             Cf::Idempotency => "idempotency",
             Cf::Index => "index",
+            Cf::ApiKeys => "apikeys",
         }
     }
 }
@@ -117,7 +120,7 @@ impl Store {
             table.set_block_cache(&cache);
             // Point lookups (heads, tenants, idempotency keys) mostly miss or
             // hit once; bloom filters keep the misses off the disk.
-            if matches!(cf, Cf::Idempotency | Cf::Heads | Cf::Tenants | Cf::Meta) {
+            if matches!(cf, Cf::Idempotency | Cf::Heads | Cf::Tenants | Cf::Meta | Cf::ApiKeys) {
                 table.set_bloom_filter(10.0, false);
             }
             // Queries fetch the rows an index names by point reads; a filter

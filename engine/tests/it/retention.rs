@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use annal_engine::retention::{HOLD_ACTION, MAX_DAYS, PURGED_ACTION, RELEASED_ACTION, SET_ACTION, TENANT_DELETED_ACTION};
 use annal_engine::{
-    Actor, ActorType, BreakReason, Cf, Engine, Error, Event, ManualClock, Policy, Query, RawStore, Retention, RunOptions, Tier,
-    VerifyOutcome, PLATFORM_TENANT,
+    Actor, ActorType, BreakReason, Cf, Engine, Error, Event, ManualClock, Policy, Query, RawStore, Retention, RunOptions, Scopes,
+    Tier, VerifyOutcome, PLATFORM_TENANT,
 };
 use proptest::prelude::*;
 
@@ -409,6 +409,8 @@ fn deleting_a_tenant_removes_every_key_and_is_recorded_in_the_platform_chain() {
     engine.place_hold("gone", "audit", operator()).unwrap();
     engine.release_hold("gone", operator()).unwrap();
     append_n(&engine, "stays", 10, "x");
+    let (_, token) = engine.create_api_key("gone", Scopes::INGEST, "ci", operator()).unwrap();
+    let (_, kept) = engine.create_api_key("stays", Scopes::READ, "ci", operator()).unwrap();
     let head = engine.head("gone").unwrap();
 
     // Clients can neither write the platform chain nor any `annal.` name.
@@ -431,14 +433,20 @@ fn deleting_a_tenant_removes_every_key_and_is_recorded_in_the_platform_chain() {
     let r = engine.run_retention(&RunOptions::default()).unwrap();
     assert!(r.tenants.iter().all(|t| t.tenant != PLATFORM_TENANT));
     assert!(engine.get(PLATFORM_TENANT, 1).unwrap().is_some());
+    // Its API keys went with it; other tenants' stay.
+    assert!(engine.authenticate(&token).is_err());
+    assert_eq!(engine.authenticate(&kept).unwrap().tenant, "stays");
     drop(engine);
 
     // Nothing keyed by the tenant's number (1) is left, in any family, nor in the files.
     let raw = RawStore::open(dir.path()).unwrap();
     let one = 1u64.to_be_bytes();
     for cf in Cf::ALL {
-        for (k, _) in raw.entries(cf).unwrap() {
-            let ours = k.starts_with(&one) || (cf == Cf::Tenants && (k.get(1..9) == Some(&one[..]) || k == b"ngone"));
+        for (k, v) in raw.entries(cf).unwrap() {
+            let ours = k.starts_with(&one)
+                || (cf == Cf::Tenants && (k.get(1..9) == Some(&one[..]) || k == b"ngone"))
+                // An entry `t ‖ tenant ‖ id`, or a lookup `i ‖ id` → `0x01 ‖ tenant ‖ crc`.
+                || (cf == Cf::ApiKeys && (k.get(1..9) == Some(&one[..]) || (k[0] == b'i' && v.get(1..9) == Some(&one[..]))));
             assert!(!ours, "{} still holds {k:?}", cf.name());
         }
     }

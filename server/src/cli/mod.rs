@@ -4,10 +4,12 @@
 //! the binary) and returns an [`ExitCode`]-like number, so tests can run a
 //! command in-process and look at what it printed.
 
+pub mod admin;
 pub mod ingest;
 pub mod progress;
 pub mod query;
 pub mod retention;
+pub mod serve;
 pub mod verify;
 
 use std::path::Path;

@@ -386,3 +386,63 @@ fn a_reader_closing_the_pipe_ends_the_query_quietly() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "", "no panic, no error, no cursor");
 }
+
+#[test]
+fn serve_refuses_bad_settings_from_file_environment_and_flags_naming_them() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = data_dir(d.path());
+    let file = d.path().join("annal.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\nmax_body_byte = 10\n").unwrap();
+    let out = annal(&["serve", "--data-dir", &dir, "--config", file.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("max_body_byte"), "{}", text(&out.stderr));
+
+    // The environment overrides the file; a flag overrides the environment.
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\nmax_batch_events = 5\n").unwrap();
+    let run = |env: &[(&str, &str)], extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_annal"));
+        c.args(["serve", "--data-dir", &dir, "--config", file.to_str().unwrap()]).args(extra);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.stdin(Stdio::null()).output().unwrap()
+    };
+    let out = run(&[("ANNAL_MAX_BATCH_EVENTS", "0")], &[]);
+    assert!(text(&out.stderr).contains("max_batch_events must be at least 1"), "{}", text(&out.stderr));
+    let out = run(&[("ANNAL_MAX_BATCH_EVENTS", "7")], &["--max-batch-events", "0"]);
+    assert!(text(&out.stderr).contains("max_batch_events must be at least 1"), "{}", text(&out.stderr));
+    let out = run(&[], &["--listen", "not-an-address"]);
+    assert_eq!(out.status.code(), Some(2), "clap rejects a malformed flag: {}", text(&out.stderr));
+}
+
+#[test]
+fn tenants_and_keys_are_managed_offline() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = data_dir(d.path());
+    let out = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_a", "--scope", "read"], None);
+    assert_eq!(out.status.code(), Some(1), "no store yet: {}", text(&out.stderr));
+    assert_eq!(annal(&["tenants", "create", "--data-dir", &dir, "ws_a"], None).status.code(), Some(0));
+    let out = annal(&["tenants", "create", "--data-dir", &dir, "ws_a"], None);
+    assert_eq!(out.status.code(), Some(1), "exists already");
+    assert_eq!(annal(&["tenants", "create", "--data-dir", &dir, "bad name"], None).status.code(), Some(1));
+    let out = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_b", "--scope", "read"], None);
+    assert!(text(&out.stderr).contains("annal tenants create ws_b"), "{}", text(&out.stderr));
+    let out = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_a", "--scope", "read,root"], None);
+    assert!(text(&out.stderr).contains("--scope"), "{}", text(&out.stderr));
+    let out = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_a", "--scope", "read", "--scope", "ingest"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_string();
+    assert!(token.starts_with("ak_") && token.len() == 84, "{token}");
+    let id = &token[3..19];
+    let list = text(&annal(&["keys", "list", "--data-dir", &dir, "--tenant", "ws_a"], None).stdout);
+    let keys: Vec<Value> = list.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["scopes"], serde_json::json!(["ingest", "read"]));
+    assert!(!list.contains(&token[20..]), "no secret listed");
+    assert_eq!(annal(&["keys", "revoke", "--data-dir", &dir, "--tenant", "ws_a", id], None).status.code(), Some(0));
+    let list = text(&annal(&["keys", "list", "--data-dir", &dir, "--tenant", "ws_a"], None).stdout);
+    assert!(serde_json::from_str::<Value>(list.trim()).unwrap()["revoked_at"].is_string());
+    assert_eq!(text(&annal(&["tenants", "list", "--data-dir", &dir], None).stdout), "ws_a\n");
+    let engine = annal_engine::Engine::open(&dir).unwrap();
+    assert!(matches!(engine.authenticate(&token), Err(annal_engine::Error::InvalidApiKey)));
+}

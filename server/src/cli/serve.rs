@@ -1,0 +1,42 @@
+//! `annal serve`: opens the store and runs the HTTP server until SIGTERM or
+//! SIGINT, then drains and closes the engine (which syncs the WAL).
+
+use annal_engine::{Engine, Limits};
+
+use crate::config::{Config, LogFormat};
+use crate::state::AppState;
+
+/// Runs the server with `config`; returns once it has shut down cleanly.
+pub fn run(config: Config) -> anyhow::Result<u8> {
+    config.check()?;
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&config.log).map_err(|e| anyhow::anyhow!("log: not a valid filter: {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
+    };
+    let limits = Limits { max_event_bytes: config.max_event_bytes, ..Limits::default() };
+    let engine = Engine::builder(&config.data_dir)
+        .durability(config.durability.into())
+        .limits(limits)
+        .max_batch_events(config.max_batch_events)
+        .open()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr()?;
+        // On stdout, one line, so scripts and tests can read the port.
+        println!("annal listening on http://{addr}");
+        tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
+        let state = AppState::new(engine, config);
+        crate::serve::serve(listener, state, crate::serve::signal()).await?;
+        anyhow::Ok(())
+    })?;
+    // The runtime and with it the last engine handle are gone: the writer
+    // has committed everything queued and the WAL is synced.
+    tracing::info!("stopped");
+    Ok(super::EXIT_OK)
+}

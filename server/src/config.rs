@@ -1,0 +1,168 @@
+//! Configuration of `annal serve`: defaults, an optional TOML file,
+//! `ANNAL_*` environment variables and flags, in rising precedence.
+//!
+//! [`Config`] is the merged result. The file uses the same names as the
+//! flags with `_` for `-` (`max_body_bytes = 1048576`); an unknown key in it
+//! is an error naming the key, so a typo is never silently ignored.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use annal_engine::Durability;
+use serde::Deserialize;
+
+/// Everything `annal serve` can be told. Every field states its default.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Data directory; default `./annal-data`.
+    pub data_dir: PathBuf,
+    /// Address to listen on; default `127.0.0.1:7878`. Port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// `sync` (fsync before any 201, default) or `buffered`.
+    pub durability: DurabilityName,
+    /// Largest request body, in bytes; default 16 MiB.
+    pub max_body_bytes: usize,
+    /// Most events in one `POST /v1/events`; default 10,000.
+    pub max_batch_events: usize,
+    /// Largest event (canonical encoding), in bytes; default 64 KiB.
+    pub max_event_bytes: usize,
+    /// Time a client has to send a request's headers, in ms; default 10,000.
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a whole request (headers and body), in ms;
+    /// default 60,000.
+    pub request_timeout_ms: u64,
+    /// Sustained requests per second each API key may make; default 200.
+    /// 0 turns rate limiting off.
+    pub rate_limit_per_sec: f64,
+    /// Requests a key may make in a burst above the sustained rate; default 400.
+    pub rate_limit_burst: f64,
+    /// How long shutdown waits for in-flight requests, in ms; default 30,000.
+    pub shutdown_grace_ms: u64,
+    /// Log filter (`tracing` env-filter syntax); default `info`.
+    pub log: String,
+    /// `text` (default) or `json`: one JSON object per line.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable `key=value` lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// [`Durability`] by name, for the file and the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityName {
+    /// See [`Durability::Sync`].
+    #[default]
+    Sync,
+    /// See [`Durability::Buffered`].
+    Buffered,
+}
+
+impl From<DurabilityName> for Durability {
+    fn from(d: DurabilityName) -> Durability {
+        match d {
+            DurabilityName::Sync => Durability::Sync,
+            DurabilityName::Buffered => Durability::Buffered,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./annal-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            durability: DurabilityName::Sync,
+            max_body_bytes: 16 << 20,
+            max_batch_events: 10_000,
+            max_event_bytes: 64 << 10,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 60_000,
+            rate_limit_per_sec: 200.0,
+            rate_limit_burst: 400.0,
+            shutdown_grace_ms: 30_000,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; fields it does not set keep their defaults.
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        let c: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Rejects values the server cannot run with, naming the setting.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let positive = [
+            ("max_body_bytes", self.max_body_bytes as u64),
+            ("max_batch_events", self.max_batch_events as u64),
+            ("max_event_bytes", self.max_event_bytes as u64),
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("request_timeout_ms", self.request_timeout_ms),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                anyhow::bail!("{name} must be at least 1");
+            }
+        }
+        if !(self.rate_limit_per_sec >= 0.0 && self.rate_limit_per_sec.is_finite()) {
+            anyhow::bail!("rate_limit_per_sec must be a finite number >= 0");
+        }
+        if !(self.rate_limit_burst >= 1.0 && self.rate_limit_burst.is_finite()) {
+            anyhow::bail!("rate_limit_burst must be a finite number >= 1");
+        }
+        Ok(())
+    }
+
+    /// [`Config::header_read_timeout_ms`] as a duration.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    /// [`Config::request_timeout_ms`] as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// [`Config::shutdown_grace_ms`] as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults_and_names_unknown_keys() {
+        let c = Config::from_toml("listen = \"127.0.0.1:0\"\nmax_body_bytes = 1024\ndurability = \"buffered\"\n").unwrap();
+        assert_eq!(c.max_body_bytes, 1024);
+        assert_eq!(c.durability, DurabilityName::Buffered);
+        assert_eq!(c.max_batch_events, 10_000);
+        let e = Config::from_toml("max_body_byte = 1").unwrap_err().to_string();
+        assert!(e.contains("max_body_byte"), "{e}");
+        let e = Config::from_toml("max_batch_events = 0").unwrap_err().to_string();
+        assert!(e.contains("max_batch_events"), "{e}");
+    }
+}

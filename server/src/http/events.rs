@@ -1,0 +1,365 @@
+//! `POST /v1/events` (append), `GET /v1/events` (query a page) and
+//! `GET /v1/events/{seq}`.
+//!
+//! **Bodies.** `application/json` holds one event object or an array of
+//! them; `application/x-ndjson` one event per line (blank lines skipped).
+//! Every event is parsed and checked before anything is stored; any bad one
+//! rejects the whole request with 422 and an `errors` list of
+//! `{index, field, detail}`.
+//!
+//! **key_ref.** Every row records the id of the api key that wrote it as
+//! `key_ref`: the server sets it, overriding the client. A client's own
+//! `key_ref` that differs (a reference from the audited system, say) is kept
+//! as `metadata.client_key_ref`, so nothing the client sent is lost and the
+//! field the index serves stays authoritative.
+//!
+//! **Idempotency-Key.** For a request of exactly one event, the header is
+//! the event's `idempotency_key`; a retry within the engine's window gets
+//! the first receipt back (200, `replayed: true`) instead of a second row.
+
+use std::time::Instant;
+
+use annal_engine::{Event, FieldError, Limits, Query, Receipt, Scopes};
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::{blocking, json, params, read_body};
+use crate::auth::Key;
+use crate::error::{ApiError, ApiResult, IndexedError};
+use crate::state::AppState;
+
+/// Metadata key that keeps a client's own `key_ref`.
+pub const CLIENT_KEY_REF: &str = "client_key_ref";
+
+/// How the body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Json,
+    Ndjson,
+}
+
+fn framing(headers: &HeaderMap) -> ApiResult<Framing> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" => Ok(Framing::Json),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Ok(Framing::Ndjson),
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Content-Type must be application/json (one event or an array) or application/x-ndjson (one event per line)",
+        )
+        .field("Content-Type")),
+    }
+}
+
+/// Parses the body into events, or every problem found with its index.
+///
+/// When some events do not parse, the others are validated too, so one
+/// answer lists every problem of the request and not just the first kind.
+fn parse_events(framing: Framing, body: &[u8], max: usize, limits: &Limits) -> ApiResult<(Vec<Event>, bool)> {
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    let mut push = |i: usize, r: Result<Event, FieldError>| match r {
+        Ok(e) => events.push((i, e)),
+        Err(fe) => errors.push(IndexedError { index: i, detail: fe.to_string(), field: fe.field }),
+    };
+    let too_many = |n: usize| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch-too-large",
+            format!("{n} events in one request; the maximum is {max}"),
+        )
+    };
+    let single;
+    match framing {
+        Framing::Json => {
+            let v: Value = serde_json::from_slice(body).map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "malformed-json",
+                    format!("the body is not JSON: {}", json_error(&e)),
+                )
+                .field("")
+            })?;
+            match v {
+                Value::Array(items) => {
+                    single = false;
+                    if items.len() > max {
+                        return Err(too_many(items.len()));
+                    }
+                    for (i, item) in items.into_iter().enumerate() {
+                        push(i, Event::from_json_value(item));
+                    }
+                }
+                other => {
+                    single = true;
+                    push(0, Event::from_json_value(other));
+                }
+            }
+        }
+        Framing::Ndjson => {
+            let lines: Vec<&[u8]> = body.split(|b| *b == b'\n').filter(|l| !l.iter().all(|b| b.is_ascii_whitespace())).collect();
+            if lines.len() > max {
+                return Err(too_many(lines.len()));
+            }
+            single = lines.len() == 1;
+            for (i, line) in lines.into_iter().enumerate() {
+                push(i, Event::from_json_slice(line));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        for (i, e) in &events {
+            if let Err(fe) = e.validate(limits) {
+                errors.push(IndexedError { index: *i, detail: fe.to_string(), field: fe.field });
+            }
+        }
+        errors.sort_by_key(|e| e.index);
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-batch",
+            format!("{} event(s) rejected; nothing of the request was stored", errors.len()),
+        );
+        if single {
+            e.field = Some(errors[0].field.clone());
+        }
+        e.errors = errors;
+        return Err(e);
+    }
+    if events.is_empty() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "empty-batch", "the request holds no events"));
+    }
+    Ok((events.into_iter().map(|(_, e)| e).collect(), single))
+}
+
+fn json_error(e: &serde_json::Error) -> String {
+    format!(
+        "{} at line {} column {}",
+        match e.classify() {
+            serde_json::error::Category::Eof => "unexpected end",
+            serde_json::error::Category::Syntax => "syntax error",
+            _ => "invalid data",
+        },
+        e.line(),
+        e.column()
+    )
+}
+
+/// Sets `key_ref` to the writing key, keeping a different client value in
+/// `metadata.client_key_ref`.
+fn stamp_key_ref(event: &mut Event, key_id: &str) -> Result<(), FieldError> {
+    if let Some(theirs) = event.key_ref.take() {
+        if theirs != key_id {
+            let meta = event.metadata.get_or_insert_with(Default::default);
+            if meta.contains_key(CLIENT_KEY_REF) {
+                return Err(FieldError {
+                    field: format!("metadata.{CLIENT_KEY_REF}"),
+                    message: "is where the server keeps a client's own key_ref; send either key_ref or this, not both".into(),
+                });
+            }
+            meta.insert(CLIENT_KEY_REF.into(), Value::String(theirs));
+        }
+    }
+    event.key_ref = Some(key_id.to_string());
+    Ok(())
+}
+
+fn receipt_json(r: &Receipt) -> Value {
+    json!({
+        "seq": r.seq,
+        "recorded_at": annal_engine::event::format_rfc3339_nanos(i64::try_from(r.recorded_at).unwrap_or(i64::MAX)),
+        "recorded_at_ns": r.recorded_at,
+        "leaf": r.leaf.to_hex(),
+        "head": r.head.to_hex(),
+        "replayed": r.replayed,
+    })
+}
+
+/// The events of a request body, checked, with the `Idempotency-Key`
+/// header applied and every `key_ref` stamped.
+fn request_events(
+    framing: Framing,
+    body: &[u8],
+    max: usize,
+    limits: &Limits,
+    idem: Option<String>,
+    key_id: &str,
+) -> ApiResult<Vec<Event>> {
+    let (mut events, single) = parse_events(framing, body, max, limits)?;
+    if let Some(k) = idem {
+        if !single {
+            return Err(ApiError::bad_param(
+                "Idempotency-Key",
+                "applies to a request of one event; give each event of a batch its own idempotency_key",
+            ));
+        }
+        match &events[0].idempotency_key {
+            Some(own) if *own != k => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-event",
+                    "idempotency_key differs from the Idempotency-Key header",
+                )
+                .field("idempotency_key"))
+            }
+            _ => events[0].idempotency_key = Some(k),
+        }
+    }
+    let mut errors = Vec::new();
+    for (i, e) in events.iter_mut().enumerate() {
+        if let Err(fe) = stamp_key_ref(e, key_id) {
+            errors.push(IndexedError { index: i, detail: fe.to_string(), field: fe.field });
+        }
+    }
+    if !errors.is_empty() {
+        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-batch", "nothing of the request was stored");
+        e.errors = errors;
+        return Err(e);
+    }
+    Ok(events)
+}
+
+/// `POST /v1/events`.
+pub(super) async fn append(State(state): State<AppState>, key: Key, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    key.require(Scopes::INGEST)?;
+    let framing = framing(&headers)?;
+    let idem = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::bad_param("Idempotency-Key", "must be visible ASCII"))?.to_string()),
+    };
+    let body = read_body(&state, body).await?;
+    let max = state.config.max_batch_events;
+    let engine = state.engine.clone();
+    let key_id = key.0.id.clone();
+    let tenant = key.tenant().to_string();
+    // Parsing a thousand events is milliseconds of CPU: on the blocking
+    // pool with the append, not on a thread that drives connections.
+    let (receipts, took) = blocking(move || {
+        let events = request_events(framing, &body, max, engine.limits(), idem, &key_id)?;
+        drop(body);
+        let start = Instant::now();
+        let receipts = engine.append(&tenant, &events)?;
+        Ok((receipts, start.elapsed()))
+    })
+    .await?;
+    state.metrics.record_append(receipts.len(), took);
+    let status = if receipts.iter().all(|r| r.replayed) { StatusCode::OK } else { StatusCode::CREATED };
+    Ok(json(status, json!({"count": receipts.len(), "receipts": receipts.iter().map(receipt_json).collect::<Vec<_>>()})))
+}
+
+/// Parameters of `GET /v1/events` besides the filters.
+const PAGE_PARAMS: [&str; 3] = ["limit", "cursor", "explain"];
+
+/// Builds a [`Query`] from the filter parameters; `extra` names the other
+/// parameters the route takes, which are returned by name.
+pub(super) fn query_from(pairs: Vec<(String, String)>, extra: &[&str]) -> ApiResult<(Query, Vec<(String, String)>)> {
+    let mut q = Query::default();
+    let mut rest = Vec::new();
+    for (k, v) in pairs {
+        if extra.contains(&k.as_str()) {
+            rest.push((k, v));
+        } else {
+            q.set(&k, &v).map_err(|e| match e {
+                annal_engine::Error::InvalidQuery(fe) if fe.field == k && fe.message.starts_with("unknown filter") => {
+                    ApiError::bad_param(
+                        &k,
+                        format!(
+                            "unknown parameter; expected a filter ({}) or one of {}",
+                            annal_engine::query::FILTER_NAMES.join(", "),
+                            extra.join(", ")
+                        ),
+                    )
+                }
+                other => ApiError::from(other),
+            })?;
+        }
+    }
+    Ok((q, rest))
+}
+
+/// `GET /v1/events`.
+pub(super) async fn list(State(state): State<AppState>, key: Key, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    key.require(Scopes::READ)?;
+    let (query, rest) = query_from(params(raw.as_deref())?, &PAGE_PARAMS)?;
+    let mut limit = annal_engine::query::DEFAULT_PAGE_SIZE;
+    let mut cursor = None;
+    let mut explain = false;
+    for (k, v) in rest {
+        match k.as_str() {
+            "limit" => {
+                limit = v.parse().map_err(|_| {
+                    ApiError::bad_param(
+                        "limit",
+                        format!("must be a whole number from 1 to {}", annal_engine::query::MAX_PAGE_SIZE),
+                    )
+                })?
+            }
+            "cursor" => cursor = Some(v),
+            _ => {
+                explain = match v.as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(ApiError::bad_param("explain", "must be `true` or `false`")),
+                }
+            }
+        }
+    }
+    let engine = state.engine.clone();
+    let tenant = key.tenant().to_string();
+    let start = Instant::now();
+    let page = blocking(move || engine.query(&tenant, &query, limit, cursor.as_deref()).map_err(ApiError::from)).await?;
+    state.metrics.query_seconds.observe(start.elapsed().as_secs_f64());
+    let mut body = json!({
+        "records": page.records.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+        "next_cursor": if page.complete { None } else { page.cursor.clone() },
+        "cursor": page.cursor,
+        "complete": page.complete,
+    });
+    if explain {
+        body["explain"] = page.explain.to_json();
+    }
+    Ok(json(StatusCode::OK, body))
+}
+
+/// `GET /v1/events/{seq}`.
+pub(super) async fn get_one(State(state): State<AppState>, key: Key, Path(seq): Path<String>) -> ApiResult<Response> {
+    key.require(Scopes::READ)?;
+    let seq: u64 =
+        seq.parse().ok().filter(|s| *s > 0).ok_or_else(|| ApiError::bad_param("seq", "must be a whole number from 1"))?;
+    let engine = state.engine.clone();
+    let tenant = key.tenant().to_string();
+    match blocking(move || engine.get(&tenant, seq).map_err(ApiError::from)).await? {
+        Some(r) => Ok(json(StatusCode::OK, r.to_json())),
+        None => Err(ApiError::not_found(format!("no row with seq {seq}")).field("seq")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_different_client_key_ref_moves_to_metadata() {
+        let mut e = Event::new("a.b", annal_engine::ActorType::User, "u");
+        e.key_ref = Some("theirs".into());
+        stamp_key_ref(&mut e, "0011223344556677").unwrap();
+        assert_eq!(e.key_ref.as_deref(), Some("0011223344556677"));
+        assert_eq!(e.metadata.as_ref().unwrap()[CLIENT_KEY_REF], "theirs");
+        let mut same = Event::new("a.b", annal_engine::ActorType::User, "u");
+        same.key_ref = Some("0011223344556677".into());
+        stamp_key_ref(&mut same, "0011223344556677").unwrap();
+        assert!(same.metadata.is_none());
+    }
+
+    #[test]
+    fn ndjson_errors_carry_their_index() {
+        let body = b"{\"action\":\"a.b\",\"actor\":{\"type\":\"user\",\"id\":\"u\"}}\n\n{\"action\":1}\nnot json\n";
+        let e = parse_events(Framing::Ndjson, body, 10, &Limits::default()).unwrap_err();
+        assert_eq!(e.errors.iter().map(|e| e.index).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(parse_events(Framing::Ndjson, body, 2, &Limits::default()).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

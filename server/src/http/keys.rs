@@ -1,0 +1,92 @@
+//! `POST /v1/keys`, `GET /v1/keys`, `DELETE /v1/keys/{id}`: the tenant's api
+//! keys, for keys with the `admin` scope. Each creation and revocation is a
+//! row of the tenant's chain (see [`annal_engine::apikeys`]).
+
+use annal_engine::Scopes;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{blocking, json, read_body};
+use crate::auth::Key;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    scopes: Vec<String>,
+    #[serde(default)]
+    label: String,
+}
+
+/// `POST /v1/keys` with `{"scopes": [...], "label": "..."}`: 201 with the
+/// key and its token, shown this once.
+pub(super) async fn create(State(state): State<AppState>, key: Key, body: Body) -> ApiResult<Response> {
+    key.require(Scopes::ADMIN)?;
+    let body = read_body(&state, body).await?;
+    let req: NewKey = serde_path_to_error_json(&body)?;
+    let scopes = Scopes::from_names(&req.scopes)
+        .map_err(|fe| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-key-request", fe.to_string()).field(fe.field))?;
+    let engine = state.engine.clone();
+    let tenant = key.tenant().to_string();
+    let actor = key.actor();
+    let (created, token) =
+        blocking(move || engine.create_api_key(&tenant, scopes, &req.label, actor).map_err(ApiError::from)).await?;
+    let mut v = created.to_json();
+    v["token"] = token.into();
+    Ok(json(StatusCode::CREATED, v))
+}
+
+fn serde_path_to_error_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-key-request",
+            format!(
+                "expected {{\"scopes\": [\"ingest\" | \"read\" | \"admin\", ...], \"label\": \"text\"}}: {}",
+                e.inner().classify_str()
+            ),
+        )
+        .field(field)
+    })
+}
+
+trait Classify {
+    fn classify_str(&self) -> &'static str;
+}
+
+impl Classify for serde_json::Error {
+    fn classify_str(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Data => "a field is missing, unknown or of the wrong type",
+            serde_json::error::Category::Eof => "the body ends early",
+            _ => "the body is not JSON",
+        }
+    }
+}
+
+/// `GET /v1/keys`: every key of the tenant, revoked ones included; never a secret.
+pub(super) async fn list(State(state): State<AppState>, key: Key) -> ApiResult<Response> {
+    key.require(Scopes::ADMIN)?;
+    let engine = state.engine.clone();
+    let tenant = key.tenant().to_string();
+    let keys = blocking(move || engine.api_keys(&tenant).map_err(ApiError::from)).await?;
+    Ok(json(StatusCode::OK, json!({"keys": keys.iter().map(|k| k.to_json()).collect::<Vec<_>>()})))
+}
+
+/// `DELETE /v1/keys/{id}`: revokes the key (a key of another tenant is 404).
+pub(super) async fn revoke(State(state): State<AppState>, key: Key, Path(id): Path<String>) -> ApiResult<Response> {
+    key.require(Scopes::ADMIN)?;
+    let engine = state.engine.clone();
+    let tenant = key.tenant().to_string();
+    let actor = key.actor();
+    let revoked = blocking(move || engine.revoke_api_key(&tenant, &id, actor).map_err(ApiError::from)).await?;
+    Ok(json(StatusCode::OK, revoked.to_json()))
+}

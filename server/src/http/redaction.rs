@@ -1,0 +1,35 @@
+//! `GET /v1/redaction` and `PUT /v1/redaction`: the tenant's redaction
+//! policy (docs/REDACTION.md), for keys with the `admin` scope. A change is
+//! a row of the tenant's chain (`annal.policy.set`, by the key).
+
+use annal_engine::{Policy, Scopes};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+use super::{blocking, json, read_body};
+use crate::auth::Key;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// `GET /v1/redaction`: `{version, policy}`.
+pub(super) async fn get_policy(State(state): State<AppState>, key: Key) -> ApiResult<Response> {
+    key.require(Scopes::ADMIN)?;
+    let (version, policy) = state.engine.policy(key.tenant())?;
+    Ok(json(StatusCode::OK, json!({"version": version, "policy": policy.to_json()})))
+}
+
+/// `PUT /v1/redaction` with a policy document: `{version, seq}` of the change.
+pub(super) async fn put_policy(State(state): State<AppState>, key: Key, body: Body) -> ApiResult<Response> {
+    key.require(Scopes::ADMIN)?;
+    let body = read_body(&state, body).await?;
+    let policy = Policy::from_json_slice(&body)
+        .map_err(|fe| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-policy", fe.to_string()).field(fe.field))?;
+    let engine = state.engine.clone();
+    let tenant = key.tenant().to_string();
+    let actor = key.actor();
+    let (receipt, version) = blocking(move || engine.set_policy(&tenant, &policy, actor).map_err(ApiError::from)).await?;
+    Ok(json(StatusCode::OK, json!({"version": version, "seq": receipt.seq})))
+}

@@ -1,0 +1,40 @@
+//! What every handler shares: the engine, the limits, the metrics and the
+//! rate limiter.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use annal_engine::Engine;
+
+use crate::auth::RateLimiter;
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// Shared state of the router; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The store.
+    pub engine: Engine,
+    /// The configuration the server runs with.
+    pub config: Arc<Config>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Per-key token buckets.
+    pub rate: Arc<RateLimiter>,
+    /// Set when shutdown begins: `/readyz` then answers 503 so a load
+    /// balancer stops sending requests.
+    pub draining: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// State over an open engine.
+    pub fn new(engine: Engine, config: Config) -> AppState {
+        AppState {
+            engine,
+            rate: Arc::new(RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::default()),
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}

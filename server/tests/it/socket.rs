@@ -1,0 +1,199 @@
+//! The server over a real socket on 127.0.0.1 with a real HTTP client.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::common::*;
+
+async fn start(f: &Fixture) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let state = f.state.clone();
+    let task = tokio::spawn(annal_server::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    (addr, tx, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_query_export_and_verify_over_loopback() {
+    let f = Fixture::new();
+    let t = f.key("ws_acme", &["ingest", "read"]);
+    let (addr, stop, task) = start(&f).await;
+    let client = std::sync::Arc::new(HttpClient::new(addr));
+
+    // Four connections at once, three NDJSON requests of 200 events each.
+    let body = corpus("ws_acme", 2400);
+    let lines: Vec<&str> = body.lines().collect();
+    let chunks: Vec<String> = lines.chunks(200).map(|c| c.join("\n")).collect();
+    let mut tasks = Vec::new();
+    for part in chunks.chunks(3).map(|c| c.to_vec()) {
+        let (client, t) = (client.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for chunk in part {
+                let r = client.send(post("/v1/events", &t, "application/x-ndjson", chunk.as_bytes())).await.unwrap();
+                assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+                seqs.extend(r.json()["receipts"].as_array().unwrap().iter().map(|x| x["seq"].as_u64().unwrap()));
+            }
+            seqs
+        }));
+    }
+    let mut acked: Vec<u64> = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    acked.sort_unstable();
+    assert_eq!(acked, (3..=2402).collect::<Vec<_>>(), "every event got its own seq");
+
+    // Walk the whole chain by cursor.
+    let mut n = 0;
+    let mut cursor = String::new();
+    for _ in 0..10 {
+        let uri = if cursor.is_empty() {
+            "/v1/events?limit=1000".to_string()
+        } else {
+            format!("/v1/events?limit=1000&cursor={cursor}")
+        };
+        let page = client.send(get(&uri, &t)).await.unwrap().json();
+        n += page["records"].as_array().unwrap().len();
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(n, 2402);
+
+    let csv = client.send(get("/v1/export?format=csv", &t)).await.unwrap();
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv::Reader::from_reader(&csv.body[..]).records().count(), 2402);
+    let nd = client.send(get("/v1/export?format=ndjson&action_prefix=auth", &t)).await.unwrap();
+    let rows: Vec<Value> = std::str::from_utf8(&nd.body).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["event"]["action"].as_str().unwrap().starts_with("auth")));
+
+    let v = client.send(get("/v1/verify", &t)).await.unwrap().json();
+    assert_eq!((v["intact"].as_bool(), v["count"].as_u64()), (Some(true), Some(2402)));
+    let p = client.send(get("/v1/events", "ak_bad")).await.unwrap();
+    p.problem(401, "unauthorized");
+
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    assert!(std::net::TcpStream::connect(addr).is_err(), "the listener is closed");
+}
+
+/// Shutdown lets a request that is half sent finish: it is stored and
+/// answered 201, and only then does the server stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_finishes_the_append_in_flight() {
+    let f = Fixture::new();
+    let t = f.key("ws_a", &["ingest"]);
+    let (addr, stop, task) = start(&f).await;
+    let body = corpus("ws_a", 500);
+    let (half, rest) = body.as_bytes().split_at(body.len() / 2);
+    let (half, rest) = (half.to_vec(), rest.to_vec());
+    let (sent_half_tx, sent_half_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let client = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let head = format!(
+            "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n",
+            half.len() + rest.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&half).unwrap();
+        sent_half_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        s.write_all(&rest).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    });
+    sent_half_rx.recv().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(f.state.draining.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(!task.is_finished(), "a request is in flight");
+    go_tx.send(()).unwrap();
+    let answer = tokio::task::spawn_blocking(move || client.join().unwrap()).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    task.await.unwrap().unwrap();
+    assert_eq!(f.engine.head("ws_a").unwrap().seq, 502);
+}
+
+/// A client that never finishes its headers is cut off; one that never
+/// finishes its body gets 408; the server goes on serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_time_out() {
+    let f = Fixture::with(Config { header_read_timeout_ms: 200, request_timeout_ms: 300, ..config() });
+    let t = f.key("ws_a", &["ingest"]);
+    let (addr, stop, task) = start(&f).await;
+    let answers = tokio::task::spawn_blocking(move || {
+        let read_all = |s: &mut std::net::TcpStream| {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            answer
+        };
+        let mut headers_only = std::net::TcpStream::connect(addr).unwrap();
+        headers_only.write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\n").unwrap();
+        let cut = read_all(&mut headers_only);
+        let mut slow_body = std::net::TcpStream::connect(addr).unwrap();
+        let head = format!(
+            "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+        );
+        slow_body.write_all(head.as_bytes()).unwrap();
+        (cut, read_all(&mut slow_body))
+    })
+    .await
+    .unwrap();
+    assert!(!answers.0.starts_with("HTTP/1.1 2"), "{}", answers.0);
+    assert!(answers.1.starts_with("HTTP/1.1 408"), "{}", answers.1);
+    assert!(answers.1.contains("urn:annal:problem:request-timeout"), "{}", answers.1);
+    let ok = HttpClient::new(addr).send(Req { token: None, ..get("/healthz", "") }).await.unwrap();
+    assert_eq!(ok.status, 200);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// A row that cannot be read mid-export ends the body without its final
+/// chunk: the client sees a broken transfer, never a short file that looks
+/// complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_row_mid_export_aborts_the_transfer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    let token = {
+        let engine = annal_engine::Engine::open(&path).unwrap();
+        engine.append_system("ws_a", "annal.tenant.created", actor(), Default::default()).unwrap();
+        let (_, token) = engine.create_api_key("ws_a", annal_engine::Scopes::READ, "", actor()).unwrap();
+        let events: Vec<annal_engine::Event> = annal_testdata::events_for_tenant(annal_testdata::DEFAULT_SEED, "ws_a", 3000)
+            .into_iter()
+            .map(|v| annal_engine::Event::from_json_value(v).unwrap())
+            .collect();
+        engine.append("ws_a", &events).unwrap();
+        token
+    };
+    {
+        let raw = annal_engine::RawStore::open(&path).unwrap();
+        let (k, mut v) = raw.entries(annal_engine::Cf::Records).unwrap().into_iter().nth(2499).unwrap();
+        let last = v.len() - 1;
+        v[last] ^= 0xff; // breaks the CRC: undecodable
+        raw.put(annal_engine::Cf::Records, &k, &v).unwrap();
+    }
+    let engine = annal_engine::Engine::open(&path).unwrap();
+    let state = annal_server::AppState::new(engine.clone(), config());
+    let f = Fixture { _dir: dir, engine, state };
+    let (addr, stop, task) = start(&f).await;
+    for format in ["ndjson", "csv"] {
+        let uri = format!("/v1/export?format={format}");
+        let res = HttpClient::new(addr).send(get(&uri, &token)).await;
+        assert!(res.is_err(), "{format}: the transfer must fail, got {:?}", res.map(|r| r.body.len()));
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
