@@ -44,6 +44,10 @@ pub struct Config {
     pub log: String,
     /// `text` (default) or `json`: one JSON object per line.
     pub log_format: LogFormat,
+    /// Seconds between retention runs (docs/RETENTION.md), the first at
+    /// start; default 3,600 (hourly). 0 runs none: retention is then left to
+    /// `annal retention run` (e.g. from cron).
+    pub retention_interval_secs: u64,
 }
 
 /// How log lines are written.
@@ -93,6 +97,7 @@ impl Default for Config {
             shutdown_grace_ms: 30_000,
             log: "info".into(),
             log_format: LogFormat::Text,
+            retention_interval_secs: 3600,
         }
     }
 }

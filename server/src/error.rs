@@ -140,6 +140,9 @@ impl From<annal_engine::Error> for ApiError {
             E::InvalidApiKey => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "invalid or revoked api key"),
             E::UnknownApiKey => ApiError::not_found("no api key with that id in this tenant").field("id"),
             E::InvalidApiKeyRequest(fe) => ApiError::new(unprocessable, "invalid-key-request", fe.to_string()).field(fe.field),
+            E::InvalidRetention(fe) => ApiError::new(unprocessable, "invalid-retention", fe.to_string()).field(fe.field),
+            E::NoHold => ApiError::new(StatusCode::CONFLICT, "no-legal-hold", "the tenant has no legal hold to release"),
+            E::OnHold { .. } => ApiError::new(StatusCode::CONFLICT, "on-legal-hold", e.to_string()),
             E::Poisoned | E::Closed => {
                 tracing::error!(cause = %e, "engine unavailable");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the store is not accepting requests")

@@ -8,6 +8,9 @@
 //! future resolves.
 
 #![deny(missing_docs)]
+// The OpenAPI document (`http::openapi`) is one `serde_json::json!` literal,
+// deeper than the macro's default recursion limit allows.
+#![recursion_limit = "256"]
 
 pub mod auth;
 pub mod cli;

@@ -219,6 +219,9 @@ struct ServeArgs {
     /// `text` or `json` (one object per line) [default: text].
     #[arg(long, env = "ANNAL_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormatArg>,
+    /// Seconds between retention runs, the first at start; 0 for none [default: 3600].
+    #[arg(long, env = "ANNAL_RETENTION_INTERVAL_SECS")]
+    retention_interval_secs: Option<u64>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -247,7 +250,8 @@ impl ServeArgs {
             rate_limit_per_sec,
             rate_limit_burst,
             shutdown_grace_ms,
-            log
+            log,
+            retention_interval_secs
         );
         if let Some(f) = self.log_format {
             c.log_format = match f {

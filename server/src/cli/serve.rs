@@ -1,7 +1,11 @@
-//! `annal serve`: opens the store and runs the HTTP server until SIGTERM or
-//! SIGINT, then drains and closes the engine (which syncs the WAL).
+//! `annal serve`: opens the store, starts the retention daemon and runs the
+//! HTTP server until SIGTERM or SIGINT, then drains, stops the daemon (a run
+//! in progress stops after its current batch, which is recorded) and closes
+//! the engine (which syncs the WAL).
 
-use annal_engine::{Engine, Limits};
+use std::time::Duration;
+
+use annal_engine::{Engine, Limits, RetentionDaemon};
 
 use crate::config::{Config, LogFormat};
 use crate::state::AppState;
@@ -22,6 +26,16 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
         .limits(limits)
         .max_batch_events(config.max_batch_events)
         .open()?;
+    let daemon = match config.retention_interval_secs {
+        0 => None,
+        secs => Some(RetentionDaemon::start(engine.clone(), Duration::from_secs(secs), |r| match r {
+            Ok(r) if r.rows > 0 || r.stopped => {
+                tracing::info!(rows = r.rows, secs = r.elapsed.as_secs_f64(), stopped = r.stopped, "retention run")
+            }
+            Ok(r) => tracing::debug!(secs = r.elapsed.as_secs_f64(), "retention run: nothing expired"),
+            Err(e) => tracing::error!(cause = %e, "retention run failed"),
+        })?),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -35,7 +49,10 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
         crate::serve::serve(listener, state, crate::serve::signal()).await?;
         anyhow::Ok(())
     })?;
-    // The runtime and with it the last engine handle are gone: the writer
+    if let Some(d) = daemon {
+        d.stop();
+    }
+    // The runtime, the daemon and with them the last engine handle are gone: the writer
     // has committed everything queued and the WAL is synced.
     tracing::info!("stopped");
     Ok(super::EXIT_OK)

@@ -12,6 +12,7 @@ mod health;
 mod keys;
 pub mod openapi;
 mod redaction;
+mod retention;
 mod verify;
 
 use std::time::Instant;
@@ -42,6 +43,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/v1/redaction", get(redaction::get_policy).put(redaction::put_policy))
+        .route("/v1/retention", get(retention::get_retention).put(retention::put_retention))
+        .route("/v1/legal-hold", axum::routing::put(retention::put_hold).delete(retention::delete_hold))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

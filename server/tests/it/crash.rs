@@ -128,3 +128,51 @@ async fn sigterm_exits_zero_and_logs_hold_no_values() {
     let engine = Engine::open(&dir).unwrap();
     assert_eq!(engine.get("ws_t", 3).unwrap().unwrap().event.actor_id, secret);
 }
+
+/// `annal serve` runs retention at start and then on its interval: rows
+/// recorded (by a manual clock) 500 days ago, beyond the default tier's 400,
+/// are gone soon after the server starts, the deletion is a row of the
+/// chain, and a SIGTERM stops the daemon with the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_retention_on_its_interval() {
+    use annal_engine::{ActorType, Event, ManualClock};
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data").display().to_string();
+    let now_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    {
+        let clock = Arc::new(ManualClock::new(now_ns - 500 * 86_400 * 1_000_000_000));
+        let engine = Engine::builder(&dir).clock(clock).open().unwrap();
+        let old: Vec<Event> = (0..20).map(|i| Event::new("auth.login", ActorType::User, format!("u{i}"))).collect();
+        engine.append("ws_t", &old).unwrap();
+    }
+    let token = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_t", "--scope", "admin,read"]).trim().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args(["serve", "--data-dir", &dir, "--listen", "127.0.0.1:0", "--log", "warn", "--retention-interval-secs", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.trim().rsplit("http://").next().unwrap().parse().unwrap();
+    let client = HttpClient::new(addr);
+    // The run deletes in batches, then appends its `annal.retention.purged` row.
+    let mut purged = serde_json::Value::Null;
+    for _ in 0..100 {
+        purged = client.send(get("/v1/events?action=annal.retention.purged", &token)).await.unwrap().json();
+        if !purged["records"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(purged["records"][0]["event"]["action"], "annal.retention.purged", "{purged}");
+    let anchor = client.send(get("/v1/retention", &token)).await.unwrap().json()["anchor"].clone();
+    assert_eq!(anchor["seq"], 20, "the 20 expired rows were deleted: {anchor}");
+    client.send(get("/v1/events/5", &token)).await.unwrap().problem(404, "not-found");
+    let v = client.send(get("/v1/verify", &token)).await.unwrap().json();
+    assert_eq!(v["intact"], true, "{v}");
+    drop(client);
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert_eq!(exit.code(), Some(0));
+}

@@ -509,3 +509,67 @@ mod no_input_makes_a_500 {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn retention_and_legal_hold_over_http_are_recorded_and_kept_per_tenant() {
+    let f = Fixture::new();
+    let admin = f.key("ws_a", &["admin", "read"]);
+    let reader = f.key("ws_a", &["read", "ingest"]);
+    let b = f.key("ws_b", &["admin"]);
+    let got = f.call(get("/v1/retention", &admin)).await.json();
+    assert_eq!((got["tier"].as_str(), got["days"].as_u64()), (Some("default"), Some(400)));
+    assert_eq!((got["legal_hold"].is_null(), got["anchor"].is_null()), (true, true));
+
+    let set = |body: &'static [u8]| Req { method: Method::PUT, ..post("/v1/retention", &admin, JSON, body) };
+    let r = f.call(set(br#"{"tier":"business"}"#)).await.json();
+    assert_eq!((r["tier"].as_str(), r["days"].as_u64()), (Some("business"), Some(1095)));
+    let row = f.call(get(&format!("/v1/events/{}", r["seq"]), &admin)).await.json();
+    assert_eq!(row["event"]["action"], "annal.retention.set");
+    // The row names the key that made the change.
+    assert_eq!(row["event"]["actor"]["id"].as_str(), Some(&admin[3..19]));
+    let r = f.call(set(br#"{"days":500}"#)).await.json();
+    assert_eq!((r["tier"].as_str(), r["days"].as_u64()), (Some("custom"), Some(500)));
+
+    // Bad settings name the field and change nothing.
+    for (body, field) in [
+        (&br#"{"days":30}"#[..], "days"),
+        (br#"{"tier":"gold"}"#, "tier"),
+        (br#"{"tier":"free","days":90}"#, "days"),
+        (br#"{}"#, "tier"),
+        (br#"{"weeks":3}"#, "weeks"),
+        (br#"{"days":"many"}"#, "days"),
+    ] {
+        let p = f.call(set(body)).await;
+        let v =
+            p.problem(422, if field == "weeks" || body == br#"{"days":"many"}"# { "invalid-body" } else { "invalid-retention" });
+        assert_eq!(v["field"], field, "{}", String::from_utf8_lossy(body));
+    }
+    assert_eq!(f.call(get("/v1/retention", &admin)).await.json()["days"], 500);
+
+    // Only admin keys.
+    f.call(get("/v1/retention", &reader)).await.problem(403, "insufficient-scope");
+    f.call(Req { method: Method::DELETE, ..get("/v1/legal-hold", &reader) }).await.problem(403, "insufficient-scope");
+
+    // A hold, its reason checked, then released; each a row.
+    let hold = |body: &'static [u8]| Req { method: Method::PUT, ..post("/v1/legal-hold", &admin, JSON, body) };
+    f.call(hold(br#"{"reason":""}"#)).await.problem(422, "invalid-retention");
+    f.call(hold(br#"{"why":"x"}"#)).await.problem(422, "invalid-body");
+    let r = f.call(hold(br#"{"reason":"litigation 2026-17"}"#)).await.json();
+    assert_eq!(f.call(get(&format!("/v1/events/{}", r["seq"]), &admin)).await.json()["event"]["action"], "annal.retention.hold");
+    let got = f.call(get("/v1/retention", &admin)).await.json();
+    assert_eq!(got["legal_hold"]["reason"], "litigation 2026-17");
+
+    // Tenant B sees none of it, and cannot lift A's hold.
+    let got_b = f.call(get("/v1/retention", &b)).await.json();
+    assert_eq!((got_b["days"].as_u64(), got_b["legal_hold"].is_null()), (Some(400), true));
+    f.call(Req { method: Method::DELETE, ..get("/v1/legal-hold", &b) }).await.problem(409, "no-legal-hold");
+    assert_eq!(f.call(get("/v1/retention", &admin)).await.json()["legal_hold"]["reason"], "litigation 2026-17");
+
+    let r = f.call(Req { method: Method::DELETE, ..get("/v1/legal-hold", &admin) }).await.json();
+    assert_eq!(
+        f.call(get(&format!("/v1/events/{}", r["seq"]), &admin)).await.json()["event"]["action"],
+        "annal.retention.released"
+    );
+    f.call(Req { method: Method::DELETE, ..get("/v1/legal-hold", &admin) }).await.problem(409, "no-legal-hold");
+    assert!(f.engine.verify("ws_a", ..).unwrap().is_intact());
+}
