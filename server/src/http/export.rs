@@ -15,7 +15,10 @@
 //! `@`, tab or carriage return gets a leading `'`, so a spreadsheet shows it
 //! as text instead of running it as a formula.
 
-use annal_engine::{Record, Scopes};
+use std::borrow::Cow;
+use std::ops::ControlFlow;
+
+use annal_engine::{RecordRef, Scopes};
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -77,45 +80,46 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn csv_row(r: &Record) -> [String; 26] {
+fn csv_row<'a>(r: &RecordRef<'a>) -> [Cow<'a, str>; 26] {
     let e = &r.event;
-    let o = |v: &Option<String>| v.clone().unwrap_or_default();
-    let ns = |n: i64| annal_engine::event::format_rfc3339_nanos(n);
+    let o = |v: Option<&'a str>| Cow::Borrowed(v.unwrap_or_default());
+    let ns = |n: i64| Cow::Owned(annal_engine::event::format_rfc3339_nanos(n));
     let redactions = if e.redactions.is_empty() {
         String::new()
     } else {
         serde_json::Value::from(
-            e.redactions.iter().map(|x| serde_json::json!({"path": x.path, "how": x.how})).collect::<Vec<_>>(),
+            e.redactions.iter().map(|(path, how)| serde_json::json!({"path": path, "how": how})).collect::<Vec<_>>(),
         )
         .to_string()
     };
+    let target = e.target.unwrap_or_default();
     [
-        r.seq.to_string(),
+        r.seq.to_string().into(),
         ns(i64::try_from(r.recorded_at).unwrap_or(i64::MAX)),
-        e.action.clone(),
-        e.actor_type.as_str().to_string(),
-        e.actor_id.clone(),
-        o(&e.actor_name),
-        o(&e.actor_email),
-        o(&e.on_behalf_of),
+        e.action.into(),
+        e.actor_type.as_str().into(),
+        e.actor_id.into(),
+        o(e.actor_name),
+        o(e.actor_email),
+        o(e.on_behalf_of),
         e.occurred_at.map(ns).unwrap_or_default(),
-        o(&e.session_id),
-        e.target.as_ref().map(|t| t.kind.clone()).unwrap_or_default(),
-        e.target.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
-        e.target.as_ref().and_then(|t| t.name.clone()).unwrap_or_default(),
-        e.outcome.map(|x| x.as_str().to_string()).unwrap_or_default(),
-        o(&e.ip),
-        o(&e.user_agent),
-        o(&e.input_hash),
-        o(&e.output_hash),
-        o(&e.key_ref),
-        o(&e.idempotency_key),
-        o(&e.diff),
-        o(&e.metadata),
-        e.policy_version.to_string(),
-        redactions,
-        r.leaf.to_hex(),
-        r.head.to_hex(),
+        o(e.session_id),
+        target.0.into(),
+        target.1.into(),
+        o(target.2),
+        e.outcome.map(|x| x.as_str()).unwrap_or_default().into(),
+        o(e.ip),
+        o(e.user_agent),
+        o(e.input_hash),
+        o(e.output_hash),
+        o(e.key_ref),
+        o(e.idempotency_key),
+        o(e.diff),
+        o(e.metadata),
+        e.policy_version.to_string().into(),
+        redactions.into(),
+        r.leaf.to_hex().into(),
+        r.head.to_hex().into(),
     ]
 }
 
@@ -135,63 +139,79 @@ pub(super) async fn export(State(state): State<AppState>, key: Key, RawQuery(raw
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
     let t = tenant.clone();
     tokio::task::spawn_blocking(move || {
-        // The stream is opened before the response starts, so a bad query is
-        // a proper problem response and not a broken body.
-        let stream = match engine.query_stream(&t, &query) {
-            Ok(s) => {
-                let _ = ready_tx.send(Ok(()));
-                s
-            }
-            Err(e) => {
-                let _ = ready_tx.send(Err(ApiError::from(e)));
-                return;
-            }
-        };
+        // Rows are lent by `Engine::scan` straight from the bytes RocksDB
+        // read (no owned copy per row) and written into a buffer that goes
+        // to the body every CHUNK_BYTES; the bounded channel holds the scan
+        // back while the client is slower, so memory stays constant.
         let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
         let csv_writer = || csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
         let mut csv = (format == Format::Csv).then(csv_writer);
         if let Some(w) = &mut csv {
             let _ = w.write_record(CSV_COLUMNS);
         }
+        // The answer starts with the first row (or the scan's end), so a bad
+        // query is a proper problem response and not a broken body.
+        let mut ready = Some(ready_tx);
         let mut rows = 0u64;
-        for item in stream {
-            let r = match item {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(cause = %e, rows, "export stopped by a read error");
-                    let _ = tx.blocking_send(Err(std::io::Error::other("export stopped by a read error")));
-                    return;
-                }
-            };
+        let mut client_gone = false;
+        let scanned = engine.scan(&t, &query, |r| {
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(Ok(()));
+            }
             rows += 1;
             match &mut csv {
                 Some(w) => {
-                    let cells = csv_row(&r);
-                    if w.write_record(cells.iter().map(|c| neutralise(c).into_owned())).is_err() {
-                        return;
+                    let cells = csv_row(r);
+                    // Field by field, then the record's end: no row of owned cells.
+                    let written = cells.iter().try_for_each(|c| w.write_field(neutralise(c).as_bytes()));
+                    if written.and_then(|()| w.write_record(std::iter::empty::<&[u8]>())).is_err() {
+                        client_gone = true;
+                        return ControlFlow::Break(());
+                    }
+                    if w.get_ref().len() >= CHUNK_BYTES {
+                        match std::mem::replace(w, csv_writer()).into_inner() {
+                            Ok(bytes) => buf = bytes,
+                            Err(_) => {
+                                client_gone = true;
+                                return ControlFlow::Break(());
+                            }
+                        }
                     }
                 }
                 None => {
-                    let _ = serde_json::to_writer(&mut buf, &r.to_json());
+                    let _ = serde_json::to_writer(&mut buf, &r.to_owned().to_json());
                     buf.push(b'\n');
-                }
-            }
-            if let Some(w) = &mut csv {
-                if w.get_ref().len() >= CHUNK_BYTES {
-                    match std::mem::replace(w, csv_writer()).into_inner() {
-                        Ok(bytes) => buf = bytes,
-                        Err(_) => return,
-                    }
                 }
             }
             if buf.len() >= CHUNK_BYTES {
                 metrics.exported_rows.fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
                 rows = 0;
                 if tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut buf)))).is_err() {
-                    return; // the client went away
+                    client_gone = true;
+                    return ControlFlow::Break(());
                 }
                 buf.reserve(CHUNK_BYTES + 4096);
             }
+            ControlFlow::Continue(())
+        });
+        if let Err(e) = scanned {
+            match ready.take() {
+                // Nothing sent yet: the query itself was refused.
+                Some(ready) => {
+                    let _ = ready.send(Err(ApiError::from(e)));
+                }
+                None => {
+                    tracing::error!(cause = %e, rows, "export stopped by a read error");
+                    let _ = tx.blocking_send(Err(std::io::Error::other("export stopped by a read error")));
+                }
+            }
+            return;
+        }
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(Ok(()));
+        }
+        if client_gone {
+            return;
         }
         if let Some(w) = csv {
             match w.into_inner() {
