@@ -49,9 +49,19 @@ enum Command {
         #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
         data_dir: PathBuf,
         /// Only this tenant.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "trusted_checkpoint")]
         tenant: Option<String>,
+        /// Prove the store still holds and extends the chain this kept
+        /// checkpoint (JSON from `annal checkpoint latest`) signed.
+        #[arg(long, value_name = "FILE")]
+        trusted_checkpoint: Option<PathBuf>,
+        /// With --trusted-checkpoint: the checkpoint must be signed by this public key (hex).
+        #[arg(long, requires = "trusted_checkpoint")]
+        public_key: Option<String>,
     },
+    /// Signed checkpoints: the signing key, the latest, making one.
+    #[command(subcommand)]
+    Checkpoint(cli::checkpoint::Command),
     /// Print one tenant's rows as newline-delimited JSON, oldest first.
     ///
     /// Every filter given must match. A page that is not the last ends with
@@ -258,12 +268,22 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 let f = std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("cannot open {file}: {e}"))?;
                 Box::new(BufReader::with_capacity(1 << 20, f))
             };
-            cli::ingest::run(&engine, &opts, &mut input, &mut stdout.lock(), &mut stderr.lock())
+            let code = cli::ingest::run(&engine, &opts, &mut input, &mut stdout.lock(), &mut stderr.lock())?;
+            cli::checkpoint::after_ingest(&engine, &mut stderr.lock())?;
+            Ok(code)
         }
-        Command::Verify { data_dir, tenant } => {
+        Command::Verify { data_dir, tenant, trusted_checkpoint: Some(file), public_key } => {
+            let trusted = cli::checkpoint::read_checkpoint(&file)?;
+            let key = public_key.as_deref().map(cli::checkpoint::parse_public_key).transpose()?;
+            let engine = cli::open_existing(&data_dir)?;
+            debug_assert!(tenant.is_none());
+            cli::checkpoint::verify_trusted(&engine, &trusted, key.as_ref(), &mut stdout.lock())
+        }
+        Command::Verify { data_dir, tenant, .. } => {
             let engine = cli::open_existing(&data_dir)?;
             cli::verify::run(&engine, tenant.as_deref(), &mut stdout.lock(), &mut stderr.lock())
         }
+        Command::Checkpoint(c) => cli::checkpoint::run(c, &mut stdout.lock(), &mut stderr.lock()),
         Command::Query(q) => {
             let QueryArgs {
                 data_dir,

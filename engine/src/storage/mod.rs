@@ -36,11 +36,13 @@ pub enum Cf {
     Idempotency,
     /// Secondary indexes: time, actor, action, target, session, key, outcome.
     Index,
+    /// Signed checkpoints, keyed by (tenant number, seq).
+    Checkpoints,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 6] = [Cf::Meta, Cf::Tenants, Cf::Heads, Cf::Records, Cf::Idempotency, Cf::Index];
+    pub const ALL: [Cf; 7] = [Cf::Meta, Cf::Tenants, Cf::Heads, Cf::Records, Cf::Idempotency, Cf::Index, Cf::Checkpoints];
 
     /// Name on disk.
     pub fn name(self) -> &'static str {
@@ -51,6 +53,7 @@ impl Cf {
             Cf::Records => "records",
             Cf::Idempotency => "idempotency",
             Cf::Index => "index",
+            Cf::Checkpoints => "checkpoints",
         }
     }
 }
