@@ -92,3 +92,57 @@ fn a_kept_checkpoint_verifies_until_the_tail_is_cut() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("seq"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn an_exported_bundle_verifies_offline_and_a_flipped_bit_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data");
+    let data = dir.to_str().unwrap();
+    assert!(annal(&["ingest", "--data-dir", data, "--tenant", "ws_a"], &events(50)).status.success());
+    let file = d.path().join("w.bundle");
+    let out = annal(
+        &[
+            "export",
+            "--data-dir",
+            data,
+            "--tenant",
+            "ws_a",
+            "--bundle",
+            file.to_str().unwrap(),
+            "--from-seq",
+            "10",
+            "--to-seq",
+            "20",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("seq 10..=20 (11 rows)"), "{}", text(&out.stdout));
+    // No data directory needed: the store is moved away first.
+    std::fs::rename(&dir, d.path().join("elsewhere")).unwrap();
+    let ok = annal(&["verify-bundle", file.to_str().unwrap()], b"");
+    assert_eq!(ok.status.code(), Some(0), "{}{}", text(&ok.stdout), text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("bundle intact: seq 10..=20 (11 rows)"), "{}", text(&ok.stdout));
+
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&file, &bytes).unwrap();
+    let bad = annal(&["verify-bundle", file.to_str().unwrap()], b"");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stdout).contains("BROKEN at frame"), "{}", text(&bad.stdout));
+
+    let missing = annal(&["verify-bundle", d.path().join("none").to_str().unwrap()], b"");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("cannot open"));
+    // A window by time that holds no row is refused, and no file is left behind.
+    std::fs::rename(d.path().join("elsewhere"), &dir).unwrap();
+    let empty = d.path().join("empty.bundle");
+    let out = annal(
+        &["export", "--data-dir", data, "--tenant", "ws_a", "--bundle", empty.to_str().unwrap(), "--to", "2000-01-01T00:00:00Z"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("window"), "{}", text(&out.stderr));
+    assert!(!empty.exists() && !d.path().join("empty.partial").exists());
+}

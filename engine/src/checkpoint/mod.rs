@@ -19,8 +19,9 @@
 //!
 //! `key.rs` loads or generates the key; `trusted.rs` is the verification
 //! against a kept checkpoint; `daemon.rs` applies the every-N-rows/T-seconds
-//! policy.
+//! policy; `bundle.rs` writes and verifies self-verifying export files.
 
+pub mod bundle;
 mod daemon;
 pub mod key;
 mod trusted;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+pub use bundle::{verify_bundle, BundleError, BundleReport};
 pub use daemon::CheckpointDaemon;
 pub use key::{key_id, verify_signature, KeySource, SigningKeyPair, KEY_FILE};
 pub use trusted::{Connection, TrustedFailure, TrustedOutcome, TrustedReport};

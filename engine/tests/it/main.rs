@@ -2,6 +2,7 @@
 //! real engine on a RocksDB store in a temporary directory.
 
 mod append;
+mod bundle;
 mod checkpoint;
 mod crash;
 mod golden;

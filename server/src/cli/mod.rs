@@ -4,6 +4,7 @@
 //! the binary) and returns an [`ExitCode`]-like number, so tests can run a
 //! command in-process and look at what it printed.
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod ingest;
 pub mod progress;
