@@ -146,3 +146,35 @@ fn an_exported_bundle_verifies_offline_and_a_flipped_bit_is_named() {
     assert!(text(&out.stderr).contains("window"), "{}", text(&out.stderr));
     assert!(!empty.exists() && !d.path().join("empty.partial").exists());
 }
+
+#[test]
+fn the_key_comes_from_the_environment_or_a_file_and_a_readable_file_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data");
+    let data = dir.to_str().unwrap();
+    assert!(annal(&["ingest", "--data-dir", data, "--tenant", "ws_a"], &events(3)).status.success());
+    let own: serde_json::Value =
+        serde_json::from_slice(&annal(&["checkpoint", "public-key", "--data-dir", data], b"").stdout).unwrap();
+
+    let seed = "11".repeat(32);
+    let out = Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args(["checkpoint", "public-key", "--data-dir", data])
+        .env("ANNAL_SIGNING_KEY", &seed)
+        .env_remove("ANNAL_SIGNING_KEY_FILE")
+        .output()
+        .unwrap();
+    let from_env: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(from_env["public_key"], own["public_key"]);
+
+    let file = d.path().join("k.key");
+    std::fs::write(&file, format!("{seed}\n")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = annal(&["checkpoint", "public-key", "--data-dir", data, "--signing-key", file.to_str().unwrap()], b"");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), from_env);
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = annal(&["checkpoint", "make", "--data-dir", data, "--signing-key", file.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("make it 0600"), "{}", text(&out.stderr));
+}
