@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent check of testdata/golden/ (chain.json, chain-v2.json, retention.json, checkpoint.json) against docs/FORMAT.md.
+"""Independent check of testdata/golden/ (chain.json, chain-v2.json, retention.json, checkpoint.json, bundle-v1.bundle) against docs/FORMAT.md.
 
 Written from the document alone, sharing no code with annal: decodes every
 canonical event field by field (bincode standard varints), recomputes every
@@ -264,11 +264,31 @@ def check_checkpoints(name):
     print(f"golden vectors: {name}: key id, {len(g['checkpoints'])} signed messages, signatures and values agree with docs/FORMAT.md")
 
 
+def check_bundle(name):
+    # The pinned bundle, by the verifier written from FORMAT.md's "Export bundles".
+    sys.dont_write_bytecode = True
+    sys.path.insert(0, str(Path(__file__).parent.parent))
+    import verify_bundle
+
+    data = (Path(__file__).parent / name).read_bytes()
+    assert verify_bundle.verify(data) == ("t", 7, 9, 3, 12), "bundle window"
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 1
+    try:
+        verify_bundle.verify(bytes(flipped))
+    except verify_bundle.Bad:
+        pass
+    else:
+        raise AssertionError("a flipped bit went unnoticed")
+    print(f"golden vectors: {name}: verifies as rows 7..=9 from the checkpoint at 5 to the one at 12")
+
+
 def main():
     check("chain.json")
     check("chain-v2.json")
     check_retention("retention.json")
     check_checkpoints("checkpoint.json")
+    check_bundle("bundle-v1.bundle")
 
 
 if __name__ == "__main__":

@@ -174,3 +174,34 @@ fn the_independent_verifier_catches_flips_in_every_frame_kind() {
         assert!(verify_bundle(&b[..cut], None).is_err());
     }
 }
+
+/// The bundle bytes are pinned: testdata/golden/bundle-v1.bundle, from a
+/// fixed key, clock and events (check_golden.py verifies the same file
+/// with testdata/verify_bundle.py). `ANNAL_BLESS=1` writes it, for a new
+/// file only: a change to these bytes is a new bundle version.
+#[test]
+fn the_bundle_bytes_match_the_golden_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = Engine::builder(dir.path())
+        .clock(clock.clone())
+        .default_policy(Policy::off())
+        .signing_key(annal_engine::KeySource::Seed([7; 32]))
+        .open()
+        .unwrap();
+    for i in 0..12 {
+        engine.append("t", &[event(i)]).unwrap();
+        clock.advance(1_000_000_000);
+        if i == 4 {
+            engine.checkpoint("t").unwrap();
+        }
+    }
+    let b = bundle(&engine, 7, 9);
+    let r = verify_bundle(&b[..], None).unwrap();
+    assert_eq!((r.start, r.from_seq, r.to_seq, r.end_seq), (("checkpoint", 5), 7, 9, 12));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden/bundle-v1.bundle");
+    if std::env::var_os("ANNAL_BLESS").is_some() && !path.exists() {
+        std::fs::write(&path, &b).unwrap();
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), b, "bundle bytes changed: that is a new bundle version");
+}
