@@ -137,11 +137,7 @@ impl Engine {
         };
         // The start: the latest checkpoint of this key at or before the
         // window that retention has not deleted past, else anchor or genesis.
-        let start_cp = self
-            .checkpoints(tenant, floor, from - 1, usize::MAX)?
-            .into_iter()
-            .rev()
-            .find(|c| c.public_key == public_key && c.seq >= floor && c.seq < from);
+        let start_cp = self.latest_checkpoint_below(tenant, floor, from, &public_key)?;
         let mut w = FrameWriter { out, frames: 0 };
         w.out.write_all(MAGIC)?;
         let mut header = vec![1u8];
@@ -208,6 +204,31 @@ impl Engine {
             key_id: kid,
             frames: w.frames,
         })
+    }
+}
+
+impl Engine {
+    /// The latest stored checkpoint signed by `public_key` with `lo <= seq < hi`,
+    /// read from the top down (a tenant may have many).
+    fn latest_checkpoint_below(&self, tenant: &str, lo: u64, hi: u64, public_key: &[u8; 32]) -> Result<Option<Checkpoint>> {
+        let n = self.tenant_number(tenant)?;
+        let store = &self.shared().store;
+        let mut top = keys::record(n, hi);
+        loop {
+            let rows = store.scan(Cf::Checkpoints, &keys::record(n, lo), &top, true, 64, ReadMode::Interactive)?;
+            for (k, v) in &rows {
+                let seq = keys::record_seq(k).ok_or_else(|| Error::Corrupt("malformed checkpoint key".into()))?;
+                let cp = Checkpoint::decode_value(tenant, seq, v)
+                    .map_err(|e| Error::Corrupt(format!("checkpoint of seq {seq}: {e}")))?;
+                if cp.public_key == *public_key {
+                    return Ok(Some(cp));
+                }
+            }
+            match rows.last() {
+                Some((k, _)) if rows.len() == 64 => top = k.clone().try_into().unwrap_or(keys::record(n, lo)),
+                _ => return Ok(None),
+            }
+        }
     }
 }
 

@@ -205,3 +205,33 @@ fn the_bundle_bytes_match_the_golden_file() {
     }
     assert_eq!(std::fs::read(&path).unwrap(), b, "bundle bytes changed: that is a new bundle version");
 }
+
+#[test]
+fn a_bundle_starts_from_a_checkpoint_of_its_own_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let with = |seed: u8| {
+        Engine::builder(dir.path())
+            .clock(clock.clone())
+            .default_policy(Policy::off())
+            .signing_key(annal_engine::KeySource::Seed([seed; 32]))
+            .open()
+            .unwrap()
+    };
+    let a = with(1);
+    append(&a, 3);
+    a.checkpoint("t").unwrap();
+    drop(a);
+    // Another key signs the next 70 (more than one page of the downward scan).
+    let b = with(2);
+    for _ in 0..70 {
+        append(&b, 1);
+        b.checkpoint("t").unwrap();
+    }
+    drop(b);
+    let a = with(1);
+    append(&a, 2);
+    let bytes = bundle(&a, 74, 75);
+    let r = verify_bundle(&bytes[..], Some(&a.checkpoint_public_key().0)).unwrap();
+    assert_eq!((r.start, r.end_seq), (("checkpoint", 3), 75));
+}
