@@ -25,10 +25,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # The independent golden-vector check (testdata/golden/check_golden.py) uses
-# BLAKE3 from PyPI, so that it shares no code with annal.
+# BLAKE3 and Ed25519 from PyPI, so that it shares no code with annal.
 if ! python3 -c 'import blake3' >/dev/null 2>&1; then
   echo "setup: installing the blake3 Python package" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore blake3 >/dev/null
+fi
+# Ed25519 for the checkpoint vectors and the independent bundle verifier.
+if ! python3 -c 'from cryptography.hazmat.primitives.asymmetric import ed25519' >/dev/null 2>&1; then
+  echo "setup: installing the cryptography Python package" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore cryptography >/dev/null
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -262,7 +262,7 @@ pub fn build(spec: &StoreSpec, path: &Path, progress: bool) -> BuildReport {
 }
 
 /// The column families of an annal store, as named on disk.
-pub const COLUMN_FAMILIES: [&str; 7] = ["meta", "tenants", "heads", "records", "idempotency", "index", "apikeys"];
+pub const COLUMN_FAMILIES: [&str; 8] = ["meta", "tenants", "heads", "records", "idempotency", "index", "apikeys", "checkpoints"];
 
 /// annal's block cache size (`StoreOptions::default` in engine/src/storage).
 pub const BLOCK_CACHE_BYTES: usize = 64 << 20;
@@ -286,7 +286,7 @@ pub fn annal_column_families(cache: &rocksdb::Cache) -> Vec<rocksdb::ColumnFamil
         .map(|&name| {
             let mut table = rocksdb::BlockBasedOptions::default();
             table.set_block_cache(cache);
-            if name != "index" {
+            if name != "index" && name != "checkpoints" {
                 table.set_bloom_filter(10.0, false);
             }
             if name == "records" {

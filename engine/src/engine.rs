@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     /// Serialises retention's writes: each deletion batch, policy and hold
     /// changes, tenant deletion (see [`crate::retention`]).
     pub retention: parking_lot::Mutex<()>,
+    /// The checkpoint signing key ([`crate::checkpoint`]).
+    pub signer: crate::checkpoint::SigningKeyPair,
 }
 
 /// Builder for [`Engine`]; every setter states its default.
@@ -89,9 +91,18 @@ pub struct EngineBuilder {
     queue_depth: usize,
     max_batch_events: usize,
     default_policy: Policy,
+    signing_key: crate::checkpoint::KeySource,
 }
 
 impl EngineBuilder {
+    /// Where the checkpoint signing key comes from; default
+    /// [`KeySource::DataDir`](crate::checkpoint::KeySource::DataDir), a key
+    /// generated (mode 0600) into the data directory on first open.
+    pub fn signing_key(mut self, source: crate::checkpoint::KeySource) -> Self {
+        self.signing_key = source;
+        self
+    }
+
     /// The redaction policy new tenants start with (their version 1);
     /// default [`Policy::default`]: emails masked, IPs truncated, every
     /// detector on. [`Policy::off`] stores events as sent.
@@ -175,6 +186,7 @@ impl EngineBuilder {
         let store =
             Store::open(&self.path, &StoreOptions { compression: self.compression, block_cache_bytes: self.block_cache_bytes })?;
         check_format(&store)?;
+        let signer = crate::checkpoint::SigningKeyPair::load(&self.signing_key, &self.path)?;
         let (mut tenants, next_tenant) = recover(&store)?;
         let redactors = load_redactors(&store, &mut tenants, &self.default_policy, self.clock.now_ns())?;
         let directory = tenants.iter().map(|(name, t)| (name.clone(), t.number)).collect();
@@ -188,6 +200,7 @@ impl EngineBuilder {
             default_policy: self.default_policy,
             redactors: RwLock::new(redactors),
             retention: parking_lot::Mutex::new(()),
+            signer,
         });
         let (tx, rx) = mpsc::sync_channel(self.queue_depth);
         let poisoned = Arc::new(AtomicBool::new(false));
@@ -390,6 +403,7 @@ impl Engine {
             queue_depth: 4_096,
             max_batch_events: 10_000,
             default_policy: Policy::default(),
+            signing_key: crate::checkpoint::KeySource::DataDir,
         }
     }
 

@@ -18,7 +18,8 @@
 //! entries ([`index`]) on the caller's thread; the writer thread (`writer`)
 //! gathers concurrent appends into one RocksDB batch, assigns seqs, links the
 //! chain and syncs once ([`storage`]); [`query`] reads windows of it back
-//! through the indexes; [`verify`] recomputes it all later.
+//! through the indexes; [`verify`] recomputes it all later, and
+//! [`checkpoint`] signs heads for auditors to keep and check the store against.
 //! ARCHITECTURE.md at the repository root has the map; docs/FORMAT.md
 //! specifies every stored and hashed byte, docs/REDACTION.md the policies.
 
@@ -27,6 +28,7 @@
 pub mod apikeys;
 pub mod canonical_json;
 pub mod chain;
+pub mod checkpoint;
 pub mod clock;
 mod engine;
 mod error;
@@ -43,6 +45,9 @@ mod writer;
 
 pub use apikeys::{ApiKey, Scopes};
 pub use chain::Hash;
+pub use checkpoint::{
+    Checkpoint, CheckpointDaemon, CheckpointPolicy, Connection, KeySource, TrustedFailure, TrustedOutcome, TrustedReport,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
     validate_tenant, Durability, Engine, EngineBuilder, RecordIter, MAX_TENANT_BYTES, PLATFORM_TENANT, POLICY_ACTION,

@@ -61,8 +61,50 @@ enum Command {
         #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
         data_dir: PathBuf,
         /// Only this tenant.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "trusted_checkpoint")]
         tenant: Option<String>,
+        /// Prove the store still holds and extends the chain this kept
+        /// checkpoint (JSON from `annal checkpoint latest`) signed.
+        #[arg(long, value_name = "FILE")]
+        trusted_checkpoint: Option<PathBuf>,
+        /// With --trusted-checkpoint: the checkpoint must be signed by this public key (hex).
+        #[arg(long, requires = "trusted_checkpoint")]
+        public_key: Option<String>,
+    },
+    /// Signed checkpoints: the signing key, the latest, making one.
+    #[command(subcommand)]
+    Checkpoint(cli::checkpoint::Command),
+    /// Export a window of a tenant's chain as a self-verifying bundle file.
+    Export {
+        /// Data directory (must hold a store).
+        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+        data_dir: PathBuf,
+        /// Tenant (workspace) id.
+        #[arg(long)]
+        tenant: String,
+        /// The bundle file to write.
+        #[arg(long, value_name = "FILE")]
+        bundle: PathBuf,
+        /// First seq of the window (default: the first stored).
+        #[arg(long)]
+        from_seq: Option<u64>,
+        /// Last seq of the window (default: the head).
+        #[arg(long)]
+        to_seq: Option<u64>,
+        /// Rows recorded at or after this (RFC 3339 or ns since the epoch).
+        #[arg(long)]
+        from: Option<String>,
+        /// Rows recorded before this (RFC 3339 or ns since the epoch).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Check a bundle offline, with no data directory: exit 0 intact, 2 broken (naming the first bad frame).
+    VerifyBundle {
+        /// The bundle file.
+        file: PathBuf,
+        /// The bundle must be signed by this public key (hex).
+        #[arg(long)]
+        public_key: Option<String>,
     },
     /// Print one tenant's rows as newline-delimited JSON, oldest first.
     ///
@@ -448,11 +490,31 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 let f = std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("cannot open {file}: {e}"))?;
                 Box::new(BufReader::with_capacity(1 << 20, f))
             };
-            cli::ingest::run(&engine, &opts, &mut input, &mut stdout.lock(), &mut stderr.lock())
+            let code = cli::ingest::run(&engine, &opts, &mut input, &mut stdout.lock(), &mut stderr.lock())?;
+            cli::checkpoint::after_ingest(&engine, &mut stderr.lock())?;
+            Ok(code)
         }
-        Command::Verify { data_dir, tenant } => {
+        Command::Verify { data_dir, tenant, trusted_checkpoint: Some(file), public_key } => {
+            let trusted = cli::checkpoint::read_checkpoint(&file)?;
+            let key = public_key.as_deref().map(cli::checkpoint::parse_public_key).transpose()?;
+            let engine = cli::open_existing(&data_dir)?;
+            debug_assert!(tenant.is_none());
+            cli::checkpoint::verify_trusted(&engine, &trusted, key.as_ref(), &mut stdout.lock())
+        }
+        Command::Verify { data_dir, tenant, .. } => {
             let engine = cli::open_existing(&data_dir)?;
             cli::verify::run(&engine, tenant.as_deref(), &mut stdout.lock(), &mut stderr.lock())
+        }
+        Command::Checkpoint(c) => cli::checkpoint::run(c, &mut stdout.lock(), &mut stderr.lock()),
+        Command::Export { data_dir, tenant, bundle, from_seq, to_seq, from, to } => {
+            annal_engine::validate_tenant(&tenant)?;
+            let engine = cli::open_existing(&data_dir)?;
+            let window = cli::bundle::Window { from_seq, to_seq, from, to };
+            cli::bundle::export(&engine, &tenant, &window, &bundle, &mut stdout.lock())
+        }
+        Command::VerifyBundle { file, public_key } => {
+            let key = public_key.as_deref().map(cli::checkpoint::parse_public_key).transpose()?;
+            cli::bundle::verify(&file, key.as_ref(), &mut stdout.lock())
         }
         Command::Query(q) => {
             let QueryArgs {

@@ -96,7 +96,7 @@ fn a_run_deletes_reports_and_verify_says_where_the_chain_starts() {
     let s = text(&out);
     assert_eq!(code, 0, "{s}");
     assert!(s.contains("ws_a: free (90 days), cutoff 2026-01-02T00:00:00Z: deleted 501 rows in 6 batches"), "{s}");
-    assert!(s.contains("chain now starts after seq 501, recorded as seq 507"), "{s}");
+    assert!(s.contains("chain now starts after seq 501, recorded as seq 507, checkpoint at seq 507"), "{s}");
     assert!(s.contains("ws_b: default (400 days)") && s.contains("deleted 0 rows"), "{s}");
     assert!(s.contains("deleted 501 rows of 2 tenant(s)"), "{s}");
     assert_eq!(engine.get("ws_a", 507).unwrap().unwrap().event.action, PURGED_ACTION);

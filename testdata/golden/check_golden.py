@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent check of testdata/golden/ (chain.json, chain-v2.json, retention.json) against docs/FORMAT.md.
+"""Independent check of testdata/golden/ (chain.json, chain-v2.json, retention.json, checkpoint.json, bundle-v1.bundle) against docs/FORMAT.md.
 
 Written from the document alone, sharing no code with annal: decodes every
 canonical event field by field (bincode standard varints), recomputes every
@@ -7,7 +7,7 @@ leaf, link and genesis with BLAKE3, and checks every stored value's layout and
 CRC32, and rebuilds every index key. If this and the Rust golden test both pass, the document, the code and
 the pinned bytes agree.
 
-Needs the `blake3` package from PyPI. Exit 0 on success.
+Needs the `blake3` and `cryptography` (Ed25519) packages from PyPI. Exit 0 on success.
 """
 import json
 import struct
@@ -251,11 +251,64 @@ def check_apikeys(name):
     print(f"golden vectors: {name}: {len(g['keys'])} api keys agree with docs/FORMAT.md")
 
 
+def check_checkpoints(name):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+    g = json.loads((Path(__file__).parent / name).read_text())
+    sk = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(g["seed"]))
+    pk = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert pk.hex() == g["public_key"], "public key of the seed"
+    kid = h(b"annal/v1/key-id\0", pk)[:8]
+    assert kid.hex() == g["key_id"], "key id"
+    tenant = g["tenant"].encode()
+    prev = (0, h(GENESIS, struct.pack(">I", len(tenant)), tenant))
+    for c in g["checkpoints"]:
+        head, phead = bytes.fromhex(c["head"]), bytes.fromhex(c["prev_head"])
+        assert (c["prev_seq"], phead) == prev, "each checkpoint links the one before (the first: genesis)"
+        msg = (b"annal/v1/checkpoint\0" + b"\x01" + struct.pack(">I", len(tenant)) + tenant + struct.pack(">Q", c["seq"]) + head
+               + struct.pack(">QQ", c["recorded_at"], c["prev_seq"]) + phead + kid)
+        assert msg.hex() == c["message"], "signed message"
+        sig = bytes.fromhex(c["signature"])
+        Ed25519PublicKey.from_public_bytes(pk).verify(sig, msg)
+        assert sk.sign(msg) == sig, "Ed25519 signatures are deterministic"
+        body = check_sealed(bytes.fromhex(c["value"]), 197)
+        assert body == struct.pack(">Q", c["recorded_at"]) + head + struct.pack(">Q", c["prev_seq"]) + phead + kid + pk + sig + struct.pack(">Q", c["made_at"]), "stored value"
+        assert bytes.fromhex(c["key"]) == struct.pack(">QQ", g["tenant_number"], c["seq"]), "key"
+        j = c["json"]
+        assert j == {"format": "annal.checkpoint.v1", "tenant": g["tenant"], "seq": c["seq"], "head": c["head"], "recorded_at": c["recorded_at"],
+                     "prev_seq": c["prev_seq"], "prev_head": c["prev_head"], "key_id": g["key_id"], "public_key": g["public_key"],
+                     "signature": c["signature"]}, "JSON form"
+        prev = (c["seq"], head)
+    print(f"golden vectors: {name}: key id, {len(g['checkpoints'])} signed messages, signatures and values agree with docs/FORMAT.md")
+
+
+def check_bundle(name):
+    # The pinned bundle, by the verifier written from FORMAT.md's "Export bundles".
+    sys.dont_write_bytecode = True
+    sys.path.insert(0, str(Path(__file__).parent.parent))
+    import verify_bundle
+
+    data = (Path(__file__).parent / name).read_bytes()
+    assert verify_bundle.verify(data) == ("t", 7, 9, 3, 12), "bundle window"
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 1
+    try:
+        verify_bundle.verify(bytes(flipped))
+    except verify_bundle.Bad:
+        pass
+    else:
+        raise AssertionError("a flipped bit went unnoticed")
+    print(f"golden vectors: {name}: verifies as rows 7..=9 from the checkpoint at 5 to the one at 12")
+
+
 def main():
     check("chain.json")
     check("chain-v2.json")
     check_retention("retention.json")
     check_apikeys("apikeys.json")
+    check_checkpoints("checkpoint.json")
+    check_bundle("bundle-v1.bundle")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ pub struct TenantRun {
     pub purged: Option<Receipt>,
     /// Why the run could not finish this tenant (the others went on).
     pub error: Option<String>,
+    /// The checkpoint made after this tenant's deletion (docs/FORMAT.md, "Checkpoints").
+    pub checkpoint: Option<crate::checkpoint::Checkpoint>,
 }
 
 /// What a run did.
@@ -137,10 +139,20 @@ pub(crate) fn run(engine: &Engine, opts: &RunOptions, stop: Option<&AtomicBool>)
             anchor: None,
             purged: None,
             error: None,
+            checkpoint: None,
         };
         let result = if opts.dry_run { count(engine, &name, now, &mut t) } else { purge(engine, &name, now, opts, stop, &mut t) };
         match result {
-            Ok(Some(n)) if t.rows > 0 || t.purged.is_some() => to_compact.push((n, t.anchor.map_or(0, |a| a.seq))),
+            Ok(Some(n)) if t.rows > 0 || t.purged.is_some() => {
+                to_compact.push((n, t.anchor.map_or(0, |a| a.seq)));
+                // Signs the chain as it now begins, linked to the checkpoint
+                // made before the first batch: what connects checkpoints
+                // auditors kept of deleted rows to the remaining chain.
+                match engine.checkpoint(&name) {
+                    Ok(cp) => t.checkpoint = Some(cp),
+                    Err(e) => t.error = Some(format!("checkpoint after the run: {e}")),
+                }
+            }
             Ok(_) => {}
             // A tenant gone meanwhile (deleted) is simply not reported.
             Err(Error::UnknownTenant) => continue,
@@ -208,6 +220,7 @@ fn purge(
     let shared = engine.shared();
     let store = &shared.store;
     let n = engine.tenant_number(name)?;
+    let mut bridged = false;
     let idle = if opts.idle_ratio.is_finite() { opts.idle_ratio.clamp(0.0, 100.0) } else { DEFAULT_IDLE_RATIO };
     loop {
         if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
@@ -293,6 +306,12 @@ fn purge(
             announced_seq: previous.map_or(0, |a| a.announced_seq),
         };
         batch.put(Cf::Tenants, &keys::tenant_meta(keys::TAG_ANCHOR, n), &a.encode());
+        if !bridged {
+            // A checkpoint of the chain while every row about to go is
+            // still there to be verified: the next checkpoint links to it.
+            engine.checkpoint(name)?;
+            bridged = true;
+        }
         // Not synced: an append's fsync would queue behind this one. Losing
         // unsynced batches to a power cut leaves the store before them,
         // which is consistent; the `purged` row's synced write makes every

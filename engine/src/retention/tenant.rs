@@ -69,7 +69,8 @@ impl Engine {
             let mut side = vec![
                 SideWrite::DeleteRange(Cf::Records, lo.clone(), hi.clone()),
                 SideWrite::DeleteRange(Cf::Index, lo.clone(), hi.clone()),
-                SideWrite::DeleteRange(Cf::Idempotency, lo, hi),
+                SideWrite::DeleteRange(Cf::Idempotency, lo.clone(), hi.clone()),
+                SideWrite::DeleteRange(Cf::Checkpoints, lo, hi),
                 SideWrite::Delete(Cf::Heads, keys::head(n).to_vec()),
                 SideWrite::Delete(Cf::Tenants, keys::tenant_by_name(tenant)),
                 SideWrite::DeleteRange(Cf::Tenants, keys::tenant_policy(n, 0).to_vec(), keys::tenant_policy(n + 1, 0).to_vec()),

@@ -38,11 +38,14 @@ pub enum Cf {
     Index,
     /// API keys: entries per tenant and the id → tenant lookup.
     ApiKeys,
+    /// Signed checkpoints, keyed by (tenant number, seq).
+    Checkpoints,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 7] = [Cf::Meta, Cf::Tenants, Cf::Heads, Cf::Records, Cf::Idempotency, Cf::Index, Cf::ApiKeys];
+    pub const ALL: [Cf; 8] =
+        [Cf::Meta, Cf::Tenants, Cf::Heads, Cf::Records, Cf::Idempotency, Cf::Index, Cf::ApiKeys, Cf::Checkpoints];
 
     /// Name on disk.
     pub fn name(self) -> &'static str {
@@ -54,6 +57,7 @@ impl Cf {
             Cf::Idempotency => "idempotency",
             Cf::Index => "index",
             Cf::ApiKeys => "apikeys",
+            Cf::Checkpoints => "checkpoints",
         }
     }
 }

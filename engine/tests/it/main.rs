@@ -2,12 +2,15 @@
 //! real engine on a RocksDB store in a temporary directory.
 
 mod append;
+mod bundle;
+mod checkpoint;
 mod crash;
 mod golden;
 mod query;
 mod redaction;
 mod retention;
 mod tamper;
+mod tamper_matrix;
 
 use std::sync::Arc;
 

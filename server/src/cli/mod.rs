@@ -5,6 +5,8 @@
 //! command in-process and look at what it printed.
 
 pub mod admin;
+pub mod bundle;
+pub mod checkpoint;
 pub mod ingest;
 pub mod progress;
 pub mod query;
@@ -32,10 +34,10 @@ pub fn open_existing(dir: &Path) -> anyhow::Result<Engine> {
     if !dir.join("CURRENT").exists() {
         anyhow::bail!("no annal store in {} (create one with `annal ingest`)", dir.display());
     }
-    Ok(Engine::open(dir)?)
+    Ok(Engine::builder(dir).signing_key(checkpoint::key_source(None)?).open()?)
 }
 
 /// Opens or creates a store for writing.
 pub fn open_for_write(dir: &Path, durability: Durability) -> anyhow::Result<Engine> {
-    Ok(Engine::builder(dir).durability(durability).open()?)
+    Ok(Engine::builder(dir).durability(durability).signing_key(checkpoint::key_source(None)?).open()?)
 }

@@ -72,6 +72,9 @@ pub fn run(engine: &Engine, args: &RunArgs, out: &mut dyn Write) -> anyhow::Resu
             if let Some(p) = t.purged {
                 write!(out, ", recorded as seq {}", p.seq)?;
             }
+            if let Some(c) = &t.checkpoint {
+                write!(out, ", checkpoint at seq {}", c.seq)?;
+            }
             writeln!(out)?;
         }
     }

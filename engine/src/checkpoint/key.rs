@@ -1,0 +1,194 @@
+//! The checkpoint signing key: where it comes from, how it is stored.
+//!
+//! The key file holds the 32-byte Ed25519 seed as 64 lower-case hex digits
+//! and a newline. annal creates it with mode 0600 (owner only) and refuses
+//! to use one that others may read: whoever reads it can sign checkpoints,
+//! which is the one thing the whole scheme rests on nobody else doing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+
+use crate::chain::Hash;
+use crate::error::{Error, FieldError, Result};
+
+/// Name of the key file annal generates in the data directory.
+pub const KEY_FILE: &str = "checkpoint-signing.key";
+
+/// Domain prefix of a key id.
+pub const KEY_ID_DOMAIN: &[u8] = b"annal/v1/key-id\0";
+
+/// Where the signing key comes from.
+#[derive(Clone, Default)]
+pub enum KeySource {
+    /// `checkpoint-signing.key` in the data directory, generated on first open.
+    #[default]
+    DataDir,
+    /// A key file at this path (never generated: a missing file is an error).
+    File(PathBuf),
+    /// The seed itself (e.g. from the `ANNAL_SIGNING_KEY` environment variable).
+    Seed([u8; 32]),
+}
+
+impl std::fmt::Debug for KeySource {
+    // Never prints a seed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::DataDir => f.write_str("DataDir"),
+            KeySource::File(p) => f.debug_tuple("File").field(p).finish(),
+            KeySource::Seed(_) => f.write_str("Seed(..)"),
+        }
+    }
+}
+
+impl KeySource {
+    /// Parses a seed given as 64 hex digits (surrounding white space ignored).
+    pub fn seed_from_hex(text: &str) -> Result<KeySource> {
+        parse_seed(text).map(KeySource::Seed).ok_or_else(|| key_error("must be 64 hex digits (a 32-byte Ed25519 seed)"))
+    }
+}
+
+fn key_error(message: &str) -> Error {
+    Error::InvalidOption { option: "signing_key", message: message.into() }
+}
+
+fn parse_seed(text: &str) -> Option<[u8; 32]> {
+    Hash::from_hex(text.trim()).map(|h| h.0)
+}
+
+/// The id of a public key: the first 8 bytes of
+/// `BLAKE3("annal/v1/key-id\0" ‖ public key)`.
+pub fn key_id(public_key: &[u8; 32]) -> [u8; 8] {
+    let mut h = blake3::Hasher::new();
+    h.update(KEY_ID_DOMAIN);
+    h.update(public_key);
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    id
+}
+
+/// An Ed25519 signing key with its public half and id.
+pub struct SigningKeyPair {
+    key: SigningKey,
+    /// Serialises checkpoint making: two makers racing from the same
+    /// previous checkpoint would store two successors of it.
+    pub(crate) lock: parking_lot::Mutex<()>,
+}
+
+impl std::fmt::Debug for SigningKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyPair").field("key_id", &hex(&self.key_id())).finish_non_exhaustive()
+    }
+}
+
+impl SigningKeyPair {
+    /// The key of a 32-byte seed.
+    pub fn from_seed(seed: &[u8; 32]) -> SigningKeyPair {
+        SigningKeyPair { key: SigningKey::from_bytes(seed), lock: parking_lot::Mutex::new(()) }
+    }
+
+    /// Loads (or, for [`KeySource::DataDir`], creates) the key for a store in `data_dir`.
+    pub fn load(source: &KeySource, data_dir: &Path) -> Result<SigningKeyPair> {
+        match source {
+            KeySource::Seed(s) => Ok(SigningKeyPair::from_seed(s)),
+            KeySource::File(p) => read_key_file(p),
+            KeySource::DataDir => {
+                let path = data_dir.join(KEY_FILE);
+                if path.exists() {
+                    return read_key_file(&path);
+                }
+                let mut seed = [0u8; 32];
+                getrandom::fill(&mut seed).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+                write_key_file(&path, &seed)?;
+                // Another process may have linked its key first: use the one on disk.
+                read_key_file(&path)
+            }
+        }
+    }
+
+    /// The 32-byte public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    /// The public key's id ([`key_id`]).
+    pub fn key_id(&self) -> [u8; 8] {
+        key_id(&self.public_key())
+    }
+
+    /// Ed25519 signature of `message`.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+}
+
+/// Checks an Ed25519 signature strictly (no malleable or small-order forms).
+pub fn verify_signature(public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
+    let Ok(key) = VerifyingKey::from_bytes(public_key) else { return false };
+    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
+}
+
+fn read_key_file(path: &Path) -> Result<SigningKeyPair> {
+    let shown = path.display();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| key_error(&format!("cannot read {shown}: {e}")))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(key_error(&format!(
+                "{shown} may be read by others (mode {:o}); make it 0600",
+                meta.permissions().mode() & 0o777
+            )));
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| key_error(&format!("cannot read {shown}: {e}")))?;
+    let seed =
+        parse_seed(&text).ok_or_else(|| key_error(&format!("{shown} must hold 64 hex digits (a 32-byte Ed25519 seed)")))?;
+    Ok(SigningKeyPair::from_seed(&seed))
+}
+
+fn write_key_file(path: &Path, seed: &[u8; 32]) -> Result<()> {
+    // Written under a temporary name and linked into place: a crash leaves
+    // either no key file or a whole one, and of two processes creating it at
+    // once, one links first and the other then reads that key.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(&tmp)?;
+    f.write_all(format!("{}\n", Hash(*seed).to_hex()).as_bytes())?;
+    f.sync_all()?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Lower-case hex of any bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses exactly `N` bytes of hex, naming `field` in the error.
+pub fn from_hex<const N: usize>(field: &str, text: &str) -> std::result::Result<[u8; N], FieldError> {
+    let b = text.as_bytes();
+    let bad = || FieldError::new(field, format!("must be {} hex digits", 2 * N));
+    if b.len() != 2 * N {
+        return Err(bad());
+    }
+    let mut out = [0u8; N];
+    for (i, pair) in b.chunks_exact(2).enumerate() {
+        let hi = char::from(pair[0]).to_digit(16).ok_or_else(bad)?;
+        let lo = char::from(pair[1]).to_digit(16).ok_or_else(bad)?;
+        out[i] = u8::try_from(hi * 16 + lo).map_err(|_| bad())?;
+    }
+    Ok(out)
+}

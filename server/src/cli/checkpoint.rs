@@ -1,0 +1,221 @@
+//! `annal checkpoint public-key|latest|list|make` and `annal verify
+//! --trusted-checkpoint`: signed checkpoints from the command line.
+//!
+//! Checkpoints are printed as one line of JSON each, the form an auditor
+//! keeps and hands back to `--trusted-checkpoint` (docs/FORMAT.md).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use annal_engine::checkpoint::key::{from_hex, hex};
+use annal_engine::{Checkpoint, Connection, Engine, KeySource, TrustedOutcome};
+
+use super::{EXIT_BROKEN, EXIT_ERROR, EXIT_OK};
+
+/// Environment variable naming a key file.
+pub const ENV_KEY_FILE: &str = "ANNAL_SIGNING_KEY_FILE";
+/// Environment variable holding the seed itself, 64 hex digits.
+pub const ENV_KEY: &str = "ANNAL_SIGNING_KEY";
+
+/// Where the signing key comes from: `file` if given, else
+/// `ANNAL_SIGNING_KEY_FILE`, else `ANNAL_SIGNING_KEY`, else the data directory.
+pub fn key_source(file: Option<&Path>) -> anyhow::Result<KeySource> {
+    if let Some(f) = file {
+        return Ok(KeySource::File(f.to_path_buf()));
+    }
+    if let Some(f) = std::env::var_os(ENV_KEY_FILE).filter(|f| !f.is_empty()) {
+        return Ok(KeySource::File(PathBuf::from(f)));
+    }
+    match std::env::var(ENV_KEY) {
+        Ok(seed) if !seed.is_empty() => Ok(KeySource::seed_from_hex(&seed).map_err(|e| anyhow::anyhow!("{ENV_KEY}: {e}"))?),
+        _ => Ok(KeySource::DataDir),
+    }
+}
+
+/// `annal checkpoint public-key`: the public key and its id, as JSON.
+pub fn public_key(engine: &Engine, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let (key, id) = engine.checkpoint_public_key();
+    writeln!(out, "{}", serde_json::json!({ "algorithm": "ed25519", "public_key": hex(&key), "key_id": hex(&id) }))?;
+    Ok(EXIT_OK)
+}
+
+/// `annal checkpoint latest --tenant T`.
+pub fn latest(engine: &Engine, tenant: &str, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    match engine.latest_checkpoint(tenant)? {
+        Some(cp) => {
+            writeln!(out, "{}", cp.to_json())?;
+            Ok(EXIT_OK)
+        }
+        None => {
+            writeln!(err, "annal: {tenant} has no checkpoint yet (make one with `annal checkpoint make`)")?;
+            Ok(EXIT_ERROR)
+        }
+    }
+}
+
+/// `annal checkpoint list --tenant T [--from-seq A] [--to-seq B]`.
+pub fn list(engine: &Engine, tenant: &str, from_seq: u64, to_seq: u64, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let mut from = from_seq;
+    loop {
+        let batch = engine.checkpoints(tenant, from, to_seq, 1024)?;
+        for cp in &batch {
+            writeln!(out, "{}", cp.to_json())?;
+        }
+        match batch.last() {
+            Some(cp) if batch.len() == 1024 && cp.seq < to_seq => from = cp.seq + 1,
+            _ => return Ok(EXIT_OK),
+        }
+    }
+}
+
+/// `annal checkpoint make [--tenant T]`: a checkpoint of one tenant or of every one.
+pub fn make(engine: &Engine, tenant: Option<&str>, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    let tenants = match tenant {
+        Some(t) => vec![t.to_string()],
+        None => engine.tenants(),
+    };
+    let mut code = EXIT_OK;
+    for t in &tenants {
+        match engine.checkpoint(t) {
+            Ok(cp) => writeln!(out, "{}", cp.to_json())?,
+            Err(e) => {
+                writeln!(err, "annal: {t}: no checkpoint: {e}")?;
+                code = EXIT_ERROR;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Reads a checkpoint file (the JSON `checkpoint latest` prints).
+pub fn read_checkpoint(path: &Path) -> anyhow::Result<Checkpoint> {
+    let text = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("{} is not a checkpoint: {e}", path.display()))?;
+    Checkpoint::from_json(&value).map_err(|e| anyhow::anyhow!("{} is not a checkpoint: {e}", path.display()))
+}
+
+/// Parses `--public-key`: 64 hex digits.
+pub fn parse_public_key(text: &str) -> anyhow::Result<[u8; 32]> {
+    from_hex::<32>("public_key", text.trim()).map_err(|e| anyhow::anyhow!("--{e}"))
+}
+
+/// `annal verify --trusted-checkpoint FILE [--public-key HEX]`: exit 0 when
+/// the store holds and extends the checkpoint's chain, 2 when it does not.
+pub fn verify_trusted(engine: &Engine, trusted: &Checkpoint, key: Option<&[u8; 32]>, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let t = &trusted.tenant;
+    match engine.verify_trusted(trusted, key)? {
+        TrustedOutcome::Extends(r) => {
+            let how = match r.connection {
+                Connection::Row => "the row at that seq has the trusted head".to_string(),
+                Connection::Anchor => "retention deleted up to that seq; its anchor has the trusted head".to_string(),
+                Connection::Checkpoints { links } => {
+                    format!("retention deleted that row; {links} signed checkpoint link(s) connect it to the remaining chain")
+                }
+            };
+            writeln!(
+                out,
+                "{t}: extends the trusted checkpoint at seq {} ({how}); chain intact to seq {}, head {}",
+                r.trusted_seq, r.head_seq, r.head
+            )?;
+            Ok(EXIT_OK)
+        }
+        TrustedOutcome::Failed(f) => {
+            writeln!(out, "{t}: FAILED against the trusted checkpoint at seq {}: {f}", trusted.seq)?;
+            Ok(EXIT_BROKEN)
+        }
+    }
+}
+
+/// `annal checkpoint …`.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Print the signing key's public half and id (JSON).
+    PublicKey(KeyArgs),
+    /// Print a tenant's latest checkpoint (JSON): the file an auditor keeps.
+    Latest(TenantArgs),
+    /// Print a tenant's stored checkpoints, oldest first (one JSON per line).
+    List {
+        /// Store, key and tenant.
+        #[command(flatten)]
+        tenant: TenantArgs,
+        /// From this seq (inclusive).
+        #[arg(long, default_value_t = 0)]
+        from_seq: u64,
+        /// Up to this seq (inclusive).
+        #[arg(long, default_value_t = u64::MAX)]
+        to_seq: u64,
+    },
+    /// Sign and store a checkpoint of a tenant's head now (every tenant without --tenant).
+    Make {
+        /// Store and key.
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+/// Data directory and signing key of a checkpoint command.
+#[derive(clap::Args, Debug)]
+pub struct KeyArgs {
+    /// Data directory (must hold a store).
+    #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+    pub data_dir: PathBuf,
+    /// The signing key file (mode 0600, 64 hex digits); default: the
+    /// ANNAL_SIGNING_KEY_FILE or ANNAL_SIGNING_KEY environment variable,
+    /// else `checkpoint-signing.key` in the data directory, generated on first use.
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+}
+
+/// [`KeyArgs`] and a tenant.
+#[derive(clap::Args, Debug)]
+pub struct TenantArgs {
+    /// Store and key.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Tenant (workspace) id.
+    #[arg(long)]
+    pub tenant: String,
+}
+
+fn open(key: &KeyArgs) -> anyhow::Result<Engine> {
+    if !key.data_dir.join("CURRENT").exists() {
+        anyhow::bail!("no annal store in {} (create one with `annal ingest`)", key.data_dir.display());
+    }
+    Ok(Engine::builder(&key.data_dir).signing_key(key_source(key.signing_key.as_deref())?).open()?)
+}
+
+/// Runs an `annal checkpoint` subcommand.
+pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    match command {
+        Command::PublicKey(k) => public_key(&open(&k)?, out),
+        Command::Latest(t) => {
+            annal_engine::validate_tenant(&t.tenant)?;
+            latest(&open(&t.key)?, &t.tenant, out, err)
+        }
+        Command::List { tenant, from_seq, to_seq } => {
+            annal_engine::validate_tenant(&tenant.tenant)?;
+            list(&open(&tenant.key)?, &tenant.tenant, from_seq, to_seq, out)
+        }
+        Command::Make { key, tenant } => {
+            if let Some(t) = &tenant {
+                annal_engine::validate_tenant(t)?;
+            }
+            make(&open(&key)?, tenant.as_deref(), out, err)
+        }
+    }
+}
+
+/// After `annal ingest`: the checkpoints the default policy says are due
+/// (10,000 rows or 60 s since a tenant's last one). A failure is reported,
+/// not fatal: the rows are stored either way.
+pub fn after_ingest(engine: &Engine, err: &mut dyn Write) -> anyhow::Result<()> {
+    let (_, failed) = engine.checkpoint_due(&annal_engine::CheckpointPolicy::default());
+    for (t, e) in failed {
+        writeln!(err, "annal: {t}: no checkpoint: {e}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""A minimal, independent verifier of annal export bundles.
+
+Written from docs/FORMAT.md ("Export bundles", "Checkpoints", "Hashes",
+"Values") alone, sharing no code with annal. Usage:
+
+    verify_bundle.py FILE [PUBLIC_KEY_HEX]
+
+Prints `ok TENANT FROM TO ROWS END_SEQ` and exits 0 when the bundle verifies;
+prints `bad frame N: WHY` and exits 2 at the first bad frame.
+Needs the `blake3` and `cryptography` packages from PyPI.
+"""
+import struct
+import sys
+import zlib
+
+import blake3
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+MAGIC = b"annal-bundle\0\x01"
+LEAF, LINK, GENESIS = b"annal/v1/leaf\0", b"annal/v1/link\0", b"annal/v1/genesis\0"
+
+
+class Bad(Exception):
+    pass
+
+
+def h(*parts):
+    return blake3.blake3(b"".join(parts)).digest()
+
+
+def frames(data):
+    if data[:len(MAGIC)] != MAGIC:
+        raise Bad("frame 0: bad magic")
+    i, n = len(MAGIC), 0
+    while i < len(data):
+        if i + 5 > len(data):
+            raise Bad(f"frame {n}: truncated header")
+        kind, length = data[i], struct.unpack(">I", data[i + 1:i + 5])[0]
+        if length > 16 << 20 or i + 9 + length > len(data):
+            raise Bad(f"frame {n}: bad length")
+        payload = data[i + 5:i + 5 + length]
+        if zlib.crc32(data[i:i + 5 + length]) != struct.unpack(">I", data[i + 5 + length:i + 9 + length])[0]:
+            raise Bad(f"frame {n}: crc32")
+        yield n, kind, payload
+        i, n = i + 9 + length, n + 1
+
+
+def checkpoint(p, tenant, pk, kid, n):
+    if len(p) != 8 + 8 + 32 + 8 + 32 + 64:
+        raise Bad(f"frame {n}: checkpoint length")
+    seq, ra = struct.unpack(">QQ", p[:16])
+    head, prev_seq, prev_head, sig = p[16:48], struct.unpack(">Q", p[48:56])[0], p[56:88], p[88:]
+    t = tenant.encode()
+    msg = (b"annal/v1/checkpoint\0\x01" + struct.pack(">I", len(t)) + t + struct.pack(">Q", seq) + head
+           + struct.pack(">QQ", ra, prev_seq) + prev_head + kid)
+    try:
+        Ed25519PublicKey.from_public_bytes(pk).verify(sig, msg)
+    except (InvalidSignature, ValueError):
+        raise Bad(f"frame {n}: signature")
+    return seq, ra, head
+
+
+def verify(data, required_key=None):
+    it = frames(data)
+    n, kind, p = next(it, (0, None, b""))
+    if kind != 0x01 or p[:1] != b"\x01":
+        raise Bad("frame 0: header")
+    tlen = struct.unpack(">I", p[1:5])[0]
+    tenant = p[5:5 + tlen].decode("ascii")
+    rest = p[5 + tlen:]
+    if len(rest) != 8 + 8 + 32 + 8 + 8:
+        raise Bad("frame 0: header length")
+    lo, hi = struct.unpack(">QQ", rest[:16])
+    pk, kid = rest[16:48], rest[48:56]
+    if h(b"annal/v1/key-id\0", pk)[:8] != kid or not 1 <= lo <= hi:
+        raise Bad("frame 0: key id or window")
+    if required_key is not None and pk != required_key:
+        raise Bad("frame 0: another key")
+    seq, ra, head = 0, 0, h(GENESIS, struct.pack(">I", tlen), tenant.encode())
+    rows, count = 0, 1
+    for n, kind, p in it:
+        count += 1
+        if kind == 0x02 and n == 1:
+            seq, ra, head = checkpoint(p, tenant, pk, kid, n)
+        elif kind == 0x03 and n == 1 and len(p) == 48:
+            seq, ra = struct.unpack(">QQ", p[:16])
+            head = p[16:]
+        elif kind in (0x04, 0x05):
+            s = struct.unpack(">Q", p[:8])[0]
+            if s != seq + 1 or (kind == 0x05) != (lo <= s <= hi):
+                raise Bad(f"frame {n}: seq {s}")
+            v = p[8:]
+            if kind == 0x05:
+                if len(v) < 81 or zlib.crc32(v[:-4]) != struct.unpack(">I", v[-4:])[0] or v[0] != 1:
+                    raise Bad(f"frame {n}: record value")
+                r_ra, leaf, stored_head = struct.unpack(">Q", v[1:9])[0], v[9:41], v[41:73]
+                e = v[77:-4]
+                if struct.unpack(">I", v[73:77])[0] != len(e) or e[:1] not in (b"\x01", b"\x02"):
+                    raise Bad(f"frame {n}: event")
+                if h(LEAF, e) != leaf:
+                    raise Bad(f"frame {n}: leaf")
+                rows += 1
+            else:
+                if len(v) != 40:
+                    raise Bad(f"frame {n}: link length")
+                r_ra, leaf, stored_head = struct.unpack(">Q", v[:8])[0], v[8:], None
+            if r_ra < ra:
+                raise Bad(f"frame {n}: time")
+            head = h(LINK, head, struct.pack(">QQ", s, r_ra), leaf)
+            if stored_head is not None and stored_head != head:
+                raise Bad(f"frame {n}: link")
+            seq, ra = s, r_ra
+        elif kind == 0x06:
+            end_seq, _, end_head = checkpoint(p, tenant, pk, kid, n)
+            if seq < hi or end_seq != seq or end_head != head:
+                raise Bad(f"frame {n}: end checkpoint")
+            n, kind, p = next(it, (n + 1, None, b""))
+            if kind != 0x7F or p != struct.pack(">Q", count) or next(it, None) is not None:
+                raise Bad(f"frame {n}: end")
+            return tenant, lo, hi, rows, end_seq
+        else:
+            raise Bad(f"frame {n}: unexpected kind {kind}")
+    raise Bad(f"frame {count}: no end checkpoint")
+
+
+def main():
+    data = open(sys.argv[1], "rb").read()
+    key = bytes.fromhex(sys.argv[2]) if len(sys.argv) > 2 else None
+    try:
+        tenant, lo, hi, rows, end = verify(data, key)
+    except (Bad, IndexError, struct.error, UnicodeDecodeError) as e:
+        print(f"bad {e}")
+        sys.exit(2)
+    print(f"ok {tenant} {lo} {hi} {rows} {end}")
+
+
+if __name__ == "__main__":
+    main()
