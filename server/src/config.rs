@@ -48,6 +48,18 @@ pub struct Config {
     /// start; default 3,600 (hourly). 0 runs none: retention is then left to
     /// `annal retention run` (e.g. from cron).
     pub retention_interval_secs: u64,
+    /// A checkpoint of a tenant once this many rows were appended since its
+    /// last one (docs/SECURITY.md); default 10,000. 0 with
+    /// `checkpoint_every_secs = 0` makes none automatically.
+    pub checkpoint_every_rows: u64,
+    /// A checkpoint of a tenant once this many seconds passed since its last
+    /// one, if rows were appended; default 60.
+    pub checkpoint_every_secs: u64,
+    /// The checkpoint signing key: a file holding the hex Ed25519 seed
+    /// (owner-only). Default: `checkpoint.key` in the data directory,
+    /// generated on first start; `ANNAL_SIGNING_KEY_FILE` or
+    /// `ANNAL_SIGNING_KEY` (the hex seed) are read too.
+    pub signing_key: Option<PathBuf>,
 }
 
 /// How log lines are written.
@@ -98,6 +110,9 @@ impl Default for Config {
             log: "info".into(),
             log_format: LogFormat::Text,
             retention_interval_secs: 3600,
+            checkpoint_every_rows: 10_000,
+            checkpoint_every_secs: 60,
+            signing_key: None,
         }
     }
 }

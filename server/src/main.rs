@@ -264,6 +264,15 @@ struct ServeArgs {
     /// Seconds between retention runs, the first at start; 0 for none [default: 3600].
     #[arg(long, env = "ANNAL_RETENTION_INTERVAL_SECS")]
     retention_interval_secs: Option<u64>,
+    /// A checkpoint after this many rows of a tenant [default: 10000].
+    #[arg(long, env = "ANNAL_CHECKPOINT_EVERY_ROWS")]
+    checkpoint_every_rows: Option<u64>,
+    /// A checkpoint after this many seconds with new rows [default: 60].
+    #[arg(long, env = "ANNAL_CHECKPOINT_EVERY_SECS")]
+    checkpoint_every_secs: Option<u64>,
+    /// File with the checkpoint signing key's hex seed [default: DATA_DIR/checkpoint.key, generated].
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -293,8 +302,13 @@ impl ServeArgs {
             rate_limit_burst,
             shutdown_grace_ms,
             log,
-            retention_interval_secs
+            retention_interval_secs,
+            checkpoint_every_rows,
+            checkpoint_every_secs
         );
+        if self.signing_key.is_some() {
+            c.signing_key = self.signing_key;
+        }
         if let Some(f) = self.log_format {
             c.log_format = match f {
                 LogFormatArg::Text => LogFormat::Text,

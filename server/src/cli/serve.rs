@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use annal_engine::checkpoint::{CheckpointDaemon, CheckpointPolicy};
 use annal_engine::{Engine, Limits, RetentionDaemon};
 
 use crate::config::{Config, LogFormat};
@@ -25,6 +26,7 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
         .durability(config.durability.into())
         .limits(limits)
         .max_batch_events(config.max_batch_events)
+        .signing_key(super::checkpoint::key_source(config.signing_key.as_deref())?)
         .open()?;
     let daemon = match config.retention_interval_secs {
         0 => None,
@@ -35,6 +37,19 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
             Ok(r) => tracing::debug!(secs = r.elapsed.as_secs_f64(), "retention run: nothing expired"),
             Err(e) => tracing::error!(cause = %e, "retention run failed"),
         })?),
+    };
+    let checkpoints = match (config.checkpoint_every_rows, config.checkpoint_every_secs) {
+        (0, 0) => None,
+        (rows, secs) => {
+            let policy = CheckpointPolicy {
+                every_rows: if rows == 0 { u64::MAX } else { rows },
+                every: if secs == 0 { Duration::MAX } else { Duration::from_secs(secs) },
+            };
+            Some(CheckpointDaemon::start(engine.clone(), policy, |r| match r {
+                Ok(cp) => tracing::debug!(tenant = %cp.tenant, seq = cp.seq, "checkpoint"),
+                Err((tenant, e)) => tracing::error!(%tenant, cause = %e, "checkpoint failed"),
+            })?)
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -50,6 +65,9 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
         anyhow::Ok(())
     })?;
     if let Some(d) = daemon {
+        d.stop();
+    }
+    if let Some(d) = checkpoints {
         d.stop();
     }
     // The runtime, the daemon and with them the last engine handle are gone: the writer

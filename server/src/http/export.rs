@@ -126,11 +126,15 @@ fn csv_row<'a>(r: &RecordRef<'a>) -> [Cow<'a, str>; 26] {
 /// `GET /v1/export`.
 pub(super) async fn export(State(state): State<AppState>, key: Key, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     key.require(Scopes::READ)?;
-    let (query, rest) = query_from(params(raw.as_deref())?, &["format"])?;
+    let pairs = params(raw.as_deref())?;
+    if pairs.iter().any(|(k, v)| k == "format" && v == "bundle") {
+        return super::checkpoints::export_bundle(&state, &key, pairs).await;
+    }
+    let (query, rest) = query_from(pairs, &["format"])?;
     let format = match rest.first().map(|(_, v)| v.as_str()) {
         None | Some("ndjson") => Format::Ndjson,
         Some("csv") => Format::Csv,
-        Some(_) => return Err(ApiError::bad_param("format", "must be `csv` or `ndjson`")),
+        Some(_) => return Err(ApiError::bad_param("format", "must be `csv`, `ndjson` or `bundle`")),
     };
     let engine = state.engine.clone();
     let tenant = key.tenant().to_string();

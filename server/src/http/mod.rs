@@ -6,6 +6,7 @@
 //! append waits for the group commit's fsync, a query or export reads
 //! RocksDB, and neither may stall the threads that drive connections.
 
+mod checkpoints;
 mod events;
 mod export;
 mod health;
@@ -40,6 +41,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/events/{seq}", get(events::get_one))
         .route("/v1/export", get(export::export))
         .route("/v1/verify", get(verify::verify))
+        .route("/v1/checkpoints", get(checkpoints::list))
+        .route("/v1/checkpoints/latest", get(checkpoints::latest))
+        .route("/v1/checkpoints/public-key", get(checkpoints::public_key))
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/v1/redaction", get(redaction::get_policy).put(redaction::put_policy))

@@ -81,7 +81,7 @@ const LIST_PARAMS: [Param; 15] = [
     q("explain", "true to add how the page was answered"),
 ];
 
-const EXPORT_PARAMS: [Param; 13] = [
+const EXPORT_PARAMS: [Param; 15] = [
     FILTERS[0],
     FILTERS[1],
     FILTERS[2],
@@ -94,7 +94,9 @@ const EXPORT_PARAMS: [Param; 13] = [
     FILTERS[9],
     FILTERS[10],
     ORDER,
-    q("format", "ndjson (default) or csv"),
+    q("format", "ndjson (default), csv, or bundle: one self-verifying file (docs/FORMAT.md, Export bundles) of the window given by from/to and from_seq/to_seq"),
+    q("from_seq", "format=bundle only: first seq, inclusive"),
+    q("to_seq", "format=bundle only: last seq, inclusive"),
 ];
 
 const AUTH_ERRORS: [u16; 3] = [401, 403, 429];
@@ -152,14 +154,62 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "get",
         path: "/v1/verify",
-        summary: "Verify the tenant's chain, or the inclusive range from_seq..=to_seq",
+        summary: "Verify the tenant's chain, or the inclusive range from_seq..=to_seq; with trusted, against a kept checkpoint",
         scope: Some("read"),
-        params: &[q("from_seq", "first seq, default 1"), q("to_seq", "last seq, default the head")],
+        params: &[
+            q("from_seq", "first seq, default 1"),
+            q("to_seq", "last seq, default the head"),
+            q(
+                "trusted",
+                "a checkpoint's JSON as kept outside the store: proves the store still holds and extends the chain it signed",
+            ),
+            q("public_key", "with trusted: the checkpoint must be signed by this Ed25519 public key (hex)"),
+        ],
         body: &[],
         ok: (200, "application/json"),
         request: None,
         response: Some("Verify"),
         errors: &[400, 401, 403, 429],
+    },
+    Route {
+        method: "get",
+        path: "/v1/checkpoints",
+        summary: "The tenant's signed checkpoints with seq in from_seq..=to_seq, oldest first",
+        scope: Some("read"),
+        params: &[
+            q("from_seq", "first seq, default 1"),
+            q("to_seq", "last seq, default the head"),
+            q("limit", "at most this many, 1 to 1000, default 100"),
+        ],
+        body: &[],
+        ok: (200, "application/json"),
+        request: None,
+        response: Some("CheckpointList"),
+        errors: &[400, 401, 403, 429],
+    },
+    Route {
+        method: "get",
+        path: "/v1/checkpoints/latest",
+        summary: "The tenant's newest signed checkpoint: keep it outside the store",
+        scope: Some("read"),
+        params: &[],
+        body: &[],
+        ok: (200, "application/json"),
+        request: None,
+        response: Some("Checkpoint"),
+        errors: &[401, 403, 404, 429],
+    },
+    Route {
+        method: "get",
+        path: "/v1/checkpoints/public-key",
+        summary: "The Ed25519 public key checkpoints are signed with, and its key id",
+        scope: Some("read"),
+        params: &[],
+        body: &[],
+        ok: (200, "application/json"),
+        request: None,
+        response: Some("PublicKey"),
+        errors: &AUTH_ERRORS,
     },
     Route {
         method: "post",
@@ -398,7 +448,9 @@ pub fn document() -> Value {
             "Verify": {"type": "object", "properties": {
                 "intact": {"type": "boolean"}, "count": {"type": "integer"}, "first_seq": {"type": "integer"},
                 "last_seq": {"type": "integer"}, "head": {"type": "string"}, "first_bad_seq": {"type": "integer"},
-                "reason": {"type": "string"}, "chain_head": {"type": "object"}}},
+                "reason": {"type": "string"}, "chain_head": {"type": "object"},
+                "extends": {"type": "boolean", "description": "with trusted: whether the store holds and extends the trusted chain"},
+                "trusted_seq": {"type": "integer"}, "head_seq": {"type": "integer"}, "connection": {"type": "object"}}},
             "NewKey": {"type": "object", "required": ["scopes"], "additionalProperties": false, "properties": {
                 "scopes": {"type": "array", "items": {"enum": ["ingest", "read", "admin"]}, "minItems": 1},
                 "label": {"type": "string", "maxLength": 128}}},
@@ -416,6 +468,12 @@ pub fn document() -> Value {
             "PolicyVersion": {"type": "object", "properties": {"version": {"type": "integer"},
                 "policy": {"$ref": "#/components/schemas/Policy"}}},
             "PolicyChange": {"type": "object", "properties": {"version": {"type": "integer"}, "seq": {"type": "integer"}}},
+            "Checkpoint": {"type": "object", "description": "docs/FORMAT.md, Checkpoints: tenant, seq, head, recorded_at, the previous checkpoint, key id, public key, signature", "properties": {
+                "format": {"type": "string"}, "tenant": {"type": "string"}, "seq": {"type": "integer"},
+                "head": {"type": "string"}, "recorded_at": {"type": "integer"}, "key_id": {"type": "string"},
+                "public_key": {"type": "string"}, "signature": {"type": "string"}}},
+            "CheckpointList": {"type": "object", "properties": {"checkpoints": {"type": "array", "items": {"$ref": "#/components/schemas/Checkpoint"}}}},
+            "PublicKey": {"type": "object", "properties": {"algorithm": {"const": "ed25519"}, "public_key": {"type": "string"}, "key_id": {"type": "string"}}},
             "RetentionStatus": {"type": "object", "properties": {
                 "tier": {"enum": ["free", "starter", "default", "business", "enterprise", "custom"]},
                 "days": {"type": "integer"},

@@ -1,4 +1,6 @@
-//! `GET /v1/verify?from_seq=&to_seq=`: recompute the tenant's chain.
+//! `GET /v1/verify?from_seq=&to_seq=`: recompute the tenant's chain; with
+//! `trusted=CHECKPOINT`, check it against a checkpoint kept outside the
+//! store (`checkpoints::verify_trusted`).
 
 use annal_engine::{Scopes, VerifyOutcome};
 use axum::extract::{RawQuery, State};
@@ -16,12 +18,23 @@ pub(super) async fn verify(State(state): State<AppState>, key: Key, RawQuery(raw
     key.require(Scopes::READ)?;
     let mut from = 1u64;
     let mut to = u64::MAX;
-    for (k, v) in params(raw.as_deref())? {
+    let pairs = params(raw.as_deref())?;
+    if let Some((_, trusted)) = pairs.iter().find(|(k, _)| k == "trusted") {
+        if let Some((k, _)) = pairs.iter().find(|(k, _)| k != "trusted" && k != "public_key") {
+            return Err(ApiError::bad_param(k, "with `trusted`, only `public_key` may be given"));
+        }
+        let public_key = pairs.iter().find(|(k, _)| k == "public_key").map(|(_, v)| v.as_str());
+        return super::checkpoints::verify_trusted(&state, &key, trusted, public_key).await;
+    }
+    for (k, v) in pairs {
+        if k == "public_key" {
+            return Err(ApiError::bad_param(&k, "only with `trusted`"));
+        }
         let n: u64 = v.parse().map_err(|_| ApiError::bad_param(&k, "must be a whole number"))?;
         match k.as_str() {
             "from_seq" => from = n,
             "to_seq" => to = n,
-            _ => return Err(ApiError::bad_param(&k, "unknown parameter; expected `from_seq` or `to_seq`")),
+            _ => return Err(ApiError::bad_param(&k, "unknown parameter; expected `from_seq`, `to_seq` or `trusted`")),
         }
     }
     if to < from {

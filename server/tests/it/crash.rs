@@ -169,6 +169,12 @@ async fn serve_runs_retention_on_its_interval() {
     let anchor = client.send(get("/v1/retention", &token)).await.unwrap().json()["anchor"].clone();
     assert_eq!(anchor["seq"], 20, "the 20 expired rows were deleted: {anchor}");
     client.send(get("/v1/events/5", &token)).await.unwrap().problem(404, "not-found");
+    // The run signed a checkpoint after its `purged` row, with the key the
+    // server made in the data directory.
+    let cp = client.send(get("/v1/checkpoints/latest", &token)).await.unwrap().json();
+    assert!(cp["seq"].as_u64().unwrap() > 20, "{cp}");
+    let pk = client.send(get("/v1/checkpoints/public-key", &token)).await.unwrap().json();
+    assert_eq!(cp["public_key"], pk["public_key"]);
     let v = client.send(get("/v1/verify", &token)).await.unwrap().json();
     assert_eq!(v["intact"], true, "{v}");
     drop(client);

@@ -573,3 +573,72 @@ async fn retention_and_legal_hold_over_http_are_recorded_and_kept_per_tenant() {
     f.call(Req { method: Method::DELETE, ..get("/v1/legal-hold", &admin) }).await.problem(409, "no-legal-hold");
     assert!(f.engine.verify("ws_a", ..).unwrap().is_intact());
 }
+
+#[tokio::test]
+async fn checkpoints_trusted_verification_and_bundles_over_http() {
+    let f = Fixture::new();
+    let a = f.key("ws_a", &["ingest", "read"]);
+    let b = f.key("ws_b", &["ingest", "read"]);
+    assert_eq!(f.call(post("/v1/events", &a, NDJSON, corpus("ws_a", 300).as_bytes())).await.status, 201);
+    f.call(post("/v1/events", &b, NDJSON, corpus("ws_b", 20).as_bytes())).await;
+
+    let pk = f.call(get("/v1/checkpoints/public-key", &a)).await.json();
+    assert_eq!(pk["algorithm"], "ed25519");
+    assert_eq!(pk["public_key"].as_str().unwrap().len(), 64);
+    f.call(get("/v1/checkpoints/latest", &a)).await.problem(404, "not-found");
+    let made = f.engine.checkpoint("ws_a").unwrap();
+    let latest = f.call(get("/v1/checkpoints/latest", &a)).await.json();
+    assert_eq!(latest, made.to_json());
+    let list = f.call(get("/v1/checkpoints?from_seq=1&limit=10", &a)).await.json();
+    assert_eq!(list["checkpoints"].as_array().unwrap().len(), 1);
+    f.call(get("/v1/checkpoints?limit=0", &a)).await.problem(400, "invalid-parameter");
+    // B has none of A's.
+    f.call(get("/v1/checkpoints/latest", &b)).await.problem(404, "not-found");
+    assert_eq!(f.call(get("/v1/checkpoints", &b)).await.json()["checkpoints"], json!([]));
+
+    // The kept checkpoint verifies against the store, after more rows too.
+    f.call(post("/v1/events", &a, JSON, event("a.b", "u1").as_bytes())).await;
+    let enc = |v: &Value| url_encode(&v.to_string());
+    let v = f.call(get(&format!("/v1/verify?trusted={}", enc(&latest)), &a)).await.json();
+    assert_eq!((v["extends"].as_bool(), v["connection"]["by"].as_str()), (Some(true), Some("row")), "{v}");
+    let with_key = format!("/v1/verify?trusted={}&public_key={}", enc(&latest), pk["public_key"].as_str().unwrap());
+    assert_eq!(f.call(get(&with_key, &a)).await.json()["extends"], true);
+    // A forged head fails, with the reason; a checkpoint of another tenant
+    // or a malformed one is refused naming the field.
+    let mut forged = latest.clone();
+    forged["head"] = json!("00".repeat(32));
+    let v = f.call(get(&format!("/v1/verify?trusted={}", enc(&forged)), &a)).await.json();
+    assert_eq!(v["extends"], false);
+    assert!(v["reason"].as_str().unwrap().starts_with("bad signature"), "{v}");
+    let p = f.call(get(&format!("/v1/verify?trusted={}", enc(&latest)), &b)).await.problem(400, "invalid-parameter");
+    assert_eq!(p["field"], "trusted.tenant");
+    assert!(!p["detail"].as_str().unwrap().contains("ws_a"));
+    let p = f.call(get("/v1/verify?trusted=%7B%7D", &a)).await.problem(400, "invalid-parameter");
+    assert!(p["field"].as_str().unwrap().starts_with("trusted"), "{p}");
+    f.call(get(&format!("/v1/verify?trusted={}&from_seq=1", enc(&latest)), &a)).await.problem(400, "invalid-parameter");
+
+    // A bundle of a window, checked offline by the engine's verifier.
+    let bundle = f.call(get("/v1/export?format=bundle&from_seq=10&to_seq=120", &a)).await;
+    assert_eq!(bundle.status, 200);
+    assert_eq!(bundle.headers["content-type"], "application/vnd.annal.bundle");
+    assert!(bundle.headers["content-disposition"].to_str().unwrap().ends_with(".bundle\""));
+    let report = annal_engine::checkpoint::verify_bundle(&bundle.body[..], None).unwrap();
+    assert_eq!((report.from_seq, report.to_seq, report.rows), (10, 120, 111));
+    let mut flipped = bundle.body.to_vec();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 1;
+    assert!(annal_engine::checkpoint::verify_bundle(&flipped[..], None).is_err());
+    f.call(get("/v1/export?format=bundle&from_seq=9000", &a)).await.problem(400, "invalid-query");
+    f.call(get("/v1/export?format=bundle&to_seq=5&from_seq=9", &a)).await.problem(400, "invalid-parameter");
+    f.call(get("/v1/export?format=bundle&actor=x", &a)).await.problem(400, "invalid-parameter");
+    // B's bundle holds B's rows only.
+    let bb = f.call(get("/v1/export?format=bundle", &b)).await;
+    let rb = annal_engine::checkpoint::verify_bundle(&bb.body[..], None).unwrap();
+    assert_eq!((rb.tenant.as_str(), rb.to_seq), ("ws_b", f.engine.head("ws_b").unwrap().seq), "{rb:?}");
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
