@@ -42,6 +42,17 @@ pub(super) async fn latest(State(state): State<AppState>, key: Key) -> ApiResult
     }
 }
 
+/// `POST /v1/checkpoints`: signs a checkpoint of the tenant's chain as it
+/// stands now (after verifying the rows since the last one), stores it and
+/// answers it, 201 (the latest one again when no row was appended since).
+/// For an auditor who wants a checkpoint to keep at a moment of their choosing.
+pub(super) async fn make(State(state): State<AppState>, key: Key) -> ApiResult<Response> {
+    key.require(Scopes::READ)?;
+    let (engine, tenant) = (state.engine.clone(), key.tenant().to_string());
+    let cp = blocking(move || engine.checkpoint(&tenant).map_err(ApiError::from)).await?;
+    Ok(json(StatusCode::CREATED, cp.to_json()))
+}
+
 fn whole(k: &str, v: &str) -> Result<u64, ApiError> {
     v.parse().map_err(|_| ApiError::bad_param(k, "must be a whole number"))
 }

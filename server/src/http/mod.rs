@@ -41,7 +41,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/events/{seq}", get(events::get_one))
         .route("/v1/export", get(export::export))
         .route("/v1/verify", get(verify::verify))
-        .route("/v1/checkpoints", get(checkpoints::list))
+        .route("/v1/checkpoints", get(checkpoints::list).post(checkpoints::make))
         .route("/v1/checkpoints/latest", get(checkpoints::latest))
         .route("/v1/checkpoints/public-key", get(checkpoints::public_key))
         .route("/v1/keys", post(keys::create).get(keys::list))

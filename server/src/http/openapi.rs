@@ -188,6 +188,18 @@ pub const ROUTES: &[Route] = &[
         errors: &[400, 401, 403, 429],
     },
     Route {
+        method: "post",
+        path: "/v1/checkpoints",
+        summary: "Sign a checkpoint of the tenant's chain as it stands now, on demand",
+        scope: Some("read"),
+        params: &[],
+        body: &[],
+        ok: (201, "application/json"),
+        request: None,
+        response: Some("Checkpoint"),
+        errors: &AUTH_ERRORS,
+    },
+    Route {
         method: "get",
         path: "/v1/checkpoints/latest",
         summary: "The tenant's newest signed checkpoint: keep it outside the store",

@@ -586,9 +586,12 @@ async fn checkpoints_trusted_verification_and_bundles_over_http() {
     assert_eq!(pk["algorithm"], "ed25519");
     assert_eq!(pk["public_key"].as_str().unwrap().len(), 64);
     f.call(get("/v1/checkpoints/latest", &a)).await.problem(404, "not-found");
-    let made = f.engine.checkpoint("ws_a").unwrap();
+    let made = f.call(Req { method: Method::POST, ..get("/v1/checkpoints", &a) }).await;
+    assert_eq!(made.status, 201, "{}", String::from_utf8_lossy(&made.body));
+    let made = made.json();
+    assert_eq!(made["seq"], f.engine.head("ws_a").unwrap().seq);
     let latest = f.call(get("/v1/checkpoints/latest", &a)).await.json();
-    assert_eq!(latest, made.to_json());
+    assert_eq!(latest, made);
     let list = f.call(get("/v1/checkpoints?from_seq=1&limit=10", &a)).await.json();
     assert_eq!(list["checkpoints"].as_array().unwrap().len(), 1);
     f.call(get("/v1/checkpoints?limit=0", &a)).await.problem(400, "invalid-parameter");
