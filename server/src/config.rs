@@ -56,7 +56,7 @@ pub struct Config {
     /// one, if rows were appended; default 60.
     pub checkpoint_every_secs: u64,
     /// The checkpoint signing key: a file holding the hex Ed25519 seed
-    /// (owner-only). Default: `checkpoint.key` in the data directory,
+    /// (owner-only). Default: `checkpoint-signing.key` in the data directory,
     /// generated on first start; `ANNAL_SIGNING_KEY_FILE` or
     /// `ANNAL_SIGNING_KEY` (the hex seed) are read too.
     pub signing_key: Option<PathBuf>,

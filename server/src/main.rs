@@ -270,7 +270,7 @@ struct ServeArgs {
     /// A checkpoint after this many seconds with new rows [default: 60].
     #[arg(long, env = "ANNAL_CHECKPOINT_EVERY_SECS")]
     checkpoint_every_secs: Option<u64>,
-    /// File with the checkpoint signing key's hex seed [default: DATA_DIR/checkpoint.key, generated].
+    /// File with the checkpoint signing key's hex seed [default: DATA_DIR/checkpoint-signing.key, generated].
     #[arg(long)]
     signing_key: Option<PathBuf>,
 }
