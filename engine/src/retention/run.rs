@@ -18,7 +18,7 @@ use crate::writer::SideWrite;
 /// Rows one deletion batch takes by default: small enough that a batch is a
 /// few milliseconds of work and one modest write, so appends beside it keep
 /// their latency.
-pub const DEFAULT_BATCH_ROWS: usize = 500;
+pub const DEFAULT_BATCH_ROWS: usize = 100;
 
 /// How a run goes.
 #[derive(Debug, Clone)]
@@ -43,8 +43,8 @@ pub struct RunOptions {
     pub idle_ratio: f64,
 }
 
-/// See [`RunOptions::idle_ratio`]: the run takes at most a third of one core.
-pub const DEFAULT_IDLE_RATIO: f64 = 2.0;
+/// See [`RunOptions::idle_ratio`]: the run takes at most a seventh of one core.
+pub const DEFAULT_IDLE_RATIO: f64 = 6.0;
 
 impl Default for RunOptions {
     fn default() -> Self {
