@@ -228,16 +228,7 @@ pub(super) async fn export_bundle(state: &AppState, key: &Key, pairs: Vec<(Strin
     let mut res = (StatusCode::OK, Body::from_stream(stream)).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.annal.bundle"));
-    let stamp = time::OffsetDateTime::now_utc();
-    let name = format!(
-        "annal-{tenant}-{:04}{:02}{:02}T{:02}{:02}{:02}Z.bundle",
-        stamp.year(),
-        u8::from(stamp.month()),
-        stamp.day(),
-        stamp.hour(),
-        stamp.minute(),
-        stamp.second()
-    );
+    let name = super::export::attachment_name(&tenant, "bundle");
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }

@@ -123,6 +123,20 @@ fn csv_row<'a>(r: &RecordRef<'a>) -> [Cow<'a, str>; 26] {
     ]
 }
 
+/// The file name an export is offered under: `annal-TENANT-YYYYMMDDTHHMMSSZ.EXT`.
+pub(super) fn attachment_name(tenant: &str, ext: &str) -> String {
+    let stamp = time::OffsetDateTime::now_utc();
+    format!(
+        "annal-{tenant}-{:04}{:02}{:02}T{:02}{:02}{:02}Z.{ext}",
+        stamp.year(),
+        u8::from(stamp.month()),
+        stamp.day(),
+        stamp.hour(),
+        stamp.minute(),
+        stamp.second()
+    )
+}
+
 /// `GET /v1/export`.
 pub(super) async fn export(State(state): State<AppState>, key: Key, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     key.require(Scopes::READ)?;
@@ -234,16 +248,7 @@ pub(super) async fn export(State(state): State<AppState>, key: Key, RawQuery(raw
         Format::Csv => ("csv", "text/csv; charset=utf-8; header=present"),
         Format::Ndjson => ("ndjson", "application/x-ndjson"),
     };
-    let stamp = time::OffsetDateTime::now_utc();
-    let name = format!(
-        "annal-{tenant}-{:04}{:02}{:02}T{:02}{:02}{:02}Z.{ext}",
-        stamp.year(),
-        u8::from(stamp.month()),
-        stamp.day(),
-        stamp.hour(),
-        stamp.minute(),
-        stamp.second()
-    );
+    let name = attachment_name(&tenant, ext);
     let mut res = (StatusCode::OK, Body::from_stream(stream)).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
