@@ -18,9 +18,12 @@ fn annal(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn spawn_server(dir: &str) -> (Child, SocketAddr) {
+/// `annal serve` on `dir` (a free port, no rate limit, warnings only, and
+/// `extra` flags); returns the child and the address it printed.
+fn spawn_server(dir: &str, extra: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
         .args(["serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--rate-limit-per-sec", "0", "--log", "warn"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -40,7 +43,7 @@ async fn sigkill_while_clients_ingest_loses_no_acknowledged_row() {
     // (seq, marker) of every acknowledged row, over all rounds.
     let mut acked: Vec<(u64, String)> = Vec::new();
     for round in 0..3 {
-        let (mut child, addr) = spawn_server(&dir);
+        let (mut child, addr) = spawn_server(&dir, &[]);
         let client = Arc::new(HttpClient::new(addr));
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
@@ -146,15 +149,7 @@ async fn serve_runs_retention_on_its_interval() {
         engine.append("ws_t", &old).unwrap();
     }
     let token = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_t", "--scope", "admin,read"]).trim().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args(["serve", "--data-dir", &dir, "--listen", "127.0.0.1:0", "--log", "warn", "--retention-interval-secs", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr: SocketAddr = line.trim().rsplit("http://").next().unwrap().parse().unwrap();
+    let (mut child, addr) = spawn_server(&dir, &["--retention-interval-secs", "1"]);
     let client = HttpClient::new(addr);
     // The run deletes in batches, then appends its `annal.retention.purged` row.
     let mut purged = serde_json::Value::Null;
