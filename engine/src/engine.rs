@@ -86,6 +86,7 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     idempotency_window: Duration,
     compression: bool,
+    create_if_missing: bool,
     block_cache_bytes: usize,
     max_group_events: usize,
     queue_depth: usize,
@@ -142,6 +143,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Create a store when `path` holds none; default on. Commands that only
+    /// read or administer a store turn it off, so that a mistyped directory
+    /// fails with [`Error::NoStore`] instead of becoming an empty store.
+    pub fn create_if_missing(mut self, on: bool) -> Self {
+        self.create_if_missing = on;
+        self
+    }
+
     /// Size of RocksDB's block cache, shared by every column family; default
     /// 64 MiB. Index-driven queries read rows scattered over the chain, one
     /// data block each, so a cache that holds a tenant's recent blocks makes
@@ -183,8 +192,14 @@ impl EngineBuilder {
         }
         self.default_policy.compile().map_err(Error::InvalidPolicy)?;
         let window_ns = u64::try_from(self.idempotency_window.as_nanos()).unwrap_or(u64::MAX);
-        let store =
-            Store::open(&self.path, &StoreOptions { compression: self.compression, block_cache_bytes: self.block_cache_bytes })?;
+        let store = Store::open(
+            &self.path,
+            &StoreOptions {
+                compression: self.compression,
+                block_cache_bytes: self.block_cache_bytes,
+                create_if_missing: self.create_if_missing,
+            },
+        )?;
         check_format(&store)?;
         let signer = crate::checkpoint::SigningKeyPair::load(&self.signing_key, &self.path)?;
         let (mut tenants, next_tenant) = recover(&store)?;
@@ -398,6 +413,7 @@ impl Engine {
             clock: Arc::new(SystemClock),
             idempotency_window: Duration::from_secs(24 * 3600),
             compression: true,
+            create_if_missing: true,
             block_cache_bytes: StoreOptions::default().block_cache_bytes,
             max_group_events: 16_384,
             queue_depth: 4_096,

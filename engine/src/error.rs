@@ -149,6 +149,10 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// The directory holds no store, and the engine was asked to open an
+    /// existing one only ([`crate::EngineBuilder::create_if_missing`]).
+    #[error("no annal store in {}", .0.display())]
+    NoStore(std::path::PathBuf),
     /// RocksDB reported an error.
     #[error("storage: {0}")]
     Storage(String),

@@ -82,11 +82,14 @@ pub(crate) struct StoreOptions {
     pub compression: bool,
     /// Block cache size in bytes.
     pub block_cache_bytes: usize,
+    /// Create the store when the directory holds none (default on). Off,
+    /// opening a directory without a store fails with [`Error::NoStore`].
+    pub create_if_missing: bool,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { compression: true, block_cache_bytes: 64 << 20 }
+        StoreOptions { compression: true, block_cache_bytes: 64 << 20, create_if_missing: true }
     }
 }
 
@@ -108,6 +111,10 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (creating if needed) the database in `path`.
     pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store> {
+        // RocksDB's own marker of a database: the file naming its manifest.
+        if !opts.create_if_missing && !path.join("CURRENT").is_file() {
+            return Err(Error::NoStore(path.to_path_buf()));
+        }
         std::fs::create_dir_all(path)?;
         let mut db_opts = Options::default();
         db_opts.create_if_missing(true);
