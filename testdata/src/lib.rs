@@ -42,6 +42,8 @@
 
 #![warn(missing_docs)]
 
+pub mod imports;
+
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
