@@ -39,6 +39,53 @@ impl fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
+/// A serde error with its path, as a [`FieldError`] naming that field (a
+/// missing field by its own name) with a message that quotes no value.
+pub(crate) fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+    let path = e.path().to_string();
+    let mut field = if path == "." { String::new() } else { path };
+    let inner = e.into_inner();
+    let message = describe_json_error(&inner);
+    // For a missing field serde reports the enclosing object's path; name the
+    // field itself, which is what the client has to add.
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some((name, _)) = rest.split_once('`') {
+            field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+        }
+    }
+    FieldError::new(field, message)
+}
+
+/// serde_json's message without the value it quotes (which might be personal data)
+/// for the common "invalid type/value" cases, with line and column kept.
+pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let msg = match msg.find(" at line ") {
+        Some(i) => &msg[..i],
+        None => &msg[..],
+    };
+    let redacted = if let Some(rest) = msg.strip_prefix("invalid type: ") {
+        // "invalid type: string \"x\", expected u64" -> "invalid type: string, expected u64"
+        let kind = rest.split([' ', ',']).next().unwrap_or("value");
+        let expected = rest.rsplit_once("expected ").map(|(_, x)| x).unwrap_or("another type");
+        format!("invalid type {kind}, expected {expected}")
+    } else if msg.starts_with("unknown variant ") {
+        // "unknown variant `x`, expected one of …": the value is the client's.
+        let expected = msg.split_once(", expected ").map(|(_, x)| x).unwrap_or("a documented value");
+        format!("unknown value, expected {expected}")
+    } else if msg.starts_with("invalid value: ") {
+        let expected = msg.rsplit_once("expected ").map(|(_, x)| x).unwrap_or("another value");
+        format!("invalid value, expected {expected}")
+    } else {
+        msg.to_string()
+    };
+    if e.line() > 0 {
+        format!("{redacted} (line {}, column {})", e.line(), e.column())
+    } else {
+        redacted
+    }
+}
+
 /// Everything that can go wrong in the engine.
 ///
 /// Deliberately not `#[non_exhaustive]`: the server matches every variant

@@ -180,7 +180,7 @@ impl Event {
     /// wrong types are errors naming the field (`actor.type`, `metadata`, …).
     pub fn from_json_slice(bytes: &[u8]) -> Result<Event, FieldError> {
         let value: Value = serde_json::from_slice(bytes)
-            .map_err(|e| FieldError::new("", format!("malformed JSON: {}", describe_json_error(&e))))?;
+            .map_err(|e| FieldError::new("", format!("malformed JSON: {}", crate::error::describe_json_error(&e))))?;
         Event::from_json_value(value)
     }
 
@@ -196,7 +196,7 @@ impl Event {
                 return Err(FieldError::new(field, "must be a JSON object"));
             }
         }
-        serde_path_to_error::deserialize(value).map_err(path_error)
+        serde_path_to_error::deserialize(value).map_err(crate::error::path_error)
     }
 
     /// Checks every limit and produces the canonical stored form.
@@ -568,51 +568,6 @@ pub fn format_rfc3339_nanos(ns: i64) -> String {
         .and_then(|t| t.format(&Rfc3339).ok())
         // Every i64 is within OffsetDateTime's range; keep a total function anyway.
         .unwrap_or_else(|| ns.to_string())
-}
-
-pub(crate) fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
-    let path = e.path().to_string();
-    let mut field = if path == "." { String::new() } else { path };
-    let inner = e.into_inner();
-    let message = describe_json_error(&inner);
-    // For a missing field serde reports the enclosing object's path; name the
-    // field itself, which is what the client has to add.
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        if let Some((name, _)) = rest.split_once('`') {
-            field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
-        }
-    }
-    FieldError::new(field, message)
-}
-
-/// serde_json's message without the value it quotes (which might be personal data)
-/// for the common "invalid type/value" cases, with line and column kept.
-fn describe_json_error(e: &serde_json::Error) -> String {
-    let msg = e.to_string();
-    let msg = match msg.find(" at line ") {
-        Some(i) => &msg[..i],
-        None => &msg[..],
-    };
-    let redacted = if let Some(rest) = msg.strip_prefix("invalid type: ") {
-        // "invalid type: string \"x\", expected u64" -> "invalid type: string, expected u64"
-        let kind = rest.split([' ', ',']).next().unwrap_or("value");
-        let expected = rest.rsplit_once("expected ").map(|(_, x)| x).unwrap_or("another type");
-        format!("invalid type {kind}, expected {expected}")
-    } else if msg.starts_with("unknown variant ") {
-        // "unknown variant `x`, expected one of …": the value is the client's.
-        let expected = msg.split_once(", expected ").map(|(_, x)| x).unwrap_or("a documented value");
-        format!("unknown value, expected {expected}")
-    } else if msg.starts_with("invalid value: ") {
-        let expected = msg.rsplit_once("expected ").map(|(_, x)| x).unwrap_or("another value");
-        format!("invalid value, expected {expected}")
-    } else {
-        msg.to_string()
-    };
-    if e.line() > 0 {
-        format!("{redacted} (line {}, column {})", e.line(), e.column())
-    } else {
-        redacted
-    }
 }
 
 fn too_deep(field: &str) -> FieldError {

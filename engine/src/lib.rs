@@ -15,55 +15,82 @@
 //! How a row travels: [`Engine::prepare`] validates an [`Event`], redacts it
 //! under the tenant's policy ([`redact`]) into its canonical [`EventRecord`],
 //! encodes it ([`record`]), computes its leaf hash ([`chain`]) and its index
-//! entries ([`index`]) on the caller's thread; the writer thread (`writer`)
-//! gathers concurrent appends into one RocksDB batch, assigns seqs, links the
-//! chain and syncs once ([`storage`]); [`query`] reads windows of it back
-//! through the indexes; [`verify`] recomputes it all later, and
-//! [`checkpoint`] signs heads for auditors to keep and check the store against.
-//! ARCHITECTURE.md at the repository root has the map; docs/FORMAT.md
-//! specifies every stored and hashed byte, docs/REDACTION.md the policies.
+//! entries ([`index`]) on the caller's thread; the writer thread gathers
+//! concurrent appends into one RocksDB batch, assigns seqs, links the chain
+//! and syncs once ([`storage`]); [`query`] reads windows of it back through
+//! the indexes; [`verify`] recomputes it all later, and [`checkpoint`] signs
+//! heads for auditors to keep and check the store against.
+//!
+//! ## Layers
+//!
+//! The modules form five layers, and imports only go down:
+//!
+//! 1. **format** — every stored and hashed byte, no I/O: `error`, the event
+//!    model (`event`, `canonical_json`, `redact`) and `format/` (chain,
+//!    keys, record, index keys, tenant ids, retention values, checkpoints,
+//!    API key entries);
+//! 2. **storage** — the RocksDB seam (`storage/`);
+//! 3. **core** — what every feature shares: the store, clock, limits, the
+//!    tenant directory, the redactors and the write path (`core/`);
+//! 4. **features** — `query`, `verify`, `apikeys`, `policy`, `checkpoint`,
+//!    `retention`, each over the core or the store alone; among themselves a
+//!    tree (retention → checkpoint → verify, retention → apikeys);
+//! 5. **façade** — [`Engine`] (`engine.rs`), its builder and daemons, and
+//!    this file's re-exports.
+//!
+//! ARCHITECTURE.md at the repository root has the map; `engine/tests/it/layers.rs`
+//! fails when an import goes up or modules import each other in a circle.
+//! docs/FORMAT.md specifies every stored and hashed byte, docs/REDACTION.md
+//! the policies.
 
 #![deny(missing_docs)]
 
-pub mod apikeys;
+// Layer 1: format.
 pub mod canonical_json;
-pub mod chain;
-pub mod checkpoint;
-pub mod clock;
-mod engine;
 mod error;
 pub mod event;
-pub mod index;
-mod keys;
-pub mod query;
-pub mod record;
+mod format;
 pub mod redact;
-pub mod retention;
+// Layer 2: storage.
 pub mod storage;
+// Layer 3: core.
+mod core;
+// Layer 4: features.
+pub mod apikeys;
+pub mod checkpoint;
+mod policy;
+pub mod query;
+pub mod retention;
 pub mod verify;
-mod writer;
+// Layer 5: façade.
+mod builder;
+mod daemons;
+mod engine;
 
+pub use crate::core::clock;
+pub use crate::core::prepare::PreparedEvent;
+pub use crate::core::reads::RecordIter;
+pub use crate::core::upgrade::STORE_FORMAT_VERSION;
+pub use crate::core::Durability;
+pub use crate::format::{chain, index, record};
 pub use apikeys::{ApiKey, Scopes};
+pub use builder::EngineBuilder;
 pub use chain::Hash;
-pub use checkpoint::{
-    Checkpoint, CheckpointDaemon, CheckpointPolicy, Connection, KeySource, TrustedFailure, TrustedOutcome, TrustedReport,
-};
+pub use checkpoint::{Checkpoint, CheckpointPolicy, Connection, KeySource, TrustedFailure, TrustedOutcome, TrustedReport};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{
-    validate_tenant, Durability, Engine, EngineBuilder, RecordIter, MAX_TENANT_BYTES, PLATFORM_TENANT, POLICY_ACTION,
-    RESERVED_TENANT_PREFIX, STORE_FORMAT_VERSION,
-};
+pub use daemons::{CheckpointDaemon, RetentionDaemon, DEFAULT_RETENTION_INTERVAL};
+pub use engine::Engine;
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, ActorType, Event, EventRecord, Limits, Outcome, Target};
-pub use index::{IndexCheck, IndexKind};
+pub use format::tenant::{validate_tenant, MAX_TENANT_BYTES, PLATFORM_TENANT, RESERVED_TENANT_PREFIX};
+pub use index::IndexKind;
+pub use policy::POLICY_ACTION;
 pub use query::{Explain, Order, Page, Query, QueryStream, Scanned, TargetFilter};
 pub use record::{ChainHead, EventRef, Receipt, Record, RecordRef};
 pub use redact::detect::Detector;
 pub use redact::{Policy, Redaction, Rule, Strategy};
 pub use retention::{
-    LegalHold, Retention, RetentionAnchor, RetentionDaemon, RetentionStatus, RunOptions, RunReport, TenantDeletion, TenantRun,
-    Tier,
+    LegalHold, Retention, RetentionAnchor, RetentionStatus, RunOptions, RunReport, TenantDeletion, TenantRun, Tier,
 };
 pub use storage::{Cf, RawStore};
-pub use verify::{BreakReason, ChainBreak, VerifyOutcome, VerifyReport};
-pub use writer::PreparedEvent;
+pub use verify::{BreakReason, ChainBreak, IndexCheck, VerifyOutcome, VerifyReport};

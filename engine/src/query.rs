@@ -31,12 +31,13 @@
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
 
-use crate::engine::Shared;
+use crate::core::reads;
 use crate::error::{Error, FieldError, Result};
 use crate::event::{self, Limits, Outcome};
-use crate::index::{self, IndexKind};
-use crate::keys;
-use crate::record::{ChainHead, Record, RecordRef};
+use crate::format::index::{self, IndexKind};
+use crate::format::keys;
+use crate::format::record::{Record, RecordRef};
+use crate::redact::{self, Redactor, Strategy};
 use crate::storage::{Cf, ReadMode, Store, StoreIter};
 
 /// Rows a page holds when no limit is given.
@@ -447,22 +448,19 @@ pub(crate) struct Planned<'q, 's> {
 /// `hi_cap` bounds the range from above (exports fix it when they start);
 /// `mode` is how the walk will read.
 pub(crate) fn plan<'q, 's>(
-    shared: &'s Shared,
+    store: &'s Store,
+    limits: &Limits,
     n: u64,
     query: &'q Query,
     after: Option<u64>,
     hi_cap: Option<u64>,
     mode: ReadMode,
 ) -> Result<Planned<'q, 's>> {
-    let prefix = query.check(&shared.limits)?;
-    let store = &shared.store;
+    let prefix = query.check(limits)?;
     // Rows at or below the head are durable and complete (index entries
     // included): read it first, so the range never reaches a row whose batch
     // lands while the page is read.
-    let head = match store.get(Cf::Heads, &keys::head(n))? {
-        Some(v) => ChainHead::decode(&v).map_err(|e| Error::Corrupt(format!("chain head: {e}")))?.seq,
-        None => 0,
-    };
+    let head = reads::head_seq(store, n)?;
     let end = head + 1;
     let (mut lo, mut hi) = window_seqs(store, n, query.from, query.to, end)?;
     if let Some(cap) = hi_cap {
@@ -479,7 +477,7 @@ pub(crate) fn plan<'q, 's>(
     let mut best = span;
     if span > 0 {
         for (kind, key_prefix) in query.candidates(n, prefix.as_deref()) {
-            let (est, probed) = probe(shared, &key_prefix, lo, hi, query.order, mode)?;
+            let (est, probed) = probe(store, &key_prefix, lo, hi, query.order, mode)?;
             if est.rows < best {
                 best = est.rows;
                 driver = Driver::Index(kind, probed);
@@ -498,8 +496,8 @@ fn window_seqs(store: &Store, n: u64, from: Option<u64>, to: Option<u64>, end: u
     let seq = |entry: Option<(&[u8], &[u8])>| entry.and_then(|(k, _)| index::key_seq(k));
     match (from, to) {
         (None, None) => Ok((1, end)),
-        (Some(f), None) => Ok((index::first_seq_at_or_after(store, n, f)?.unwrap_or(end).max(1), end)),
-        (None, Some(t)) => Ok((1, index::first_seq_at_or_after(store, n, t)?.unwrap_or(end).min(end))),
+        (Some(f), None) => Ok((reads::first_seq_at_or_after(store, n, f)?.unwrap_or(end).max(1), end)),
+        (None, Some(t)) => Ok((1, reads::first_seq_at_or_after(store, n, t)?.unwrap_or(end).min(end))),
         (Some(f), Some(t)) => {
             let mut it = store.iter(
                 Cf::Index,
@@ -520,7 +518,7 @@ fn window_seqs(store: &Store, n: u64, from: Option<u64>, to: Option<u64>, end: u
 /// Estimates an index's rows in `[lo, hi)` from up to [`PROBE`] entries read
 /// from the end the walk starts at; returns what it read for the walk.
 fn probe<'s>(
-    shared: &'s Shared,
+    store: &'s Store,
     key_prefix: &[u8],
     lo: u64,
     hi: u64,
@@ -528,7 +526,7 @@ fn probe<'s>(
     mode: ReadMode,
 ) -> Result<(Estimate, Probed<'s>)> {
     let (from, to) = (index::with_seq(key_prefix, lo), index::with_seq(key_prefix, hi));
-    let mut it = shared.store.iter(Cf::Index, &from, &to, order == Order::Desc, mode);
+    let mut it = store.iter(Cf::Index, &from, &to, order == Order::Desc, mode);
     let mut seqs = Vec::with_capacity(PROBE);
     while seqs.len() < PROBE {
         match it.next()? {
@@ -572,9 +570,9 @@ pub(crate) struct Visited {
 impl Planned<'_, '_> {
     /// Reads up to `limit` matching rows into owned [`Record`]s; returns them,
     /// the rows examined and whether the range is exhausted.
-    pub(crate) fn run(self, shared: &Shared, limit: usize) -> Result<(Vec<Record>, u64, bool)> {
+    pub(crate) fn run(self, store: &Store, limit: usize) -> Result<(Vec<Record>, u64, bool)> {
         let mut out = Vec::with_capacity(limit.min(MAX_PAGE_SIZE));
-        let v = self.visit(shared, limit, &mut |r| {
+        let v = self.visit(store, limit, &mut |r| {
             out.push(r.to_owned());
             ControlFlow::Continue(())
         })?;
@@ -585,7 +583,7 @@ impl Planned<'_, '_> {
     /// the bytes just read (nothing is copied per row). `f` may stop the walk.
     pub(crate) fn visit(
         self,
-        shared: &Shared,
+        store: &Store,
         limit: usize,
         f: &mut dyn FnMut(&RecordRef<'_>) -> ControlFlow<()>,
     ) -> Result<Visited> {
@@ -615,7 +613,7 @@ impl Planned<'_, '_> {
         match self.driver {
             Driver::Chain => {
                 let (from, to) = (keys::record(self.n, self.lo), keys::record(self.n, self.hi));
-                let mut it = shared.store.iter(Cf::Records, &from, &to, reverse, mode);
+                let mut it = store.iter(Cf::Records, &from, &to, reverse, mode);
                 while let Some((k, bytes)) = it.next()? {
                     let seq = keys::record_seq(k).ok_or_else(|| Error::Corrupt("malformed record key".into()))?;
                     if offer(&mut v, seq, bytes)? {
@@ -659,7 +657,7 @@ impl Planned<'_, '_> {
                     if reverse {
                         keys.reverse();
                     }
-                    let mut values = shared.store.multi_get(Cf::Records, &keys, mode)?;
+                    let mut values = store.multi_get(Cf::Records, &keys, mode)?;
                     if reverse {
                         values.reverse();
                     }
@@ -667,7 +665,7 @@ impl Planned<'_, '_> {
                         let value = match value {
                             Some(value) => value,
                             // Retention deleted the row after the index was read.
-                            None if crate::retention::deleted(&shared.store, self.n, seq)? => continue,
+                            None if reads::deleted(store, self.n, seq)? => continue,
                             None => return Err(Error::Corrupt(format!("index names seq {seq}, which has no record"))),
                         };
                         if offer(&mut v, seq, &value)? {
@@ -694,11 +692,19 @@ impl Planned<'_, '_> {
 }
 
 /// One page of `query` over tenant `n`; see [`crate::Engine::query`].
-pub(crate) fn page(shared: &Shared, tenant: &str, n: u64, query: &Query, limit: usize, cursor: Option<&str>) -> Result<Page> {
+pub(crate) fn page(
+    store: &Store,
+    limits: &Limits,
+    tenant: &str,
+    n: u64,
+    query: &Query,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page> {
     if limit == 0 || limit > MAX_PAGE_SIZE {
         return Err(bad("limit", format!("must be 1 to {MAX_PAGE_SIZE}")));
     }
-    let prefix = query.check(&shared.limits)?;
+    let prefix = query.check(limits)?;
     let fingerprint = query.fingerprint(tenant, prefix.as_deref());
     let tag = tenant_tag(tenant);
     let after = match cursor {
@@ -716,9 +722,9 @@ pub(crate) fn page(shared: &Shared, tenant: &str, n: u64, query: &Query, limit: 
             Some(c.last_seq)
         }
     };
-    let planned = plan(shared, n, query, after, None, ReadMode::Interactive)?;
+    let planned = plan(store, limits, n, query, after, None, ReadMode::Interactive)?;
     let mut explain = planned.explain(0, 0);
-    let (records, examined, complete) = planned.run(shared, limit)?;
+    let (records, examined, complete) = planned.run(store, limit)?;
     (explain.examined, explain.returned) = (examined, records.len() as u64);
     let last = records.last().map(|r| r.seq).or(after);
     let cursor = last.map(|last_seq| Cursor { tenant_tag: tag, fingerprint, last_seq }.encode());
@@ -744,20 +750,18 @@ const SCAN_CHUNK: usize = 4096;
 /// Every row of `query` over tenant `n` up to the head as it stands now,
 /// handed to `f`; see [`crate::Engine::scan`].
 pub(crate) fn scan(
-    shared: &Shared,
+    store: &Store,
+    limits: &Limits,
     n: u64,
     query: &Query,
     f: &mut dyn FnMut(&RecordRef<'_>) -> ControlFlow<()>,
 ) -> Result<Scanned> {
-    let head = match shared.store.get(Cf::Heads, &keys::head(n))? {
-        Some(v) => ChainHead::decode(&v).map_err(|e| Error::Corrupt(format!("chain head: {e}")))?.seq,
-        None => 0,
-    };
+    let head = reads::head_seq(store, n)?;
     let mut out = Scanned::default();
     let mut after = None;
     loop {
-        let planned = plan(shared, n, query, after, Some(head + 1), ReadMode::Bulk)?;
-        let v = planned.visit(shared, SCAN_CHUNK, f)?;
+        let planned = plan(store, limits, n, query, after, Some(head + 1), ReadMode::Bulk)?;
+        let v = planned.visit(store, SCAN_CHUNK, f)?;
         out.examined += v.examined;
         out.returned += v.returned;
         if v.stopped {
@@ -771,31 +775,86 @@ pub(crate) fn scan(
     }
 }
 
+/// `query` with raw values turned into the tenant's tokens where its
+/// current policy (`redactor`) pseudonymizes the filtered field, and for
+/// the `pseudonym` filter: the index holds tokens only. A value that
+/// already is a token is kept.
+pub(crate) fn resolve_pseudonyms(r: &Redactor, query: &Query) -> Query {
+    let mut q = query.clone();
+    let token = |v: &mut String| {
+        if !redact::is_pseudonym(v) {
+            *v = r.pseudonym(v);
+        }
+    };
+    let by_policy = |f: usize, v: &mut Option<String>| {
+        if r.field_strategy(f) == Some(Strategy::Pseudonymize) {
+            if let Some(v) = v {
+                token(v);
+            }
+        }
+    };
+    by_policy(redact::field::ACTOR_ID, &mut q.actor);
+    by_policy(redact::field::ON_BEHALF_OF, &mut q.on_behalf_of);
+    by_policy(redact::field::SESSION, &mut q.session);
+    if let Some(t) = &mut q.target {
+        if r.field_strategy(redact::field::TARGET_TYPE) == Some(Strategy::Pseudonymize) {
+            token(&mut t.kind);
+        }
+        if r.field_strategy(redact::field::TARGET_ID) == Some(Strategy::Pseudonymize) {
+            token(&mut t.id);
+        }
+    }
+    if let Some(v) = &mut q.pseudonym {
+        token(v);
+    }
+    q
+}
+
 /// Every row of a query in order, read page by page; see [`crate::Engine::query_stream`].
 #[derive(Debug)]
 pub struct QueryStream {
-    pub(crate) shared: std::sync::Arc<Shared>,
-    pub(crate) n: u64,
-    pub(crate) query: Query,
-    pub(crate) hi_cap: u64,
-    pub(crate) after: Option<u64>,
-    pub(crate) buf: std::vec::IntoIter<Record>,
-    pub(crate) done: bool,
-    pub(crate) examined: u64,
+    store: Store,
+    limits: Limits,
+    n: u64,
+    query: Query,
+    hi_cap: u64,
+    after: Option<u64>,
+    buf: std::vec::IntoIter<Record>,
+    done: bool,
+    examined: u64,
 }
 
 /// Rows a [`QueryStream`] holds at a time.
 const STREAM_CHUNK: usize = 512;
 
 impl QueryStream {
+    /// A stream of tenant `n`'s rows of `query` up to the head as it stands
+    /// now; checks the query first, so that a bad one fails here, not
+    /// mid-export.
+    pub(crate) fn new(store: &Store, limits: &Limits, n: u64, query: Query) -> Result<QueryStream> {
+        plan(store, limits, n, &query, None, None, ReadMode::Bulk)?;
+        let hi_cap = reads::head_seq(store, n)? + 1;
+        Ok(QueryStream {
+            store: store.clone(),
+            limits: limits.clone(),
+            n,
+            query,
+            hi_cap,
+            after: None,
+            buf: Vec::new().into_iter(),
+            done: false,
+            examined: 0,
+        })
+    }
+
     /// Rows read and checked so far (returned ones included).
     pub fn examined(&self) -> u64 {
         self.examined
     }
 
     fn refill(&mut self) -> Result<()> {
-        let planned = plan(&self.shared, self.n, &self.query, self.after, Some(self.hi_cap), ReadMode::Bulk)?;
-        let (records, examined, complete) = planned.run(&self.shared, STREAM_CHUNK)?;
+        let planned = plan(&self.store, &self.limits, self.n, &self.query, self.after, Some(self.hi_cap), ReadMode::Bulk)?;
+        let (records, examined, complete) = planned.run(&self.store, STREAM_CHUNK)?;
         self.examined += examined;
         self.done = complete;
         if let Some(r) = records.last() {

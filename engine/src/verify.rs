@@ -13,16 +13,22 @@
 //! gap. Every `annal.retention.purged` row met on the way is checked against
 //! the anchor: a deletion the chain records must not reach past it, and one
 //! that ends at it must name its head.
+//!
+//! **The index.** [`check_index`] proves that a tenant's index holds exactly
+//! the entries its rows call for (see `crate::index`).
+//!
+//! Verification needs only the store: it reads nothing the writer holds
+//! in memory, so it checks what is on disk, not what annal believes.
 
 use std::ops::{Bound, RangeBounds};
 
-use crate::chain::{self, Hash};
-use crate::engine::Shared;
 use crate::error::{Error, Result};
-use crate::keys;
-use crate::record::{decode_event, ChainHead, StoredRecord};
-use crate::retention::{RetentionAnchor, PURGED_ACTION};
-use crate::storage::{Cf, ReadMode};
+use crate::format::chain::{self, Hash};
+use crate::format::index::entry_keys;
+use crate::format::keys;
+use crate::format::record::{decode_event, ChainHead, DecodeError, Record, StoredRecord};
+use crate::format::retention::{RetentionAnchor, PURGED_ACTION};
+use crate::storage::{Cf, ReadMode, Store};
 
 /// A successfully verified stretch of a chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +121,7 @@ impl VerifyOutcome {
 const CHUNK: usize = 1024;
 
 pub(crate) fn verify(
-    shared: &Shared,
+    store: &Store,
     tenant: &str,
     number: u64,
     range: impl RangeBounds<u64>,
@@ -124,13 +130,13 @@ pub(crate) fn verify(
     let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
     let mut attempts = 0;
     loop {
-        let before = crate::retention::anchor_for_verify(shared, number).ok().flatten().map(|a| a.seq);
-        let outcome = verify_once(shared, tenant, number, bounds, progress)?;
+        let before = anchor_for_verify(store, number).ok().flatten().map(|a| a.seq);
+        let outcome = verify_once(store, tenant, number, bounds, progress)?;
         // A retention run deleting beside the walk makes rows vanish under
         // it, which looks like a gap or a cut-off tail: if the anchor moved
         // meanwhile, verify again from the new one.
         if let VerifyOutcome::Broken(b) = &outcome {
-            let after = crate::retention::anchor_for_verify(shared, number).ok().flatten().map(|a| a.seq);
+            let after = anchor_for_verify(store, number).ok().flatten().map(|a| a.seq);
             let vanished = matches!(b.reason, BreakReason::Gap { .. } | BreakReason::MissingTail { .. });
             if vanished && after != before && attempts < 64 {
                 attempts += 1;
@@ -142,7 +148,7 @@ pub(crate) fn verify(
 }
 
 fn verify_once(
-    shared: &Shared,
+    store: &Store,
     tenant: &str,
     number: u64,
     range: (Bound<u64>, Bound<u64>),
@@ -160,7 +166,7 @@ fn verify_once(
     };
     let broken = |seq, reason, verified| Ok(VerifyOutcome::Broken(ChainBreak { seq, reason, verified }));
 
-    let anchor = match crate::retention::anchor_for_verify(shared, number) {
+    let anchor = match anchor_for_verify(store, number) {
         Ok(a) => a,
         Err(e) => return broken(1, BreakReason::Undecodable(format!("retention anchor: {e}")), 0),
     };
@@ -176,7 +182,7 @@ fn verify_once(
     // the range (a partial verification trusts that one row's head).
     if start > 1 {
         // A range that starts past the recorded end holds no rows.
-        if let Some(v) = shared.store.get(Cf::Heads, &keys::head(number))? {
+        if let Some(v) = store.get(Cf::Heads, &keys::head(number))? {
             if let Ok(h) = ChainHead::decode(&v) {
                 if h.seq < start {
                     return Ok(VerifyOutcome::Intact(VerifyReport { first_seq: 0, last_seq: 0, count: 0, head: h.head, anchor }));
@@ -189,7 +195,7 @@ fn verify_once(
     } else if start == 1 {
         (chain::genesis(tenant), 0)
     } else {
-        match shared.store.get(Cf::Records, &keys::record(number, start - 1))? {
+        match store.get(Cf::Records, &keys::record(number, start - 1))? {
             None => return broken(start - 1, BreakReason::Gap { found: start }, 0),
             Some(v) => match StoredRecord::decode(&v) {
                 Ok(r) => (r.head, r.recorded_at),
@@ -203,7 +209,7 @@ fn verify_once(
     let upper = if end == u64::MAX { keys::record(number + 1, 0) } else { keys::record(number, end + 1) };
     let mut from = keys::record(number, start);
     'scan: loop {
-        let rows = shared.store.scan(Cf::Records, &from, &upper, false, CHUNK, ReadMode::Bulk)?;
+        let rows = store.scan(Cf::Records, &from, &upper, false, CHUNK, ReadMode::Bulk)?;
         let full = rows.len() == CHUNK;
         for (k, v) in &rows {
             let Some(seq) = keys::record_seq(k) else {
@@ -253,7 +259,7 @@ fn verify_once(
     let last = expected - 1;
 
     // The tail: does the head entry agree with the last row seen?
-    let head_entry = match shared.store.get(Cf::Heads, &keys::head(number))? {
+    let head_entry = match store.get(Cf::Heads, &keys::head(number))? {
         None => None,
         Some(v) => match ChainHead::decode(&v) {
             Ok(h) => Some(h),
@@ -281,6 +287,67 @@ fn verify_once(
         head: prev_head,
         anchor,
     }))
+}
+
+/// What the anchor of tenant `n` says, for the verifier: a damaged anchor
+/// is a break the report names, not an error.
+fn anchor_for_verify(store: &Store, n: u64) -> std::result::Result<Option<RetentionAnchor>, DecodeError> {
+    match store.get(Cf::Tenants, &keys::tenant_meta(keys::TAG_ANCHOR, n)) {
+        Ok(None) => Ok(None),
+        Ok(Some(v)) => RetentionAnchor::decode(&v).map(Some),
+        Err(e) => Err(DecodeError::Body(e.to_string())),
+    }
+}
+
+/// What `Engine::check_index` found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IndexCheck {
+    /// Rows whose entries were all present.
+    pub rows: u64,
+    /// Index entries the rows call for.
+    pub expected_entries: u64,
+    /// Index entries stored under the tenant.
+    pub stored_entries: u64,
+    /// Up to 16 seqs of rows with a missing entry.
+    pub missing: Vec<u64>,
+}
+
+impl IndexCheck {
+    /// Whether the index holds exactly the entries of the tenant's rows.
+    pub fn is_consistent(&self) -> bool {
+        self.missing.is_empty() && self.expected_entries == self.stored_entries
+    }
+}
+
+/// Checks that tenant `n`'s index holds exactly its rows' entries, in
+/// constant memory: every entry a row calls for exists, and the tenant has
+/// no other entries (the stored count equals the expected count; entries of
+/// distinct rows are distinct keys, as they end in the seq).
+pub(crate) fn check_index(store: &Store, n: u64) -> Result<IndexCheck> {
+    let mut report = IndexCheck::default();
+    let (from, to) = (keys::record(n, 0), keys::record(n + 1, 0));
+    let mut it = store.iter(Cf::Records, &from, &to, false, ReadMode::Bulk);
+    while let Some((k, v)) = it.next()? {
+        let seq = keys::record_seq(k).ok_or_else(|| Error::Corrupt("malformed record key".into()))?;
+        let record = Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
+        let expected = entry_keys(n, &record);
+        report.expected_entries += expected.len() as u64;
+        let mut sorted = expected;
+        sorted.sort();
+        if store.multi_get(Cf::Index, &sorted, ReadMode::Bulk)?.iter().any(Option::is_none) {
+            if report.missing.len() < 16 {
+                report.missing.push(seq);
+            }
+        } else {
+            report.rows += 1;
+        }
+    }
+    let (from, to) = (n.to_be_bytes(), (n + 1).to_be_bytes());
+    let mut it = store.iter(Cf::Index, &from, &to, false, ReadMode::Bulk);
+    while it.next()?.is_some() {
+        report.stored_entries += 1;
+    }
+    Ok(report)
 }
 
 /// Whether an `annal.retention.purged` row's metadata is consistent with

@@ -13,12 +13,12 @@
 
 use std::io::{Read, Write};
 
-use super::{key_id, verify_signature, Checkpoint};
-use crate::chain::{self, Hash};
-use crate::engine::Engine;
+use super::{key_id, verify_signature, Checkpoint, Checkpointer};
+use crate::core::reads;
 use crate::error::{Error, FieldError, Result};
-use crate::keys;
-use crate::record::{decode_event, StoredRecord};
+use crate::format::chain::{self, Hash};
+use crate::format::keys;
+use crate::format::record::{decode_event, StoredRecord};
 use crate::storage::{Cf, ReadMode};
 
 /// The first bytes of every bundle: `"annal-bundle\0"` and the bundle version.
@@ -102,27 +102,16 @@ fn checkpoint_payload(cp: &Checkpoint) -> Vec<u8> {
     p
 }
 
-impl Engine {
-    /// The seqs of `tenant`'s rows with `from <= recorded_at < to` (ns), as
-    /// an inclusive range; `None` when no row is in it.
-    pub fn seqs_recorded_in(&self, tenant: &str, from: u64, to: u64) -> Result<Option<(u64, u64)>> {
-        let n = self.tenant_number(tenant)?;
-        let store = &self.shared().store;
-        let end = self.head(tenant)?.seq + 1;
-        let lo = crate::index::first_seq_at_or_after(store, n, from)?.unwrap_or(end);
-        let hi = crate::index::first_seq_at_or_after(store, n, to)?.unwrap_or(end);
-        Ok((lo < hi).then(|| (lo, hi - 1)))
-    }
-
+impl Checkpointer {
     /// Writes a bundle of `tenant`'s rows `from_seq..=to_seq` (clipped to
     /// what the store holds: after the retention anchor, up to the head) to
     /// `out`. Makes a checkpoint first when none covers the window's end.
     pub fn write_bundle(&self, tenant: &str, from_seq: u64, to_seq: u64, out: &mut dyn Write) -> Result<BundleReport> {
-        let n = self.tenant_number(tenant)?;
-        let store = &self.shared().store;
-        let anchor = crate::retention::anchor(store, n)?;
+        let n = self.core.number(tenant)?;
+        let store = &self.core.store;
+        let anchor = reads::anchor(store, n)?;
         let floor = anchor.map_or(0, |a| a.seq);
-        let head = self.head(tenant)?;
+        let head = self.core.head(tenant)?;
         let (from, to) = (from_seq.max(floor + 1).max(1), to_seq.min(head.seq));
         if from > to {
             return Err(Error::InvalidQuery(FieldError::new(
@@ -130,8 +119,8 @@ impl Engine {
                 format!("holds no stored rows (the chain holds seq {}..={})", floor + 1, head.seq),
             )));
         }
-        let (public_key, kid) = self.checkpoint_public_key();
-        let end = match self.checkpoint_at_or_after(tenant, to)? {
+        let (public_key, kid) = self.public_key();
+        let end = match self.at_or_after(tenant, to)? {
             Some(cp) if cp.public_key == public_key => cp,
             _ => self.checkpoint(tenant)?,
         };
@@ -147,7 +136,7 @@ impl Engine {
         header.extend_from_slice(&to.to_be_bytes());
         header.extend_from_slice(&public_key);
         header.extend_from_slice(&kid);
-        header.extend_from_slice(&self.shared().clock.now_ns().to_be_bytes());
+        header.extend_from_slice(&self.core.now().to_be_bytes());
         w.frame(HEADER, &header)?;
         let start = match (&start_cp, anchor) {
             (Some(cp), _) => {
@@ -207,12 +196,12 @@ impl Engine {
     }
 }
 
-impl Engine {
+impl Checkpointer {
     /// The latest stored checkpoint signed by `public_key` with `lo <= seq < hi`,
     /// read from the top down (a tenant may have many).
     fn latest_checkpoint_below(&self, tenant: &str, lo: u64, hi: u64, public_key: &[u8; 32]) -> Result<Option<Checkpoint>> {
-        let n = self.tenant_number(tenant)?;
-        let store = &self.shared().store;
+        let n = self.core.number(tenant)?;
+        let store = &self.core.store;
         let mut top = keys::record(n, hi);
         loop {
             let rows = store.scan(Cf::Checkpoints, &keys::record(n, lo), &top, true, 64, ReadMode::Interactive)?;
@@ -343,7 +332,7 @@ pub fn verify_bundle(input: impl Read, required_key: Option<&[u8; 32]>) -> std::
     let tlen = f.u32().ok_or_else(|| bad_header(&r))? as usize;
     let tenant = std::str::from_utf8(f.take(tlen).ok_or_else(|| bad_header(&r))?)
         .ok()
-        .filter(|t| crate::engine::validate_tenant(t).is_ok())
+        .filter(|t| crate::format::tenant::validate_tenant(t).is_ok())
         .ok_or_else(|| r.err("header: invalid tenant id"))?
         .to_string();
     let from = f.u64().ok_or_else(|| bad_header(&r))?;

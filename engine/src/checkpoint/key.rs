@@ -8,16 +8,15 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer as _, SigningKey};
 
-use crate::chain::Hash;
-use crate::error::{Error, FieldError, Result};
+use crate::error::{Error, Result};
+use crate::format::chain::Hash;
+pub use crate::format::checkpoint::{from_hex, hex, key_id, verify_signature, KEY_ID_DOMAIN};
+use crate::format::checkpoint::{message, Checkpoint};
 
 /// Name of the key file annal generates in the data directory.
 pub const KEY_FILE: &str = "checkpoint-signing.key";
-
-/// Domain prefix of a key id.
-pub const KEY_ID_DOMAIN: &[u8] = b"annal/v1/key-id\0";
 
 /// Where the signing key comes from.
 #[derive(Clone, Default)]
@@ -57,23 +56,9 @@ fn parse_seed(text: &str) -> Option<[u8; 32]> {
     Hash::from_hex(text.trim()).map(|h| h.0)
 }
 
-/// The id of a public key: the first 8 bytes of
-/// `BLAKE3("annal/v1/key-id\0" ‖ public key)`.
-pub fn key_id(public_key: &[u8; 32]) -> [u8; 8] {
-    let mut h = blake3::Hasher::new();
-    h.update(KEY_ID_DOMAIN);
-    h.update(public_key);
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&h.finalize().as_bytes()[..8]);
-    id
-}
-
 /// An Ed25519 signing key with its public half and id.
 pub struct SigningKeyPair {
     key: SigningKey,
-    /// Serialises checkpoint making: two makers racing from the same
-    /// previous checkpoint would store two successors of it.
-    pub(crate) lock: parking_lot::Mutex<()>,
 }
 
 impl std::fmt::Debug for SigningKeyPair {
@@ -82,10 +67,40 @@ impl std::fmt::Debug for SigningKeyPair {
     }
 }
 
+impl Checkpoint {
+    /// Signs a checkpoint with `key`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign(
+        key: &SigningKeyPair,
+        tenant: &str,
+        seq: u64,
+        head: Hash,
+        recorded_at: u64,
+        prev_seq: u64,
+        prev_head: Hash,
+        made_at: u64,
+    ) -> Checkpoint {
+        let key_id = key.key_id();
+        let signature = key.sign(&message(tenant, seq, &head, recorded_at, prev_seq, &prev_head, &key_id));
+        Checkpoint {
+            tenant: tenant.to_string(),
+            seq,
+            head,
+            recorded_at,
+            prev_seq,
+            prev_head,
+            key_id,
+            public_key: key.public_key(),
+            signature,
+            made_at,
+        }
+    }
+}
+
 impl SigningKeyPair {
     /// The key of a 32-byte seed.
     pub fn from_seed(seed: &[u8; 32]) -> SigningKeyPair {
-        SigningKeyPair { key: SigningKey::from_bytes(seed), lock: parking_lot::Mutex::new(()) }
+        SigningKeyPair { key: SigningKey::from_bytes(seed) }
     }
 
     /// Loads (or, for [`KeySource::DataDir`], creates) the key for a store in `data_dir`.
@@ -121,12 +136,6 @@ impl SigningKeyPair {
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.key.sign(message).to_bytes()
     }
-}
-
-/// Checks an Ed25519 signature strictly (no malleable or small-order forms).
-pub fn verify_signature(public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(public_key) else { return false };
-    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
 }
 
 fn read_key_file(path: &Path) -> Result<SigningKeyPair> {
@@ -170,25 +179,4 @@ fn write_key_file(path: &Path, seed: &[u8; 32]) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Lower-case hex of any bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Parses exactly `N` bytes of hex, naming `field` in the error.
-pub fn from_hex<const N: usize>(field: &str, text: &str) -> std::result::Result<[u8; N], FieldError> {
-    let b = text.as_bytes();
-    let bad = || FieldError::new(field, format!("must be {} hex digits", 2 * N));
-    if b.len() != 2 * N {
-        return Err(bad());
-    }
-    let mut out = [0u8; N];
-    for (i, pair) in b.chunks_exact(2).enumerate() {
-        let hi = char::from(pair[0]).to_digit(16).ok_or_else(bad)?;
-        let lo = char::from(pair[1]).to_digit(16).ok_or_else(bad)?;
-        out[i] = u8::try_from(hi * 16 + lo).map_err(|_| bad())?;
-    }
-    Ok(out)
 }

@@ -8,11 +8,10 @@
 
 use std::fmt;
 
-use super::Checkpoint;
-use crate::chain::Hash;
-use crate::engine::Engine;
+use super::{Checkpoint, Checkpointer};
 use crate::error::{Error, Result};
-use crate::verify::{ChainBreak, VerifyOutcome};
+use crate::format::chain::{self, Hash};
+use crate::verify::{self, ChainBreak, VerifyOutcome};
 
 /// How the trusted checkpoint connects to the chain the store holds now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +124,7 @@ impl fmt::Display for TrustedFailure {
     }
 }
 
-/// The result of [`Engine::verify_trusted`].
+/// The result of `Engine::verify_trusted`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrustedOutcome {
     /// The store holds the trusted chain and extends it.
@@ -134,7 +133,7 @@ pub enum TrustedOutcome {
     Failed(TrustedFailure),
 }
 
-impl Engine {
+impl Checkpointer {
     /// Checks that the store still holds the chain `trusted` signed and
     /// extends it; with `required_key`, the checkpoint must be signed by
     /// that public key. See [`TrustedFailure`] for every reason it fails.
@@ -147,31 +146,33 @@ impl Engine {
             return fail(TrustedFailure::KeyMismatch);
         }
         let tenant = trusted.tenant.as_str();
-        if !self.tenants().iter().any(|t| t == tenant) {
-            return fail(TrustedFailure::TenantMissing);
-        }
-        let report = match self.verify(tenant, ..)? {
+        let n = match self.core.number(tenant) {
+            Ok(n) => n,
+            Err(Error::UnknownTenant | Error::InvalidTenant(_)) => return fail(TrustedFailure::TenantMissing),
+            Err(e) => return Err(e),
+        };
+        let report = match verify::verify(&self.core.store, tenant, n, .., &mut |_| {})? {
             VerifyOutcome::Intact(r) => r,
             VerifyOutcome::Broken(b) => return fail(TrustedFailure::ChainBroken(b)),
         };
-        let head = self.head(tenant)?;
+        let head = self.core.head(tenant)?;
         let floor = report.anchor.map_or(0, |a| a.seq);
         // The head the chain has at `seq`, if its row or the anchor holds it.
         let chain_head = |seq: u64| -> Result<Option<Hash>> {
             if seq == 0 {
-                return Ok(Some(crate::chain::genesis(tenant)));
+                return Ok(Some(chain::genesis(tenant)));
             }
             if let Some(a) = report.anchor.filter(|a| a.seq == seq) {
                 return Ok(Some(a.head));
             }
-            Ok(self.get(tenant, seq)?.map(|r| r.head))
+            Ok(self.core.get(tenant, seq)?.map(|r| r.head))
         };
 
         // Every checkpoint the store kept, from the anchor on, must still match.
         let mut signed_by_key_from = None;
         let mut from = floor;
         loop {
-            let batch = self.checkpoints(tenant, from, u64::MAX, 1024)?;
+            let batch = self.list(tenant, from, u64::MAX, 1024)?;
             for cp in &batch {
                 if !cp.signature_valid() {
                     return fail(TrustedFailure::BadStoredCheckpoint { seq: cp.seq });
@@ -201,7 +202,7 @@ impl Engine {
             }))
         };
         if head.seq < trusted.seq {
-            let went_further = self.latest_checkpoint(tenant)?.is_some_and(|l| l.seq > head.seq);
+            let went_further = self.latest(tenant)?.is_some_and(|l| l.seq > head.seq);
             let (head_seq, trusted_seq) = (head.seq, trusted.seq);
             return fail(if went_further {
                 TrustedFailure::Truncated { head_seq, trusted_seq }
@@ -226,14 +227,14 @@ impl Engine {
             };
         }
         // Retention deleted the trusted row: walk the stored checkpoints.
-        let mut cur = match self.checkpoint_at(tenant, trusted.seq)? {
+        let mut cur = match self.at(tenant, trusted.seq)? {
             Some(cp) if cp.head == trusted.head => cp,
             Some(_) => return fail(diverged(trusted.seq)),
             None => return fail(TrustedFailure::Unconnected { seq: trusted.seq }),
         };
         let mut links = 0;
         while cur.seq < floor {
-            let Some(next) = self.checkpoint_at_or_after(tenant, cur.seq + 1)? else {
+            let Some(next) = self.at_or_after(tenant, cur.seq + 1)? else {
                 return fail(TrustedFailure::Unconnected { seq: cur.seq });
             };
             if !next.signature_valid() {

@@ -1,5 +1,11 @@
-//! The retention daemon: a thread that runs retention on an interval, for a
-//! server to start with the engine and stop before closing it.
+//! One background thread that does a piece of work every interval, for the
+//! daemons a server starts beside the engine (retention, checkpoints) and
+//! stops before closing it.
+//!
+//! The work runs right after the thread starts, then once per interval.
+//! [`Periodic::stop`] (or dropping it) ends the thread promptly: a sleeping
+//! thread wakes at once; running work sees the stop flag it is handed and
+//! may end early (a retention run stops after its current batch).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,12 +14,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::run::{run, RunOptions, RunReport};
-use crate::engine::Engine;
 use crate::error::Result;
-
-/// How often the daemon runs retention unless told otherwise: hourly.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// What the thread and its owner share.
 #[derive(Debug, Default)]
@@ -24,44 +25,37 @@ struct Control {
     wake: Condvar,
 }
 
-/// A background thread running [`Engine::run_retention`] every interval,
-/// the first time right after it starts. [`RetentionDaemon::stop`] (or
-/// dropping it) ends it promptly: a sleeping daemon wakes at once, and a
-/// running one stops after its current deletion batch (the next run
-/// finishes the work).
+/// A named thread calling its work every interval until stopped.
 #[derive(Debug)]
-pub struct RetentionDaemon {
+pub(crate) struct Periodic {
     control: Arc<Control>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl RetentionDaemon {
-    /// Starts the daemon on `engine`, running every `interval`, with
-    /// default [`RunOptions`]; each run's result goes to `on_run` (to log it).
-    pub fn start(
-        engine: Engine,
-        interval: Duration,
-        mut on_run: impl FnMut(Result<RunReport>) + Send + 'static,
-    ) -> Result<RetentionDaemon> {
+impl Periodic {
+    /// Starts thread `name`, calling `work` now and then every `interval`.
+    /// `work` gets the stop flag, to end a long piece of work early.
+    pub fn start(name: &str, interval: Duration, mut work: impl FnMut(&AtomicBool) + Send + 'static) -> Result<Periodic> {
         let control = Arc::new(Control::default());
         let c = Arc::clone(&control);
-        let thread = std::thread::Builder::new().name("annal-retention".into()).spawn(move || loop {
+        let thread = std::thread::Builder::new().name(name.into()).spawn(move || loop {
             if c.stop.load(Ordering::SeqCst) {
                 return;
             }
-            let result = run(&engine, &RunOptions::default(), Some(&c.stop));
-            on_run(result);
+            work(&c.stop);
             let mut guard = c.lock.lock();
+            // Checked under the lock the stopper takes to notify: a stop
+            // between the work and this wait is never missed.
             if c.stop.load(Ordering::SeqCst) {
                 return;
             }
             // Spurious wake-ups only shorten one interval.
             let _ = c.wake.wait_for(&mut guard, interval);
         })?;
-        Ok(RetentionDaemon { control, thread: Some(thread) })
+        Ok(Periodic { control, thread: Some(thread) })
     }
 
-    /// Asks the daemon to stop and waits until it has.
+    /// Asks the thread to stop and waits until it has.
     pub fn stop(mut self) {
         self.shutdown();
     }
@@ -78,8 +72,48 @@ impl RetentionDaemon {
     }
 }
 
-impl Drop for RetentionDaemon {
+impl Drop for Periodic {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn works_at_once_then_stops_promptly_from_a_long_sleep() {
+        let runs = Arc::new(AtomicU64::new(0));
+        let r = Arc::clone(&runs);
+        let p = Periodic::start("annal-test", Duration::from_secs(3600), move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+        while runs.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let t = std::time::Instant::now();
+        p.stop();
+        // An hour's interval: a stop that waited for it would never return here.
+        assert!(t.elapsed() < Duration::from_secs(60));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn long_work_ends_early_on_the_stop_flag() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = Periodic::start("annal-test", Duration::from_secs(3600), move |stop| {
+            let _ = tx.send(());
+            // Work that would never end on its own.
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+        .unwrap();
+        rx.recv().unwrap();
+        // Returns only because the work saw the flag and ended.
+        p.stop();
     }
 }

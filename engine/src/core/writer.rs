@@ -1,7 +1,7 @@
 //! The single writer: group commit of concurrent appends.
 //!
 //! Callers validate, encode and hash their events and lay out each record
-//! value on their own threads ([`crate::Engine::prepare`]), then hand a
+//! value on their own threads ([`super::prepare`]), then hand a
 //! request to this thread through a
 //! bounded channel and wait. The writer takes every request waiting at that
 //! moment (up to a cap), assigns seqs and `recorded_at`, computes the chain
@@ -26,42 +26,19 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
-use crate::chain::{self, Hash};
-use crate::engine::{Durability, Shared};
+use super::clock::Clock;
+use super::directory::Directory;
+use super::prepare::PreparedEvent;
+use super::redactors::Redactors;
+use super::Durability;
 use crate::error::{Error, Result};
-use crate::index::IndexTemplate;
-use crate::keys;
-use crate::record::{self, ChainHead, Receipt, StoredRecord, TenantEntry, RECORD_OVERHEAD};
+use crate::format::chain;
+use crate::format::keys;
+use crate::format::record::{self, ChainHead, Receipt, StoredRecord, TenantEntry};
 use crate::redact::Redactor;
-use crate::storage::{Batch, Cf};
-
-/// An event ready for the writer: validated, encoded, hashed and laid out
-/// as a record value on the caller's thread, so the single writer only has to
-/// fill in its place in the chain.
-#[derive(Debug, Clone)]
-pub struct PreparedEvent {
-    /// A [`StoredRecord::template`]: the record value minus recorded_at, head and CRC.
-    pub(crate) value: Vec<u8>,
-    pub(crate) leaf: Hash,
-    pub(crate) idempotency_key: Option<String>,
-    /// The row's index entries minus tenant, seq and recorded_at.
-    pub(crate) index: IndexTemplate,
-    /// The tenant and policy version the event was redacted for.
-    pub(crate) redactor: Arc<Redactor>,
-}
-
-impl PreparedEvent {
-    /// Leaf hash of the event.
-    pub fn leaf(&self) -> Hash {
-        self.leaf
-    }
-
-    /// Size of the canonical event encoding in bytes.
-    pub fn encoded_len(&self) -> usize {
-        self.value.len() - RECORD_OVERHEAD
-    }
-}
+use crate::storage::{Batch, Cf, Store};
 
 /// One caller's append: all of its events land, or none.
 pub(crate) struct Request {
@@ -106,23 +83,93 @@ pub(crate) struct TenantState {
     pub policy_version: u32,
 }
 
-pub(crate) struct Writer {
-    pub shared: Arc<Shared>,
-    pub tenants: HashMap<String, TenantState>,
-    pub next_tenant: u64,
-    pub rx: Receiver<Request>,
-    pub poisoned: Arc<AtomicBool>,
+/// What the writer thread works with: its own handles on the core's state.
+#[derive(Debug, Clone)]
+pub(crate) struct WriterContext {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub durability: Durability,
+    pub idempotency_window_ns: u64,
+    /// Where new and deleted tenants are published once durable.
+    pub tenants: Arc<Directory>,
+    /// Replaced by a policy change when it is staged.
+    pub redactors: Arc<Redactors>,
+    /// Most events the writer gathers into one group commit.
     pub max_group_events: usize,
+}
+
+/// The way into the writer thread; the core owns it, and dropping it (the
+/// last handle on the core going) stops the writer once everything queued
+/// is committed.
+#[derive(Debug)]
+pub(crate) struct WriteQueue {
+    tx: Option<SyncSender<Request>>,
+    thread: Option<JoinHandle<()>>,
+    poisoned: Arc<AtomicBool>,
+    store: Store,
+    durability: Durability,
+}
+
+impl WriteQueue {
+    /// Starts the writer over the recovered `tenants`, with room for
+    /// `depth` requests waiting before callers block.
+    pub fn start(
+        context: WriterContext,
+        tenants: HashMap<String, TenantState>,
+        next_tenant: u64,
+        depth: usize,
+    ) -> Result<WriteQueue> {
+        let (tx, rx) = mpsc::sync_channel(depth);
+        let poisoned = Arc::new(AtomicBool::new(false));
+        let (store, durability) = (context.store.clone(), context.durability);
+        let writer =
+            Writer { context, tenants, next_tenant, rx, poisoned: Arc::clone(&poisoned), in_flight_idempotency: HashMap::new() };
+        let thread = std::thread::Builder::new().name("annal-writer".into()).spawn(move || writer.run())?;
+        Ok(WriteQueue { tx: Some(tx), thread: Some(thread), poisoned, store, durability })
+    }
+
+    /// Hands one request to the writer and waits for its receipts.
+    pub fn submit(&self, request: impl FnOnce(ReplyTo) -> Request) -> Result<Vec<Receipt>> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(Error::Poisoned);
+        }
+        let (reply, rx) = mpsc::sync_channel(1);
+        let tx = self.tx.as_ref().ok_or(Error::Closed)?;
+        tx.send(request(reply)).map_err(|_| Error::Closed)?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+}
+
+impl Drop for WriteQueue {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer's loop once it has committed
+        // everything already queued.
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if self.durability == Durability::Buffered {
+            let _ = self.store.sync_wal();
+        }
+    }
+}
+
+struct Writer {
+    context: WriterContext,
+    tenants: HashMap<String, TenantState>,
+    next_tenant: u64,
+    rx: Receiver<Request>,
+    poisoned: Arc<AtomicBool>,
     /// Idempotency entries of the group the committer may still be writing:
     /// not yet readable from the store, already binding.
-    pub in_flight_idempotency: HashMap<(u64, String), Receipt>,
+    in_flight_idempotency: HashMap<(u64, String), Receipt>,
 }
 
 /// The committer: writes staged groups in order, then publishes and replies.
-fn commit_loop<'s>(shared: &'s Shared, poisoned: &AtomicBool, groups: impl IntoIterator<Item = Commit<'s>>) {
+fn commit_loop<'s>(context: &'s WriterContext, poisoned: &AtomicBool, groups: impl IntoIterator<Item = Commit<'s>>) {
     for commit in groups {
         if commit.batch.len() > 0 && !poisoned.load(Ordering::SeqCst) {
-            if let Err(e) = shared.store.write(commit.batch, shared.durability == Durability::Sync) {
+            if let Err(e) = context.store.write(commit.batch, context.durability == Durability::Sync) {
                 poisoned.store(true, Ordering::SeqCst);
                 let msg = e.to_string();
                 for (tx, _) in commit.replies {
@@ -138,15 +185,7 @@ fn commit_loop<'s>(shared: &'s Shared, poisoned: &AtomicBool, groups: impl IntoI
             }
             continue;
         }
-        if !commit.new_tenants.is_empty() || !commit.forgotten.is_empty() {
-            let mut directory = shared.tenants.write();
-            for name in &commit.forgotten {
-                directory.remove(name);
-            }
-            for (name, number) in commit.new_tenants {
-                directory.insert(name, number);
-            }
-        }
+        context.tenants.publish(commit.new_tenants, &commit.forgotten);
         for (tx, receipts) in commit.replies {
             let _ = tx.send(Ok(receipts));
         }
@@ -174,7 +213,7 @@ struct Group {
 }
 
 /// Where a caller waits for its receipts.
-type ReplyTo = SyncSender<Result<Vec<Receipt>>>;
+pub(crate) type ReplyTo = SyncSender<Result<Vec<Receipt>>>;
 
 /// A staged group on its way to the disk.
 struct Commit<'s> {
@@ -197,8 +236,10 @@ impl Writer {
     /// ever given for a row that is not durable. If a write fails, the
     /// committer poisons the engine and fails that group and every later one,
     /// so nothing built on a lost group can land.
-    pub fn run(mut self) {
-        let shared = Arc::clone(&self.shared);
+    fn run(mut self) {
+        // The committer borrows a context of its own: staging needs `self`
+        // mutably meanwhile.
+        let shared = self.context.clone();
         let poisoned = Arc::clone(&self.poisoned);
         std::thread::scope(|scope| {
             let (to_committer, from_writer) = mpsc::sync_channel::<Commit<'_>>(0);
@@ -222,11 +263,11 @@ impl Writer {
 
     /// Waits for requests, gathers a group and stages it; `None` once the
     /// engine is closed.
-    fn next_group<'s>(&mut self, shared: &'s Shared) -> Option<Commit<'s>> {
+    fn next_group<'s>(&mut self, shared: &'s WriterContext) -> Option<Commit<'s>> {
         let first = self.rx.recv().ok()?;
         let mut events = first.events.len();
         let mut requests = vec![first];
-        while events < self.max_group_events {
+        while events < shared.max_group_events {
             match self.rx.try_recv() {
                 Ok(r) => {
                     events += r.events.len();
@@ -238,7 +279,7 @@ impl Writer {
         Some(self.stage_group(shared, requests))
     }
 
-    fn stage_group<'s>(&mut self, shared: &'s Shared, requests: Vec<Request>) -> Commit<'s> {
+    fn stage_group<'s>(&mut self, shared: &'s WriterContext, requests: Vec<Request>) -> Commit<'s> {
         let mut commit = Commit {
             batch: shared.store.batch(),
             replies: Vec::with_capacity(requests.len()),
@@ -281,123 +322,14 @@ impl Writer {
     }
 
     /// Adds one request's writes to the batch, or changes nothing and fails.
-    fn stage(
-        &self,
-        req: &mut Request,
-        now: u64,
-        batch: &mut crate::storage::Batch<'_>,
-        group: &mut Group,
-    ) -> Result<Vec<Receipt>> {
-        let shared = &self.shared;
+    fn stage(&self, req: &mut Request, now: u64, batch: &mut Batch<'_>, group: &mut Group) -> Result<Vec<Receipt>> {
         let existing = self.current(group, &req.tenant);
-        if existing.as_ref().is_some_and(|t| t.damaged) {
-            return Err(Error::Corrupt("the tenant's chain head and its last record disagree; run verify".into()));
-        }
-        if let Some((name, expected)) = &req.forget {
-            // The deletion names the final head: refuse it if rows landed
-            // since the caller read it (the caller reads it again).
-            match self.current(group, name) {
-                Some(t) if t.head == *expected => {}
-                Some(_) => return Err(Error::HeadMoved),
-                None => return Err(Error::UnknownTenant),
-            }
-        }
-        // Redaction: every event was prepared for this tenant under the
-        // policy version its rows will be written under (a new tenant starts
-        // at version 1; a policy change moves to the next).
-        let current = existing.as_ref().map_or(1, |t| t.policy_version);
-        let expected = match &req.new_policy {
-            None => current,
-            Some(p) => {
-                let next = if existing.is_some() { current + 1 } else { 2 };
-                if p.version != next || p.tenant != req.tenant {
-                    return Err(Error::PolicyChanged { prepared: p.version.saturating_sub(1), current });
-                }
-                next
-            }
-        };
-        for ev in &req.events {
-            if ev.redactor.tenant != req.tenant {
-                return Err(Error::WrongTenant);
-            }
-            if ev.redactor.version != expected {
-                return Err(Error::PolicyChanged { prepared: ev.redactor.version, current });
-            }
-        }
-
+        self.check(req, existing.as_ref(), group)?;
         // Decide every event first, so that a conflict leaves nothing staged.
-        let window = shared.idempotency_window_ns;
-        let mut plans = Vec::with_capacity(req.events.len());
-        let mut seen_in_request: HashMap<&str, usize> = HashMap::new();
-        for (i, ev) in req.events.iter().enumerate() {
-            let Some(key) = ev.idempotency_key.as_deref() else {
-                plans.push(Plan::New);
-                continue;
-            };
-            if let Some(&j) = seen_in_request.get(key) {
-                if req.events[j].leaf != ev.leaf {
-                    return Err(Error::IdempotencyConflict { index: i, first_seq: None });
-                }
-                plans.push(Plan::ReplayOf(j));
-                continue;
-            }
-            seen_in_request.insert(key, i);
-            let earlier = match &existing {
-                None => None,
-                // This group first, then the one the committer may be writing
-                // (not yet readable from the store), then the store.
-                Some(t) => match group
-                    .idempotency
-                    .get(&(t.number, key.to_string()))
-                    .or_else(|| self.in_flight_idempotency.get(&(t.number, key.to_string())))
-                {
-                    Some(r) => Some(*r),
-                    None => match shared.store.get(Cf::Idempotency, &keys::idempotency(t.number, key))? {
-                        Some(bytes) => {
-                            Some(Receipt::decode(&bytes).map_err(|e| Error::Corrupt(format!("idempotency entry: {e}")))?)
-                        }
-                        None => None,
-                    },
-                },
-            };
-            match earlier {
-                Some(r) if now.saturating_sub(r.recorded_at) <= window => {
-                    if r.leaf != ev.leaf {
-                        return Err(Error::IdempotencyConflict { index: i, first_seq: Some(r.seq) });
-                    }
-                    plans.push(Plan::Replay(Receipt { replayed: true, ..r }));
-                }
-                _ => plans.push(Plan::New),
-            }
-        }
-
-        // Apply.
+        let plans = self.plan(req, existing.as_ref(), now, group)?;
         let mut state = match existing {
             Some(t) => t,
-            None => {
-                let number = group.next_tenant;
-                group.next_tenant += 1;
-                let entry = TenantEntry { number, created_at: now };
-                batch.put(Cf::Tenants, &keys::tenant_by_name(&req.tenant), &entry.encode());
-                batch.put(Cf::Tenants, &keys::tenant_by_number(number), req.tenant.as_bytes());
-                batch.put(Cf::Meta, keys::META_NEXT_TENANT, &group.next_tenant.to_be_bytes());
-                // The secret every prepared event of the tenant was
-                // pseudonymized with, and policy version 1: the default.
-                let secret = match (&req.new_policy, req.events.first()) {
-                    (Some(p), _) => p.secret(),
-                    (None, Some(ev)) => ev.redactor.secret(),
-                    (None, None) => return Err(Error::EmptyBatch),
-                };
-                batch.put(Cf::Tenants, &keys::tenant_secret(number), &record::encode_secret(secret));
-                let default = serde_json::to_vec(&shared.default_policy).unwrap_or_default();
-                batch.put(Cf::Tenants, &keys::tenant_policy(number, 1), &record::encode_policy(now, &default));
-                TenantState {
-                    number,
-                    head: ChainHead { seq: 0, recorded_at: 0, head: chain::genesis(&req.tenant) },
-                    damaged: false,
-                    policy_version: 1,
-                }
-            }
+            None => self.new_tenant(req, now, batch, group)?,
         };
         let mut receipts: Vec<Receipt> = Vec::with_capacity(req.events.len());
         let mut wrote = false;
@@ -413,7 +345,7 @@ impl Writer {
                     StoredRecord::fill_template(&mut ev.value, recorded_at, &head);
                     batch.put(Cf::Records, &keys::record(state.number, seq), &ev.value);
                     // Same batch as the record: both land or neither does.
-                    ev.index.put(batch, state.number, seq, recorded_at);
+                    ev.index.for_each_key(state.number, seq, recorded_at, |k| batch.put(Cf::Index, k, &[]));
                     let receipt = Receipt { seq, recorded_at, leaf: ev.leaf, head, replayed: false };
                     if let Some(key) = &ev.idempotency_key {
                         batch.put(Cf::Idempotency, &keys::idempotency(state.number, key), &receipt.encode());
@@ -432,7 +364,7 @@ impl Writer {
             state.policy_version = p.version;
             // Events prepared from now on use it; those prepared under the
             // old version are refused above and prepared again.
-            shared.redactors.write().insert(req.tenant.clone(), Arc::clone(p));
+            self.context.redactors.set(&req.tenant, Arc::clone(p));
         }
         for w in &req.side {
             match w {
@@ -451,9 +383,129 @@ impl Writer {
         if let Some((name, _)) = &req.forget {
             group.tenants.remove(name);
             group.forgotten.push(name.clone());
-            shared.redactors.write().remove(name);
+            self.context.redactors.remove(name);
         }
         Ok(receipts)
+    }
+
+    /// Refuses a request that cannot be staged as it is: a damaged chain, a
+    /// deletion whose chain moved, events prepared for another tenant or
+    /// under another policy version than the one their rows would get.
+    fn check(&self, req: &Request, existing: Option<&TenantState>, group: &Group) -> Result<()> {
+        if existing.is_some_and(|t| t.damaged) {
+            return Err(Error::Corrupt("the tenant's chain head and its last record disagree; run verify".into()));
+        }
+        if let Some((name, expected)) = &req.forget {
+            // The deletion names the final head: refuse it if rows landed
+            // since the caller read it (the caller reads it again).
+            match self.current(group, name) {
+                Some(t) if t.head == *expected => {}
+                Some(_) => return Err(Error::HeadMoved),
+                None => return Err(Error::UnknownTenant),
+            }
+        }
+        // Redaction: every event was prepared for this tenant under the
+        // policy version its rows will be written under (a new tenant starts
+        // at version 1; a policy change moves to the next).
+        let current = existing.map_or(1, |t| t.policy_version);
+        let expected = match &req.new_policy {
+            None => current,
+            Some(p) => {
+                let next = if existing.is_some() { current + 1 } else { 2 };
+                if p.version != next || p.tenant != req.tenant {
+                    return Err(Error::PolicyChanged { prepared: p.version.saturating_sub(1), current });
+                }
+                next
+            }
+        };
+        for ev in &req.events {
+            if ev.redactor.tenant != req.tenant {
+                return Err(Error::WrongTenant);
+            }
+            if ev.redactor.version != expected {
+                return Err(Error::PolicyChanged { prepared: ev.redactor.version, current });
+            }
+        }
+        Ok(())
+    }
+
+    /// What becomes of each event: a new row, or a replay of a row an
+    /// earlier event with the same idempotency key got (within the window).
+    fn plan(&self, req: &Request, existing: Option<&TenantState>, now: u64, group: &Group) -> Result<Vec<Plan>> {
+        let window = self.context.idempotency_window_ns;
+        let mut plans = Vec::with_capacity(req.events.len());
+        let mut seen_in_request: HashMap<&str, usize> = HashMap::new();
+        for (i, ev) in req.events.iter().enumerate() {
+            let Some(key) = ev.idempotency_key.as_deref() else {
+                plans.push(Plan::New);
+                continue;
+            };
+            if let Some(&j) = seen_in_request.get(key) {
+                if req.events[j].leaf != ev.leaf {
+                    return Err(Error::IdempotencyConflict { index: i, first_seq: None });
+                }
+                plans.push(Plan::ReplayOf(j));
+                continue;
+            }
+            seen_in_request.insert(key, i);
+            let earlier = match existing {
+                None => None,
+                Some(t) => self.earlier_receipt(t.number, key, group)?,
+            };
+            match earlier {
+                Some(r) if now.saturating_sub(r.recorded_at) <= window => {
+                    if r.leaf != ev.leaf {
+                        return Err(Error::IdempotencyConflict { index: i, first_seq: Some(r.seq) });
+                    }
+                    plans.push(Plan::Replay(Receipt { replayed: true, ..r }));
+                }
+                _ => plans.push(Plan::New),
+            }
+        }
+        Ok(plans)
+    }
+
+    /// The receipt of the row tenant `n` wrote under idempotency `key`:
+    /// this group's first, then the one the committer may be writing (not
+    /// yet readable from the store), then the store.
+    fn earlier_receipt(&self, n: u64, key: &str, group: &Group) -> Result<Option<Receipt>> {
+        let k = (n, key.to_string());
+        if let Some(r) = group.idempotency.get(&k).or_else(|| self.in_flight_idempotency.get(&k)) {
+            return Ok(Some(*r));
+        }
+        match self.context.store.get(Cf::Idempotency, &keys::idempotency(n, key))? {
+            Some(bytes) => Ok(Some(Receipt::decode(&bytes).map_err(|e| Error::Corrupt(format!("idempotency entry: {e}")))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Registers the request's tenant, new to the store: its number, name,
+    /// pseudonym secret and policy version 1, in the request's batch.
+    fn new_tenant(&self, req: &Request, now: u64, batch: &mut Batch<'_>, group: &mut Group) -> Result<TenantState> {
+        // The secret every prepared event of the tenant was pseudonymized
+        // with. Taken before the tenant gets a number: a request refused
+        // here must not use one up.
+        let secret = match (&req.new_policy, req.events.first()) {
+            (Some(p), _) => p.secret(),
+            (None, Some(ev)) => ev.redactor.secret(),
+            (None, None) => return Err(Error::EmptyBatch),
+        };
+        let number = group.next_tenant;
+        group.next_tenant += 1;
+        let entry = TenantEntry { number, created_at: now };
+        batch.put(Cf::Tenants, &keys::tenant_by_name(&req.tenant), &entry.encode());
+        batch.put(Cf::Tenants, &keys::tenant_by_number(number), req.tenant.as_bytes());
+        batch.put(Cf::Meta, keys::META_NEXT_TENANT, &group.next_tenant.to_be_bytes());
+        batch.put(Cf::Tenants, &keys::tenant_secret(number), &record::encode_secret(secret));
+        // Policy version 1: the default.
+        let default = serde_json::to_vec(self.context.redactors.default_policy()).unwrap_or_default();
+        batch.put(Cf::Tenants, &keys::tenant_policy(number, 1), &record::encode_policy(now, &default));
+        Ok(TenantState {
+            number,
+            head: ChainHead { seq: 0, recorded_at: 0, head: chain::genesis(&req.tenant) },
+            damaged: false,
+            policy_version: 1,
+        })
     }
 
     /// The tenant's state as this group leaves it: `None` if it has no

@@ -23,13 +23,10 @@
 //!
 //! **Invariant:** a record's index entries are written in the same batch as
 //! the record (see `writer`), so across crashes too, a record and its entries
-//! are both present or both absent. [`crate::Engine::check_index`] proves it for a tenant.
+//! are both present or both absent. `Engine::check_index` proves it for a tenant.
 
-use crate::error::{Error, Result};
 use crate::event::{EventRecord, EventRecordView, Outcome};
-use crate::keys;
-use crate::record::Record;
-use crate::storage::{Batch, Cf, ReadMode, Store};
+use crate::format::record::Record;
 
 /// What an index entry indexes. The discriminant is the kind byte on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -290,11 +287,6 @@ impl IndexTemplate {
             start = end as usize;
         }
     }
-
-    /// Adds the row's entries to `batch`.
-    pub fn put(&self, batch: &mut Batch<'_>, tenant: u64, seq: u64, recorded_at: u64) {
-        self.for_each_key(tenant, seq, recorded_at, |k| batch.put(Cf::Index, k, &[]));
-    }
 }
 
 /// Every index key the writer adds for `record` in the tenant with internal
@@ -306,110 +298,6 @@ pub fn entry_keys(tenant: u64, record: &Record) -> Vec<Vec<u8>> {
     let mut out = Vec::with_capacity(t.len());
     t.for_each_key(tenant, record.seq, record.recorded_at, |k| out.push(k.to_vec()));
     out
-}
-
-/// The first seq of tenant `n` whose `recorded_at` is at least `at`, or
-/// `None` if every row is older.
-pub(crate) fn first_seq_at_or_after(store: &Store, n: u64, at: u64) -> Result<Option<u64>> {
-    let from = time_key(n, at, 0);
-    let to = time_key(n, u64::MAX, u64::MAX);
-    let mut it = store.iter(Cf::Index, &from, &to, false, ReadMode::Interactive);
-    Ok(it.next()?.and_then(|(k, _)| key_seq(k)))
-}
-
-/// What [`crate::Engine::check_index`] found.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct IndexCheck {
-    /// Rows whose entries were all present.
-    pub rows: u64,
-    /// Index entries the rows call for.
-    pub expected_entries: u64,
-    /// Index entries stored under the tenant.
-    pub stored_entries: u64,
-    /// Up to 16 seqs of rows with a missing entry.
-    pub missing: Vec<u64>,
-}
-
-impl IndexCheck {
-    /// Whether the index holds exactly the entries of the tenant's rows.
-    pub fn is_consistent(&self) -> bool {
-        self.missing.is_empty() && self.expected_entries == self.stored_entries
-    }
-}
-
-/// Checks that tenant `n`'s index holds exactly its rows' entries, in
-/// constant memory: every entry a row calls for exists, and the tenant has
-/// no other entries (the stored count equals the expected count; entries of
-/// distinct rows are distinct keys, as they end in the seq).
-pub(crate) fn check(store: &Store, n: u64) -> Result<IndexCheck> {
-    let mut report = IndexCheck::default();
-    let (from, to) = (keys::record(n, 0), keys::record(n + 1, 0));
-    let mut it = store.iter(Cf::Records, &from, &to, false, ReadMode::Bulk);
-    while let Some((k, v)) = it.next()? {
-        let seq = keys::record_seq(k).ok_or_else(|| Error::Corrupt("malformed record key".into()))?;
-        let record = Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
-        let expected = entry_keys(n, &record);
-        report.expected_entries += expected.len() as u64;
-        let mut sorted = expected;
-        sorted.sort();
-        if store.multi_get(Cf::Index, &sorted, ReadMode::Bulk)?.iter().any(Option::is_none) {
-            if report.missing.len() < 16 {
-                report.missing.push(seq);
-            }
-        } else {
-            report.rows += 1;
-        }
-    }
-    let (from, to) = (n.to_be_bytes(), (n + 1).to_be_bytes());
-    let mut it = store.iter(Cf::Index, &from, &to, false, ReadMode::Bulk);
-    while it.next()?.is_some() {
-        report.stored_entries += 1;
-    }
-    Ok(report)
-}
-
-/// Writes the index entries of every stored row (stores written before the
-/// index existed, format version 1), in batches of bounded size.
-pub(crate) fn rebuild(store: &Store) -> Result<u64> {
-    const CHUNK: usize = 4096;
-    let mut rows = 0u64;
-    let mut resume = Vec::new();
-    loop {
-        let mut batch = store.batch();
-        let mut n_in_batch = 0;
-        let mut last_key = None;
-        {
-            let mut it = store.iter(Cf::Records, &resume, &[0xff; 17], false, ReadMode::Bulk);
-            while let Some((k, v)) = it.next()? {
-                let (Some(seq), Some(tenant)) = (keys::record_seq(k), keys::record_tenant(k)) else {
-                    return Err(Error::Corrupt("malformed record key".into()));
-                };
-                let record = Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
-                let pseudonyms = pseudonyms_of(&record.event);
-                IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms)).put(
-                    &mut batch,
-                    tenant,
-                    seq,
-                    record.recorded_at,
-                );
-                n_in_batch += 1;
-                if n_in_batch == CHUNK {
-                    last_key = Some(k.to_vec());
-                    break;
-                }
-            }
-        }
-        rows += n_in_batch as u64;
-        store.write(batch, true)?;
-        match last_key {
-            Some(mut k) => {
-                // The smallest key after `k`.
-                k.push(0);
-                resume = k;
-            }
-            None => return Ok(rows),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@
 //! Decoding never panics: every read is bounds-checked and every failure is a
 //! [`DecodeError`] naming what was wrong.
 
-use crate::chain::Hash;
 use crate::event::{ActorType, EventRecord, EventRecordView, Outcome, TargetRecord};
+use crate::format::chain::Hash;
 use crate::redact::Redaction;
 
 /// Format byte of the first canonical event encoding (no redaction list).
@@ -322,7 +322,7 @@ impl StoredRecord {
         if let Err(e) = bincode::encode_into_std_write(event, &mut out, bincode_config()) {
             unreachable!("encoding into a Vec failed: {e}");
         }
-        let leaf = crate::chain::leaf_hash(&out[EVENT_AT..]);
+        let leaf = crate::format::chain::leaf_hash(&out[EVENT_AT..]);
         let len = u32::try_from(out.len() - EVENT_AT).unwrap_or(u32::MAX);
         out[9..41].copy_from_slice(&leaf.0);
         out[73..77].copy_from_slice(&len.to_be_bytes());
@@ -570,7 +570,7 @@ mod tests {
     fn sample() -> StoredRecord {
         let rec = Event::new("auth.login", ActorType::User, "u1").validate(&Limits::default()).unwrap();
         let event = encode_event(&rec);
-        StoredRecord { recorded_at: 42, leaf: crate::chain::leaf_hash(&event), head: Hash([7; 32]), event }
+        StoredRecord { recorded_at: 42, leaf: crate::format::chain::leaf_hash(&event), head: Hash([7; 32]), event }
     }
 
     #[test]
@@ -608,7 +608,7 @@ mod tests {
             let view = e.view(&Limits::default()).unwrap();
             let event = encode_event(&view.to_owned());
             let (mut value, leaf) = StoredRecord::template(&view);
-            assert_eq!(leaf, crate::chain::leaf_hash(&event));
+            assert_eq!(leaf, crate::format::chain::leaf_hash(&event));
             StoredRecord::fill_template(&mut value, i as u64, &Hash([9; 32]));
             assert_eq!(value, StoredRecord { recorded_at: i as u64, leaf, head: Hash([9; 32]), event }.encode());
         }

@@ -178,7 +178,7 @@ impl Policy {
         if !value.is_object() {
             return Err(FieldError::new("", "a policy must be a JSON object"));
         }
-        serde_path_to_error::deserialize(value).map_err(crate::event::path_error)
+        serde_path_to_error::deserialize(value).map_err(crate::error::path_error)
     }
 
     /// The policy as JSON (the shape [`Policy::from_json_slice`] reads).

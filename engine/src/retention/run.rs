@@ -6,14 +6,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Map;
 
-use super::{anchor, hold_of, policy_of, retention_actor, rfc3339, LegalHold, Retention, RetentionAnchor, PURGED_ACTION};
-use crate::engine::{Engine, RESERVED_TENANT_PREFIX};
+use super::{retention_actor, rfc3339, LegalHold, Retainer, Retention, RetentionAnchor, PURGED_ACTION};
+use crate::core::append::OwnRow;
+use crate::core::reads::{self, anchor};
+use crate::core::writer::SideWrite;
 use crate::error::{Error, FieldError, Result};
-use crate::index;
-use crate::keys;
-use crate::record::{ChainHead, Receipt, Record};
+use crate::format::index;
+use crate::format::keys;
+use crate::format::record::{Receipt, Record};
+use crate::format::tenant::RESERVED_TENANT_PREFIX;
 use crate::storage::{Cf, ReadMode};
-use crate::writer::SideWrite;
 
 /// Rows one deletion batch takes by default: small enough that a batch is a
 /// few milliseconds of work and one modest write, so appends beside it keep
@@ -108,11 +110,11 @@ pub const RUN_NICE: i32 = 10;
 /// Runs [`run_here`] on a thread of its own at [`RUN_NICE`], so that the
 /// caller's thread keeps its priority (lowering a thread's priority cannot
 /// be undone without privileges).
-pub(crate) fn run(engine: &Engine, opts: &RunOptions, stop: Option<&AtomicBool>) -> Result<RunReport> {
+pub(super) fn run(r: &Retainer, opts: &RunOptions, stop: Option<&AtomicBool>) -> Result<RunReport> {
     std::thread::scope(|s| {
         let worker = std::thread::Builder::new().name("annal-retention-run".into()).spawn_scoped(s, || {
             lower_priority();
-            run_here(engine, opts, stop)
+            run_here(r, opts, stop)
         })?;
         worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
@@ -133,10 +135,9 @@ fn lower_priority() {
     }
 }
 
-fn run_here(engine: &Engine, opts: &RunOptions, stop: Option<&AtomicBool>) -> Result<RunReport> {
+fn run_here(r: &Retainer, opts: &RunOptions, stop: Option<&AtomicBool>) -> Result<RunReport> {
     let started = Instant::now();
-    let shared = engine.shared();
-    let clock_now = shared.clock.now_ns();
+    let clock_now = r.core.now();
     let now = opts.now.unwrap_or(clock_now);
     if now > clock_now && !opts.dry_run {
         return Err(Error::InvalidRetention(FieldError::new(
@@ -158,7 +159,7 @@ fn run_here(engine: &Engine, opts: &RunOptions, stop: Option<&AtomicBool>) -> Re
         stopped: false,
     };
     let mut to_compact = Vec::new();
-    for name in engine.tenants() {
+    for name in r.core.tenants.list() {
         if name.starts_with(RESERVED_TENANT_PREFIX) {
             continue;
         }
@@ -178,14 +179,14 @@ fn run_here(engine: &Engine, opts: &RunOptions, stop: Option<&AtomicBool>) -> Re
             error: None,
             checkpoint: None,
         };
-        let result = if opts.dry_run { count(engine, &name, now, &mut t) } else { purge(engine, &name, now, opts, stop, &mut t) };
+        let result = if opts.dry_run { count(r, &name, now, &mut t) } else { purge(r, &name, now, opts, stop, &mut t) };
         match result {
             Ok(Some(n)) if t.rows > 0 || t.purged.is_some() => {
                 to_compact.push((n, t.anchor.map_or(0, |a| a.seq)));
                 // Signs the chain as it now begins, linked to the checkpoint
                 // made before the first batch: what connects checkpoints
                 // auditors kept of deleted rows to the remaining chain.
-                match engine.checkpoint(&name) {
+                match r.checkpoints.checkpoint(&name) {
                     Ok(cp) => t.checkpoint = Some(cp),
                     Err(e) => t.error = Some(format!("checkpoint after the run: {e}")),
                 }
@@ -197,8 +198,8 @@ fn run_here(engine: &Engine, opts: &RunOptions, stop: Option<&AtomicBool>) -> Re
                 t.error = Some(e.to_string());
                 // What was deleted before the error is still recorded.
                 if !opts.dry_run {
-                    if let Ok(Some(r)) = engine.tenant_number(&name).and_then(|n| announce(engine, &name, n)) {
-                        t.purged = Some(r);
+                    if let Ok(Some(receipt)) = r.core.number(&name).and_then(|n| announce(r, &name, n)) {
+                        t.purged = Some(receipt);
                     }
                 }
             }
@@ -211,7 +212,7 @@ fn run_here(engine: &Engine, opts: &RunOptions, stop: Option<&AtomicBool>) -> Re
     }
     if opts.compact && !report.stopped && !to_compact.is_empty() {
         let started = Instant::now();
-        compact(engine, &to_compact)?;
+        compact(r, &to_compact)?;
         report.compaction = started.elapsed();
     }
     report.elapsed = started.elapsed();
@@ -219,44 +220,35 @@ fn run_here(engine: &Engine, opts: &RunOptions, stop: Option<&AtomicBool>) -> Re
 }
 
 /// Dry run of one tenant: how many rows are due, from the time index.
-fn count(engine: &Engine, name: &str, now: u64, t: &mut TenantRun) -> Result<Option<u64>> {
-    let store = &engine.shared().store;
-    let n = engine.tenant_number(name)?;
-    t.retention = policy_of(store, n)?;
+fn count(r: &Retainer, name: &str, now: u64, t: &mut TenantRun) -> Result<Option<u64>> {
+    let store = &r.core.store;
+    let n = r.core.number(name)?;
+    t.retention = reads::retention(store, n)?;
     t.cutoff = t.retention.cutoff(now);
-    t.hold = hold_of(store, n)?;
+    t.hold = reads::hold(store, n)?;
     t.anchor = anchor(store, n)?;
     if t.hold.is_some() {
         return Ok(None);
     }
     let start = t.anchor.map_or(1, |a| a.seq + 1);
-    let end = durable_head(engine, n)?.seq + 1;
-    let boundary = index::first_seq_at_or_after(store, n, t.cutoff)?.unwrap_or(end).min(end);
+    let end = reads::head_seq(store, n)? + 1;
+    let boundary = reads::first_seq_at_or_after(store, n, t.cutoff)?.unwrap_or(end).min(end);
     t.rows = boundary.saturating_sub(start);
     Ok(None)
-}
-
-fn durable_head(engine: &Engine, n: u64) -> Result<ChainHead> {
-    let v = engine.shared().store.get(Cf::Heads, &keys::head(n))?;
-    match v {
-        Some(v) => ChainHead::decode(&v).map_err(|e| Error::Corrupt(format!("chain head of tenant number {n}: {e}"))),
-        None => Ok(ChainHead { seq: 0, recorded_at: 0, head: crate::chain::Hash::default() }),
-    }
 }
 
 /// Deletes one tenant's due rows batch by batch, then records the deletion.
 /// Returns the tenant's number.
 fn purge(
-    engine: &Engine,
+    r: &Retainer,
     name: &str,
     now: u64,
     opts: &RunOptions,
     stop: Option<&AtomicBool>,
     t: &mut TenantRun,
 ) -> Result<Option<u64>> {
-    let shared = engine.shared();
-    let store = &shared.store;
-    let n = engine.tenant_number(name)?;
+    let store = &r.core.store;
+    let n = r.core.number(name)?;
     let mut bridged = false;
     let idle = if opts.idle_ratio.is_finite() { opts.idle_ratio.clamp(0.0, 100.0) } else { DEFAULT_IDLE_RATIO };
     loop {
@@ -266,20 +258,20 @@ fn purge(
         let batch_started = Instant::now();
         // Everything a batch decides on is read under the lock, so a hold
         // or policy change that returned before it is respected by it.
-        let _guard = shared.retention.lock();
-        if engine.tenant_number(name)? != n {
+        let _guard = r.lock.lock();
+        if r.core.number(name)? != n {
             return Err(Error::UnknownTenant);
         }
-        t.retention = policy_of(store, n)?;
+        t.retention = reads::retention(store, n)?;
         t.cutoff = t.retention.cutoff(now);
-        t.hold = hold_of(store, n)?;
+        t.hold = reads::hold(store, n)?;
         let previous = anchor(store, n)?;
         t.anchor = previous;
         if t.hold.is_some() {
             break;
         }
         let start = previous.map_or(1, |a| a.seq + 1);
-        let end = durable_head(engine, n)?.seq + 1;
+        let end = reads::head_seq(store, n)? + 1;
         if start >= end {
             break;
         }
@@ -346,7 +338,7 @@ fn purge(
         if !bridged {
             // A checkpoint of the chain while every row about to go is
             // still there to be verified: the next checkpoint links to it.
-            engine.checkpoint(name)?;
+            r.checkpoints.checkpoint(name)?;
             bridged = true;
         }
         // Not synced: an append's fsync would queue behind this one. Losing
@@ -364,7 +356,7 @@ fn purge(
         std::thread::sleep(batch_started.elapsed().mul_f64(idle));
     }
     // Also finishes the record of a run that died before writing it.
-    t.purged = announce(engine, name, n)?;
+    t.purged = announce(r, name, n)?;
     if t.purged.is_some() {
         t.anchor = anchor(store, n)?;
     }
@@ -373,17 +365,16 @@ fn purge(
 
 /// Appends `annal.retention.purged` for the deletions the chain does not
 /// record yet, in the batch that moves the anchor's `announced_seq` up.
-fn announce(engine: &Engine, name: &str, n: u64) -> Result<Option<Receipt>> {
-    let shared = engine.shared();
-    let _guard = shared.retention.lock();
-    if engine.tenant_number(name)? != n {
+fn announce(r: &Retainer, name: &str, n: u64) -> Result<Option<Receipt>> {
+    let _guard = r.lock.lock();
+    if r.core.number(name)? != n {
         return Err(Error::UnknownTenant);
     }
-    let Some(a) = anchor(&shared.store, n)? else { return Ok(None) };
+    let Some(a) = anchor(&r.core.store, n)? else { return Ok(None) };
     if a.announced_seq >= a.seq {
         return Ok(None);
     }
-    let policy = policy_of(&shared.store, n)?;
+    let policy = reads::retention(&r.core.store, n)?;
     let mut m = Map::new();
     m.insert("from_seq".into(), (a.announced_seq + 1).into());
     m.insert("through_seq".into(), a.seq.into());
@@ -397,13 +388,13 @@ fn announce(engine: &Engine, name: &str, n: u64) -> Result<Option<Receipt>> {
     m.insert("deleted_at".into(), rfc3339(a.deleted_at));
     let announced = RetentionAnchor { announced_seq: a.seq, ..a };
     let side = vec![SideWrite::TenantMeta { tag: keys::TAG_ANCHOR, value: Some(announced.encode()) }];
-    engine.append_system_with(name, PURGED_ACTION, retention_actor(), m, side, None).map(Some)
+    r.core.append_own(name, PURGED_ACTION, &retention_actor(), &m, OwnRow { side, ..OwnRow::default() }).map(Some)
 }
 
 /// Flushes, so no WAL file keeps deleted rows, then compacts each tenant's
 /// deleted ranges to the last level, where the tombstones drop them.
-fn compact(engine: &Engine, tenants: &[(u64, u64)]) -> Result<()> {
-    let store = &engine.shared().store;
+fn compact(r: &Retainer, tenants: &[(u64, u64)]) -> Result<()> {
+    let store = &r.core.store;
     store.flush_all()?;
     for &(n, through) in tenants {
         store.compact_range(Cf::Records, &keys::record(n, 0), &keys::record(n, through.saturating_add(1)));

@@ -13,49 +13,52 @@
 
 use serde_json::Map;
 
-use super::rfc3339;
-use crate::engine::{check_client_tenant, Engine, PLATFORM_TENANT};
+use super::{check_reason, rfc3339, Retainer};
+use crate::apikeys;
+use crate::core::append::OwnRow;
+use crate::core::reads;
+use crate::core::writer::SideWrite;
 use crate::error::{Error, Result};
 use crate::event::Actor;
-use crate::keys;
-use crate::record::Receipt;
+use crate::format::keys;
+use crate::format::record::{ChainHead, Receipt};
+use crate::format::tenant::{check_client_tenant, PLATFORM_TENANT};
 use crate::storage::Cf;
-use crate::writer::SideWrite;
 
 /// Action of the platform chain's row recording a tenant's deletion.
 pub const TENANT_DELETED_ACTION: &str = "annal.tenant.deleted";
 
-/// What [`Engine::delete_tenant`] removed.
+/// What `Engine::delete_tenant` removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantDeletion {
     /// The tenant's chain as it ended.
-    pub final_head: crate::record::ChainHead,
+    pub final_head: ChainHead,
     /// Rows still stored when it was deleted (the rest retention had taken).
     pub rows_removed: u64,
     /// The row of the platform chain that records the deletion.
     pub receipt: Receipt,
 }
 
-impl Engine {
+impl Retainer {
     /// Deletes `tenant` entirely, by `actor`, for `reason`: all of its rows,
     /// index and idempotency entries and metadata, in one atomic write with
     /// the `annal.tenant.deleted` row of the platform chain
     /// ([`PLATFORM_TENANT`]) that names the tenant, its final seq and head
     /// and how many rows it had. A legal hold refuses it. The deleted key
     /// ranges are then compacted so the bytes leave the disk.
-    pub fn delete_tenant(&self, tenant: &str, reason: &str, actor: Actor) -> Result<TenantDeletion> {
+    pub fn delete_tenant(&self, tenant: &str, reason: &str, actor: &Actor) -> Result<TenantDeletion> {
         check_client_tenant(tenant)?;
-        super::check_reason(reason)?;
-        let shared = self.shared();
+        check_reason(reason)?;
+        let store = &self.core.store;
         let mut attempts = 0;
         let (n, deletion) = loop {
-            let _guard = shared.retention.lock();
-            let n = self.tenant_number(tenant)?;
-            if let Some(hold) = super::hold_of(&shared.store, n)? {
+            let _guard = self.lock.lock();
+            let n = self.core.number(tenant)?;
+            if let Some(hold) = reads::hold(store, n)? {
                 return Err(Error::OnHold { since: rfc3339(hold.since).as_str().unwrap_or_default().to_string() });
             }
-            let head = self.head(tenant)?;
-            let anchor = super::anchor(&shared.store, n)?;
+            let head = self.core.head(tenant)?;
+            let anchor = reads::anchor(store, n)?;
             let floor = anchor.map_or(0, |a| a.seq);
             let mut m = Map::new();
             m.insert("tenant".into(), tenant.into());
@@ -79,22 +82,15 @@ impl Engine {
                 side.push(SideWrite::Delete(Cf::Tenants, keys::tenant_meta(tag, n).to_vec()));
             }
             // Its API keys: hashes, not secrets, but the tenant's all the same.
-            side.extend(self.api_key_deletions(n)?);
-            match self.append_system_with(
-                PLATFORM_TENANT,
-                TENANT_DELETED_ACTION,
-                actor.clone(),
-                m,
-                side,
-                Some((tenant.to_string(), head)),
-            ) {
+            side.extend(apikeys::deletions(store, n)?);
+            let row = OwnRow { side, forget: Some((tenant.to_string(), head)), new_policy: None };
+            match self.core.append_own(PLATFORM_TENANT, TENANT_DELETED_ACTION, actor, &m, row) {
                 Ok(receipt) => break (n, TenantDeletion { final_head: head, rows_removed: head.seq - floor, receipt }),
                 // Rows landed after the head was read: read it again.
                 Err(Error::HeadMoved) if attempts < 16 => attempts += 1,
                 Err(e) => return Err(e),
             }
         };
-        let store = &shared.store;
         store.flush_all()?;
         for cf in [Cf::Records, Cf::Index, Cf::Idempotency] {
             store.compact_range(cf, &n.to_be_bytes(), &(n + 1).to_be_bytes());

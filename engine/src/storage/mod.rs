@@ -97,9 +97,13 @@ fn map_err(e: rocksdb::Error) -> Error {
     Error::Storage(e.into_string())
 }
 
-/// An open RocksDB database with annal's column families.
+/// An open RocksDB database with annal's column families. Cloning is
+/// cheap (a reference count): the writer thread, each feature and each
+/// export stream hold their own handle, and the database closes when the
+/// last one goes.
+#[derive(Clone)]
 pub(crate) struct Store {
-    db: DB,
+    db: std::sync::Arc<DB>,
 }
 
 impl std::fmt::Debug for Store {
@@ -146,7 +150,7 @@ impl Store {
             ColumnFamilyDescriptor::new(cf.name(), o)
         });
         let db = DB::open_cf_descriptors(&db_opts, path, cfs).map_err(map_err)?;
-        Ok(Store { db })
+        Ok(Store { db: std::sync::Arc::new(db) })
     }
 
     fn cf(&self, cf: Cf) -> &ColumnFamily {

@@ -7,13 +7,12 @@
 //! that only [`crash_child`] does anything.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use annal_engine::{Engine, Hash};
 
 use crate::event;
+use crate::kill::{print_acks, run_and_kill, Moments};
 
 const CHILD_ENV: &str = "ANNAL_CRASH_CHILD";
 const KILLS: usize = 24;
@@ -34,16 +33,7 @@ fn crash_child() {
                     i += 1;
                     let size = 1 + (i * 7 + w) % 40;
                     let batch: Vec<_> = (0..size).map(|j| event(w << 40 | i << 8 | j)).collect();
-                    let receipts = engine.append(tenant, &batch).unwrap();
-                    let mut line = String::new();
-                    for r in receipts {
-                        line.push_str(&format!("{tenant} {} {}\n", r.seq, r.head));
-                    }
-                    // One write per batch so lines are not interleaved mid-line.
-                    use std::io::Write;
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(line.as_bytes()).unwrap();
-                    out.flush().unwrap();
+                    print_acks(tenant, &engine.append(tenant, &batch).unwrap());
                 }
             });
         }
@@ -53,40 +43,11 @@ fn crash_child() {
 #[test]
 fn sigkill_during_appends_loses_no_acknowledged_row() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let mut acknowledged: HashMap<(String, u64), Hash> = HashMap::new();
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut moments = Moments::new(0x9e37_79b9_7f4a_7c15);
     for round in 0..KILLS {
-        let mut child = Command::new(&exe)
-            .args(["--exact", "crash::crash_child", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        // Read acknowledgements on a thread so the child never blocks on a full pipe.
-        let reader = std::thread::spawn(move || {
-            let mut acks = Vec::new();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let mut parts = line.split(' ');
-                if let (Some(t), Some(s), Some(h)) = (parts.next(), parts.next(), parts.next()) {
-                    if let (Ok(s), Some(h)) = (s.parse::<u64>(), Hash::from_hex(h)) {
-                        acks.push((t.to_string(), s, h));
-                    }
-                }
-            }
-            acks
-        });
-        // Kill at a pseudo-random moment 150..350 ms after start (start-up included).
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(150 + rng % 200));
-        child.kill().unwrap(); // SIGKILL on Unix
-        child.wait().unwrap();
-        for (t, s, h) in reader.join().unwrap() {
+        // Killed 150..350 ms after start (start-up included).
+        for (t, s, h) in run_and_kill("crash::crash_child", CHILD_ENV, dir.path(), moments.next(150, 200)) {
             acknowledged.insert((t, s), h);
         }
 

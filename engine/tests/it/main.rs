@@ -6,6 +6,8 @@ mod bundle;
 mod checkpoint;
 mod crash;
 mod golden;
+mod kill;
+mod layers;
 mod query;
 mod redaction;
 mod retention;
@@ -41,4 +43,22 @@ pub fn corpus_events(tenant: &str, n: usize) -> Vec<Event> {
         .into_iter()
         .map(|v| Event::from_json_value(v).unwrap())
         .collect()
+}
+
+/// Every file under `dir`, at any depth: the store's SST, WAL, manifest
+/// and other files, for tests that search every stored byte.
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
 }

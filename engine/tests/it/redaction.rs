@@ -77,23 +77,15 @@ fn scan_files(dir: &Path, needles: &[String]) -> (Vec<String>, usize, u64) {
     let finder = AhoCorasick::new(needles).unwrap();
     let mut hits = Vec::new();
     let (mut ssts, mut wal_bytes) = (0, 0);
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                match path.extension().and_then(|e| e.to_str()) {
-                    Some("sst") => ssts += 1,
-                    Some("log") => wal_bytes += bytes.len() as u64,
-                    _ => {}
-                }
-                for h in found(&finder, needles, &bytes) {
-                    hits.push(format!("{h} in {}", path.display()));
-                }
-            }
+    for path in crate::files_under(dir) {
+        let bytes = std::fs::read(&path).unwrap();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("sst") => ssts += 1,
+            Some("log") => wal_bytes += bytes.len() as u64,
+            _ => {}
+        }
+        for h in found(&finder, needles, &bytes) {
+            hits.push(format!("{h} in {}", path.display()));
         }
     }
     let raw = RawStore::open(dir).unwrap();

@@ -301,19 +301,11 @@ fn sst_bytes(dir: &Path) -> u64 {
 
 /// Every file under `dir` holding `needle`.
 fn files_with(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if std::fs::read(&path).unwrap().windows(needle.len()).any(|w| w == needle) {
-                out.push(path.display().to_string());
-            }
-        }
-    }
-    out
+    crate::files_under(dir)
+        .into_iter()
+        .filter(|p| std::fs::read(p).unwrap().windows(needle.len()).any(|w| w == needle))
+        .map(|p| p.display().to_string())
+        .collect()
 }
 
 #[test]
@@ -671,14 +663,9 @@ fn retention_crash_child() {
     std::thread::scope(|s| {
         let appender = engine.clone();
         s.spawn(move || {
-            use std::io::Write;
             for i in 0u64.. {
                 let tenant = if i % 2 == 0 { "a" } else { "b" };
-                let receipts = appender.append(tenant, &[event(i), event(i + 1)]).unwrap();
-                let line: String = receipts.iter().map(|r| format!("{tenant} {} {}\n", r.seq, r.head)).collect();
-                let mut out = std::io::stdout().lock();
-                out.write_all(line.as_bytes()).unwrap();
-                out.flush().unwrap();
+                crate::kill::print_acks(tenant, &appender.append(tenant, &[event(i), event(i + 1)]).unwrap());
             }
         });
         loop {
@@ -689,8 +676,6 @@ fn retention_crash_child() {
 
 #[test]
 fn sigkill_during_a_run_leaves_every_batch_whole() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     {
         let clock = Arc::new(ManualClock::new(T0));
@@ -701,39 +686,12 @@ fn sigkill_during_a_run_leaves_every_batch_whole() {
         }
     }
     let clock = Arc::new(ManualClock::new(T0 + 200 * DAY));
-    let exe = std::env::current_exe().unwrap();
     let mut acked: BTreeMap<(String, u64), annal_engine::Hash> = BTreeMap::new();
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut moments = crate::kill::Moments::new(0x2545_f491_4f6c_dd1d);
     let mut seen_partial = false;
     for round in 0..10 {
-        let mut child = Command::new(&exe)
-            .args(["--exact", "retention::retention_crash_child", "--nocapture", "--test-threads=1"])
-            .env(CRASH_CHILD_ENV, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut acks = Vec::new();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let p: Vec<&str> = line.split(' ').collect();
-                if let [t, s, h] = p[..] {
-                    if let (Ok(s), Some(h)) = (s.parse::<u64>(), annal_engine::Hash::from_hex(h)) {
-                        acks.push((t.to_string(), s, h));
-                    }
-                }
-            }
-            acks
-        });
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(std::time::Duration::from_millis(100 + rng % 250));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        for (t, s, h) in reader.join().unwrap() {
+        let after = moments.next(100, 250);
+        for (t, s, h) in crate::kill::run_and_kill("retention::retention_crash_child", CRASH_CHILD_ENV, dir.path(), after) {
             acked.insert((t, s), h);
         }
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use annal_engine::checkpoint::{CheckpointDaemon, CheckpointPolicy};
+use annal_engine::{CheckpointDaemon, CheckpointPolicy};
 use annal_engine::{Engine, Limits, RetentionDaemon};
 
 use crate::config::{Config, LogFormat};

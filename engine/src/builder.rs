@@ -1,0 +1,177 @@
+//! [`EngineBuilder`]: the options of an [`Engine`], each setter stating its
+//! default, and the order in which opening assembles one: the core (store,
+//! format upgrade, recovery, writer), the signing key, then the features
+//! over them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::checkpoint::{Checkpointer, KeySource, SigningKeyPair};
+use crate::core::clock::{Clock, SystemClock};
+use crate::core::{Core, CoreOptions, Durability};
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::event::Limits;
+use crate::redact::Policy;
+use crate::storage::StoreOptions;
+
+// The builder's constructors are the engine's (`Engine::builder`), defined
+// here so that the builder names the engine and not the other way round.
+impl Engine {
+    /// A builder for the store in `path` (created if missing).
+    pub fn builder(path: impl AsRef<Path>) -> EngineBuilder {
+        EngineBuilder::new(path.as_ref())
+    }
+
+    /// Opens the store in `path` with every default.
+    pub fn open(path: impl AsRef<Path>) -> Result<Engine> {
+        Engine::builder(path).open()
+    }
+}
+
+/// Builder for [`Engine`]; every setter states its default.
+#[derive(Debug)]
+pub struct EngineBuilder {
+    path: PathBuf,
+    durability: Durability,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+    idempotency_window: Duration,
+    compression: bool,
+    create_if_missing: bool,
+    block_cache_bytes: usize,
+    max_group_events: usize,
+    queue_depth: usize,
+    max_batch_events: usize,
+    default_policy: Policy,
+    signing_key: KeySource,
+}
+
+impl EngineBuilder {
+    /// Every default, for the store in `path`.
+    pub(crate) fn new(path: &Path) -> EngineBuilder {
+        EngineBuilder {
+            path: path.to_path_buf(),
+            durability: Durability::Sync,
+            limits: Limits::default(),
+            clock: Arc::new(SystemClock),
+            idempotency_window: Duration::from_secs(24 * 3600),
+            compression: true,
+            create_if_missing: true,
+            block_cache_bytes: StoreOptions::default().block_cache_bytes,
+            max_group_events: 16_384,
+            queue_depth: 4_096,
+            max_batch_events: 10_000,
+            default_policy: Policy::default(),
+            signing_key: KeySource::DataDir,
+        }
+    }
+
+    /// Where the checkpoint signing key comes from; default
+    /// [`KeySource::DataDir`](KeySource::DataDir), a key
+    /// generated (mode 0600) into the data directory on first open.
+    pub fn signing_key(mut self, source: KeySource) -> Self {
+        self.signing_key = source;
+        self
+    }
+
+    /// The redaction policy new tenants start with (their version 1);
+    /// default [`Policy::default`]: emails masked, IPs truncated, every
+    /// detector on. [`Policy::off`] stores events as sent.
+    pub fn default_policy(mut self, policy: Policy) -> Self {
+        self.default_policy = policy;
+        self
+    }
+
+    /// Default [`Durability::Sync`].
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// Event size limits; default [`Limits::default`] (64 KiB an event).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Source of `recorded_at`; default the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long an idempotency key is remembered; default 24 hours.
+    pub fn idempotency_window(mut self, window: Duration) -> Self {
+        self.idempotency_window = window;
+        self
+    }
+
+    /// LZ4-compress stored blocks; default on. Turn it off only to inspect
+    /// files byte by byte.
+    pub fn compression(mut self, on: bool) -> Self {
+        self.compression = on;
+        self
+    }
+
+    /// Create a store when `path` holds none; default on. Commands that only
+    /// read or administer a store turn it off, so that a mistyped directory
+    /// fails with [`Error::NoStore`](crate::Error::NoStore) instead of becoming an empty store.
+    pub fn create_if_missing(mut self, on: bool) -> Self {
+        self.create_if_missing = on;
+        self
+    }
+
+    /// Size of RocksDB's block cache, shared by every column family; default
+    /// 64 MiB. Index-driven queries read rows scattered over the chain, one
+    /// data block each, so a cache that holds a tenant's recent blocks makes
+    /// their pages much faster; size it to the memory the process can spare.
+    pub fn block_cache_bytes(mut self, bytes: usize) -> Self {
+        self.block_cache_bytes = bytes;
+        self
+    }
+
+    /// Most events the writer gathers into one group commit; default 16,384.
+    /// One append is never split, whatever its size.
+    pub fn max_group_events(mut self, n: usize) -> Self {
+        self.max_group_events = n;
+        self
+    }
+
+    /// Appends that may wait for the writer before callers block; default 4,096.
+    pub fn queue_depth(mut self, n: usize) -> Self {
+        self.queue_depth = n;
+        self
+    }
+
+    /// Most events in one append; default 10,000.
+    pub fn max_batch_events(mut self, n: usize) -> Self {
+        self.max_batch_events = n;
+        self
+    }
+
+    /// Opens (or creates) the store and recovers every tenant's head.
+    pub fn open(self) -> Result<Engine> {
+        let core = Core::open(CoreOptions {
+            path: self.path.clone(),
+            durability: self.durability,
+            limits: self.limits,
+            clock: self.clock,
+            idempotency_window: self.idempotency_window,
+            store: StoreOptions {
+                compression: self.compression,
+                block_cache_bytes: self.block_cache_bytes,
+                create_if_missing: self.create_if_missing,
+            },
+            max_group_events: self.max_group_events,
+            queue_depth: self.queue_depth,
+            max_batch_events: self.max_batch_events,
+            default_policy: self.default_policy,
+        })?;
+        let signer = SigningKeyPair::load(&self.signing_key, &self.path)?;
+        let core = Arc::new(core);
+        let checkpoints = Arc::new(Checkpointer::new(Arc::clone(&core), signer));
+        Ok(Engine::compose(core, checkpoints, self.path))
+    }
+}

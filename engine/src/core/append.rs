@@ -1,0 +1,133 @@
+//! Appending: the ways rows enter a chain, all through the one writer.
+//!
+//! A client's events are prepared on the caller's thread under the tenant's
+//! current redactor and handed to the writer as one request; if the
+//! tenant's policy changed in between, the writer refuses the request and
+//! it is prepared again (a policy change is rare, so one more round almost
+//! always suffices). annal's own rows (`annal.*` actions: key changes,
+//! retention acts, policy changes, tenant deletions) take the same way, with
+//! writes that must land in the same batch as the row (`SideWrite`).
+
+use std::sync::Arc;
+
+use super::prepare::{own_row_redactor, prepare, Origin, PreparedEvent};
+use super::writer::{Request, SideWrite};
+use super::Core;
+use crate::error::{Error, FieldError, Result};
+use crate::event::{Actor, Event, RESERVED_ACTION_PREFIX};
+use crate::format::record::{ChainHead, Receipt};
+use crate::format::tenant::{check_client_tenant, validate_tenant};
+use crate::redact::Redactor;
+
+/// How often a request refused for a policy change is prepared again.
+const POLICY_RETRIES: u32 = 8;
+
+/// One of annal's own rows and what lands with it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OwnRow {
+    /// Writes in the row's batch.
+    pub side: Vec<SideWrite>,
+    /// A tenant to delete in the row's batch, with the head its chain must
+    /// still have.
+    pub forget: Option<(String, ChainHead)>,
+    /// A policy change the row announces: the new redactor, whose version
+    /// must be the tenant's next.
+    pub new_policy: Option<Arc<Redactor>>,
+}
+
+impl Core {
+    /// Prepares one of a client's events for `tenant`; see `Engine::prepare`.
+    pub fn prepare(&self, tenant: &str, event: &Event) -> Result<PreparedEvent> {
+        check_client_tenant(tenant)?;
+        let redactor = self.redactors.get(tenant)?;
+        prepare(&self.limits, &redactor, event, Origin::Client).map_err(Error::InvalidEvent)
+    }
+
+    /// Appends a client's batch to `tenant`'s chain, all or nothing.
+    pub fn append(&self, tenant: &str, events: &[Event]) -> Result<Vec<Receipt>> {
+        check_client_tenant(tenant)?;
+        self.check_batch_len(events.len())?;
+        let mut attempts = 0;
+        loop {
+            let redactor = self.redactors.get(tenant)?;
+            let mut prepared = Vec::with_capacity(events.len());
+            let mut errors = Vec::new();
+            for (i, e) in events.iter().enumerate() {
+                match prepare(&self.limits, &redactor, e, Origin::Client) {
+                    Ok(p) => prepared.push(p),
+                    Err(fe) => errors.push((i, fe)),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(Error::InvalidBatch(errors));
+            }
+            match self.submit(tenant, prepared, OwnRow::default()) {
+                Err(Error::PolicyChanged { .. }) if attempts < POLICY_RETRIES => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// Appends events already prepared for `tenant`.
+    pub fn append_prepared(&self, tenant: &str, events: Vec<PreparedEvent>) -> Result<Vec<Receipt>> {
+        check_client_tenant(tenant)?;
+        self.submit(tenant, events, OwnRow::default())
+    }
+
+    /// Appends one of annal's own rows (an action in the reserved `annal.`
+    /// namespace) to `tenant`'s chain, by `actor`, with its details in
+    /// `metadata` and `row`'s writes in the same batch; on any tenant,
+    /// annal's own chains included. Redacted under the tenant's current
+    /// policy like any row, except `metadata`, which annal writes itself.
+    /// With `row.new_policy`, the row is written under that policy instead.
+    pub fn append_own(
+        &self,
+        tenant: &str,
+        action: &str,
+        actor: &Actor,
+        metadata: &serde_json::Map<String, serde_json::Value>,
+        row: OwnRow,
+    ) -> Result<Receipt> {
+        if !action.starts_with(RESERVED_ACTION_PREFIX) {
+            return Err(Error::InvalidEvent(FieldError::new(
+                "action",
+                format!("annal's own events are in the `{RESERVED_ACTION_PREFIX}` namespace"),
+            )));
+        }
+        let mut attempts = 0;
+        loop {
+            let current = self.redactors.get(tenant)?;
+            let announce = match &row.new_policy {
+                Some(next) => own_row_redactor(next, next.version, &next.policy)?,
+                None => own_row_redactor(&current, current.version, &current.policy)?,
+            };
+            let mut event = Event::new(action, actor.kind, actor.id.clone());
+            event.actor = actor.clone();
+            event.metadata = Some(metadata.clone());
+            let prepared = prepare(&self.limits, &announce, &event, Origin::Annal).map_err(Error::InvalidEvent)?;
+            match self.submit(tenant, vec![prepared], row.clone()) {
+                Ok(r) => return Ok(r[0]),
+                Err(Error::PolicyChanged { .. }) if attempts < POLICY_RETRIES && row.new_policy.is_none() => attempts += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Hands one request to the writer and waits for its receipts.
+    fn submit(&self, tenant: &str, events: Vec<PreparedEvent>, row: OwnRow) -> Result<Vec<Receipt>> {
+        validate_tenant(tenant)?;
+        self.check_batch_len(events.len())?;
+        let OwnRow { side, forget, new_policy } = row;
+        self.queue.submit(|reply| Request { tenant: tenant.to_string(), events, reply, new_policy, side, forget })
+    }
+
+    fn check_batch_len(&self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Err(Error::EmptyBatch);
+        }
+        if n > self.max_batch_events {
+            return Err(Error::BatchTooLarge { got: n, max: self.max_batch_events });
+        }
+        Ok(())
+    }
+}

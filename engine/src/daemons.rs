@@ -1,0 +1,73 @@
+//! The background threads a server starts beside an [`Engine`] and stops
+//! before closing it: retention on an interval, checkpoints by policy. Both
+//! are one [`Periodic`] thread over the feature they drive.
+
+use std::time::Duration;
+
+use crate::checkpoint::{Checkpoint, CheckpointPolicy};
+use crate::core::periodic::Periodic;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::retention::{RunOptions, RunReport};
+
+/// How often the retention daemon runs unless told otherwise: hourly.
+pub const DEFAULT_RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How often the checkpoint daemon looks at the heads: a tenant reaching
+/// `every_rows` gets its checkpoint within this long.
+const CHECKPOINT_POLL: Duration = Duration::from_millis(250);
+
+/// A background thread running [`Engine::run_retention`] every interval,
+/// the first time right after it starts. [`RetentionDaemon::stop`] (or
+/// dropping it) ends it promptly: a sleeping daemon wakes at once, and a
+/// running one stops after its current deletion batch (the next run
+/// finishes the work).
+#[derive(Debug)]
+pub struct RetentionDaemon(Periodic);
+
+impl RetentionDaemon {
+    /// Starts the daemon on `engine`, running every `interval`, with
+    /// default [`RunOptions`]; each run's result goes to `on_run` (to log it).
+    pub fn start(
+        engine: Engine,
+        interval: Duration,
+        mut on_run: impl FnMut(Result<RunReport>) + Send + 'static,
+    ) -> Result<RetentionDaemon> {
+        let retention = engine.retention;
+        Periodic::start("annal-retention", interval, move |stop| on_run(retention.run(&RunOptions::default(), Some(stop))))
+            .map(RetentionDaemon)
+    }
+
+    /// Asks the daemon to stop and waits until it has.
+    pub fn stop(self) {
+        self.0.stop();
+    }
+}
+
+/// A background thread calling [`Engine::checkpoint_due`] four times a
+/// second; each checkpoint made or failure goes to `on_checkpoint`.
+/// [`CheckpointDaemon::stop`] (or dropping it) ends it promptly.
+#[derive(Debug)]
+pub struct CheckpointDaemon(Periodic);
+
+impl CheckpointDaemon {
+    /// Starts the daemon on `engine` with `policy`.
+    pub fn start(
+        engine: Engine,
+        policy: CheckpointPolicy,
+        mut on_checkpoint: impl FnMut(std::result::Result<Checkpoint, (String, Error)>) + Send + 'static,
+    ) -> Result<CheckpointDaemon> {
+        let checkpoints = engine.checkpoints;
+        Periodic::start("annal-checkpoint", CHECKPOINT_POLL, move |_| {
+            let (made, failed) = checkpoints.due(&policy);
+            made.into_iter().for_each(|cp| on_checkpoint(Ok(cp)));
+            failed.into_iter().for_each(|f| on_checkpoint(Err(f)));
+        })
+        .map(CheckpointDaemon)
+    }
+
+    /// Asks the daemon to stop and waits until it has.
+    pub fn stop(self) {
+        self.0.stop();
+    }
+}
