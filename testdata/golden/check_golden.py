@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent check of testdata/golden/ (chain.json, chain-v2.json, retention.json, checkpoint.json, bundle-v1.bundle) against docs/FORMAT.md.
+"""Independent check of testdata/golden/ (chain.json, chain-v2.json, retention.json, checkpoint.json, bundle-v1.bundle, floats.json) against docs/FORMAT.md.
 
 Written from the document alone, sharing no code with annal: decodes every
 canonical event field by field (bincode standard varints), recomputes every
@@ -302,6 +302,38 @@ def check_bundle(name):
     print(f"golden vectors: {name}: verifies as rows 7..=9 from the checkpoint at 5 to the one at 12")
 
 
+def canonical_number(text):
+    """The canonical JSON text of a JSON number (docs/FORMAT.md, "Canonical
+    JSON"), from Python's correctly rounded float() and its shortest repr."""
+    from decimal import Decimal
+    if all(c in "-0123456789" for c in text) and -(2 ** 63) <= int(text) < 2 ** 64:
+        return str(int(text))
+    f = float(text)
+    if f == int(f) and abs(f) <= 2 ** 53:
+        return str(int(f))
+    sign, digits, exp = Decimal(repr(f)).as_tuple()
+    ds = "".join(map(str, digits)).rstrip("0") or "0"
+    e10 = exp + len(digits) - 1
+    minus = "-" if sign else ""
+    if abs(f) >= 1e21 or abs(f) < 1e-6:
+        return minus + ds[0] + ("." + ds[1:] if len(ds) > 1 else "") + "e" + str(e10)
+    plain = format(Decimal(repr(f)), "f")
+    return plain.rstrip("0").rstrip(".") if "." in plain else plain
+
+
+def check_floats(name):
+    g = json.loads((Path(__file__).parent / name).read_text())
+    for v in g["vectors"]:
+        expect = '{"x":' + canonical_number(v["number"]) + "}"
+        assert v["canonical_metadata"] == expect, f"{name}: {v['number']}: {v['canonical_metadata']} != {expect}"
+        encoded = bytes.fromhex(v["encoded_event"])
+        ev = decode_event(encoded)
+        assert ev["metadata"] == expect, f"{name}: {v['number']}: encoded metadata"
+        assert ev["action"] == "calc.run" and ev["actor_id"] == "job", f"{name}: {v['number']}: event"
+        assert h(LEAF, encoded).hex() == v["leaf"], f"{name}: {v['number']}: leaf"
+    print(f"golden vectors: {name}: {len(g['vectors'])} numbers parse, print and hash as specified")
+
+
 def main():
     check("chain.json")
     check("chain-v2.json")
@@ -309,6 +341,7 @@ def main():
     check_apikeys("apikeys.json")
     check_checkpoints("checkpoint.json")
     check_bundle("bundle-v1.bundle")
+    check_floats("floats.json")
 
 
 if __name__ == "__main__":

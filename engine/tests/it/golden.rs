@@ -8,9 +8,12 @@
 //! - `chain-v2.json`: event format 2, what is written now: redaction under
 //!   the default policy, a policy change row, pseudonyms under a fixed
 //!   secret, detectors in free text, and every index key.
+//! - `floats.json`: the canonical JSON, encoding and leaf of numbers that
+//!   are hard to parse exactly; pins serde_json's `float_roundtrip` parsing.
 //!
 //! To add vectors (never to change existing ones): run with `ANNAL_BLESS=1`,
-//! review the diff, commit it. Blessing rewrites `chain-v2.json` only.
+//! review the diff, commit it. Blessing rewrites `chain-v2.json`, and
+//! writes `floats.json` only where there is none.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -216,5 +219,85 @@ fn golden_rows_verify_from_their_bytes_alone() {
             head = chain::link_hash(&head, row["seq"].as_u64().unwrap(), row["recorded_at"].as_u64().unwrap(), &leaf);
             assert_eq!(head.to_hex(), row["head"].as_str().unwrap(), "{name}");
         }
+    }
+}
+
+/// Number texts whose nearest double a parser shortcut can miss by one
+/// unit in the last place (long mantissas, halfway cases, the subnormal
+/// range, the edges of the exponent range), and ones on each side of the
+/// canonical form's switches (whole numbers up to 2^53, the plain range
+/// 1e-6 ≤ |x| < 1e21). `floats.json` pins the canonical text, the encoded
+/// event and the leaf each gets, so a build whose JSON parser rounds
+/// differently fails here: serde_json without `float_roundtrip` parses the
+/// two 1.000…0312x texts, -1.2345678901234567e-89 and the last three one
+/// unit off.
+const FLOAT_TEXTS: &[&str] = &[
+    "0.1",
+    "0.30000000000000004",
+    "1.5e3",
+    "-0.0",
+    "9007199254740992",
+    "9007199254740993.0",
+    "9007199254740994.5",
+    "1e21",
+    "999999999999999900000",
+    "12345678901234567890123",
+    "-9223372036854775809",
+    "1e-6",
+    "9.99999999999999e-7",
+    "1e23",
+    "8.98846567431158e307",
+    "1.7976931348623157e308",
+    "2.2250738585072011e-308",
+    "2.2250738585072014e-308",
+    "4.9406564584124654e-324",
+    "2.4703282292062328e-324",
+    "0.1000000000000000055511151231257827021181583404541015625",
+    "0.3999999999999999944488848768742172978818416595458984375",
+    "123456789012345678901234567890e-20",
+    "7.038531e-26",
+    "1.00000000000000011102230246251565404236316680908203125",
+    "1.00000000000000011102230246251565404236316680908203124",
+    "3.141592653589793238462643383279502884197",
+    "6.02214076e23",
+    "-1.2345678901234567e-89",
+    "4.35679e-7",
+    "2.718281828459045235360287471352662497757e120",
+    "1.05541252089056963e-30",
+    "8.6003219285337009710e70",
+    "5.0343122123543430e24",
+];
+
+fn compute_floats() -> Value {
+    let mut vectors = Vec::new();
+    for text in FLOAT_TEXTS {
+        let input = format!(r#"{{"action":"calc.run","actor":{{"type":"system","id":"job"}},"metadata":{{"x":{text}}}}}"#);
+        let event = Event::from_json_slice(input.as_bytes()).unwrap().validate(&Limits::default()).unwrap();
+        let encoded = encode_event(&event);
+        vectors.push(json!({
+            "number": text,
+            "canonical_metadata": event.metadata,
+            "encoded_event": hex(&encoded),
+            "leaf": chain::leaf_hash(&encoded).to_hex(),
+        }));
+    }
+    json!({
+        "about": "Canonical JSON of hard-to-round numbers (docs/FORMAT.md, \"Canonical JSON\"): each `number` sent as metadata.x of an event with no other optional field. Never edit existing entries.",
+        "vectors": vectors,
+    })
+}
+
+#[test]
+fn float_parsing_and_canonical_numbers_match_the_golden_vectors() {
+    let actual = compute_floats();
+    if std::env::var_os("ANNAL_BLESS").is_some() && !golden_path("floats.json").exists() {
+        std::fs::write(golden_path("floats.json"), serde_json::to_string_pretty(&actual).unwrap() + "\n").unwrap();
+        return;
+    }
+    let expected = load("floats.json");
+    let (a, e) = (actual["vectors"].as_array().unwrap(), expected["vectors"].as_array().unwrap());
+    assert_eq!(a.len(), e.len());
+    for (a, e) in a.iter().zip(e) {
+        assert_eq!(a, e, "number {}", e["number"]);
     }
 }
