@@ -15,6 +15,18 @@ command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 # run.sh talks to `annal serve` over HTTP with curl.
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# The peer benchmark (benches/benches/peer/) starts a real PostgreSQL server of
+# its own: Debian's package puts initdb and postgres in
+# /usr/lib/postgresql/<version>/bin, whatever the version. It stops the server
+# with kill (procps) and, as root, runs it as the postgres user with setpriv
+# (util-linux, always there).
+pg_found=no
+for bin in /usr/lib/postgresql/*/bin; do
+  [ -x "$bin/initdb" ] && [ -x "$bin/postgres" ] && pg_found=yes
+done
+command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1 && pg_found=yes
+[ "$pg_found" = yes ] || need_apt+=(postgresql)
+command -v kill >/dev/null 2>&1 || need_apt+=(procps)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
