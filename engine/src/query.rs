@@ -421,13 +421,89 @@ enum Driver<'s> {
 }
 
 /// What the planner's probe read of an index: the seqs of its first entries
-/// in walk order, and the iterator just after them. The walk of the chosen
+/// in walk order, and the stream just after them. The walk of the chosen
 /// index starts from these instead of seeking again (for a rare value, the
 /// probe has often read every entry there is).
 struct Probed<'s> {
-    it: StoreIter<'s>,
+    it: Seqs<'s>,
     seqs: Vec<u64>,
     exhausted: bool,
+}
+
+/// The seqs one value's postings hold in `[lo, hi)`, in walk order, read a
+/// posting at a time (see `crate::index`: a posting's key ends in its
+/// largest seq, its value lists the others).
+///
+/// Ascending, the first posting with a last seq at or after `lo` is the
+/// first that can hold a seq of the range; the walk ends at the first seq
+/// at or past `hi`. Descending, the one posting whose last seq is at or
+/// past `hi` may still hold seqs below it, so it is read first (`straddler`);
+/// then the postings whose last seq is in `[lo, hi)`, from the top.
+struct Seqs<'s> {
+    it: StoreIter<'s>,
+    straddler: Option<StoreIter<'s>>,
+    lo: u64,
+    hi: u64,
+    desc: bool,
+    /// Seqs of the current posting not yet returned, in walk order reversed
+    /// (the next one is popped from the end).
+    buf: Vec<u64>,
+    done: bool,
+}
+
+impl<'s> Seqs<'s> {
+    fn new(store: &'s Store, key_prefix: &[u8], lo: u64, hi: u64, order: Order, mode: ReadMode) -> Seqs<'s> {
+        let end = index::with_seq(key_prefix, u64::MAX);
+        let desc = order == Order::Desc;
+        let (it, straddler) = if desc {
+            let straddler = store.iter(Cf::Index, &index::with_seq(key_prefix, hi), &end, false, mode);
+            (
+                store.iter(Cf::Index, &index::with_seq(key_prefix, lo), &index::with_seq(key_prefix, hi), true, mode),
+                Some(straddler),
+            )
+        } else {
+            (store.iter(Cf::Index, &index::with_seq(key_prefix, lo), &end, false, mode), None)
+        };
+        Seqs { it, straddler, lo, hi, desc, buf: Vec::new(), done: false }
+    }
+
+    fn next(&mut self) -> Result<Option<u64>> {
+        loop {
+            if let Some(s) = self.buf.pop() {
+                return Ok(Some(s));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let entry = match self.straddler.as_mut() {
+                Some(first) => {
+                    let e = first.next()?.map(|(k, v)| (k.to_vec(), v.to_vec()));
+                    self.straddler = None;
+                    match e {
+                        Some(e) => Some(e),
+                        None => continue,
+                    }
+                }
+                None => self.it.next()?.map(|(k, v)| (k.to_vec(), v.to_vec())),
+            };
+            let Some((k, v)) = entry else {
+                self.done = true;
+                return Ok(None);
+            };
+            let last = index::key_seq(&k).ok_or_else(|| Error::Corrupt("malformed index key".into()))?;
+            let seqs =
+                index::decode_posting(last, &v).map_err(|e| Error::Corrupt(format!("index posting of seq {last}: {e}")))?;
+            // Every later posting lies past the range in walk order too.
+            let past = if self.desc { seqs[0] < self.lo } else { seqs[0] >= self.hi };
+            self.done |= past;
+            let in_range = seqs.into_iter().filter(|s| (self.lo..self.hi).contains(s));
+            if self.desc {
+                self.buf.extend(in_range);
+            } else {
+                self.buf.extend(in_range.rev());
+            }
+        }
+    }
 }
 
 /// A resolved query: checked, planned, bounded. Walked once, by
@@ -525,12 +601,11 @@ fn probe<'s>(
     order: Order,
     mode: ReadMode,
 ) -> Result<(Estimate, Probed<'s>)> {
-    let (from, to) = (index::with_seq(key_prefix, lo), index::with_seq(key_prefix, hi));
-    let mut it = store.iter(Cf::Index, &from, &to, order == Order::Desc, mode);
+    let mut it = Seqs::new(store, key_prefix, lo, hi, order, mode);
     let mut seqs = Vec::with_capacity(PROBE);
     while seqs.len() < PROBE {
         match it.next()? {
-            Some((k, _)) => seqs.push(index::key_seq(k).ok_or_else(|| Error::Corrupt("malformed index key".into()))?),
+            Some(seq) => seqs.push(seq),
             None => {
                 let est = Estimate { index: "", rows: seqs.len() as u64, exact: true };
                 return Ok((est, Probed { it, seqs, exhausted: true }));
@@ -643,9 +718,7 @@ impl Planned<'_, '_> {
                     used += take;
                     while seqs.len() < want && !exhausted {
                         match it.next()? {
-                            Some((k, _)) => {
-                                seqs.push(index::key_seq(k).ok_or_else(|| Error::Corrupt("malformed index key".into()))?)
-                            }
+                            Some(seq) => seqs.push(seq),
                             None => exhausted = true,
                         }
                     }

@@ -20,11 +20,12 @@
 //! Verification needs only the store: it reads nothing the writer holds
 //! in memory, so it checks what is on disk, not what annal believes.
 
+use std::collections::HashMap;
 use std::ops::{Bound, RangeBounds};
 
 use crate::error::{Error, Result};
 use crate::format::chain::{self, Hash};
-use crate::format::index::entry_keys;
+use crate::format::index::{decode_posting, key_seq, pseudonyms_of, time_key, with_seq, IndexKind, IndexTemplate, Indexed};
 use crate::format::keys;
 use crate::format::record::{decode_event, ChainHead, DecodeError, Record, StoredRecord};
 use crate::format::retention::{RetentionAnchor, PURGED_ACTION};
@@ -304,9 +305,11 @@ fn anchor_for_verify(store: &Store, n: u64) -> std::result::Result<Option<Retent
 pub struct IndexCheck {
     /// Rows whose entries were all present.
     pub rows: u64,
-    /// Index entries the rows call for.
+    /// Index entries the rows call for: one per row and indexed value, one
+    /// per run of rows with the same `recorded_at`.
     pub expected_entries: u64,
-    /// Index entries stored under the tenant.
+    /// Index entries stored under the tenant: the rows its postings hold,
+    /// its time entries that start a run, and any entry naming no such row.
     pub stored_entries: u64,
     /// Up to 16 seqs of rows with a missing entry.
     pub missing: Vec<u64>,
@@ -319,33 +322,88 @@ impl IndexCheck {
     }
 }
 
-/// Checks that tenant `n`'s index holds exactly its rows' entries, in
-/// constant memory: every entry a row calls for exists, and the tenant has
-/// no other entries (the stored count equals the expected count; entries of
-/// distinct rows are distinct keys, as they end in the seq).
+/// Postings recently read by [`check_index`], by prefix: the rows of one
+/// group share their postings, so each is read once, not once per row.
+#[derive(Default)]
+struct PostingCache(HashMap<Vec<u8>, (u64, Vec<u64>)>);
+
+impl PostingCache {
+    /// Whether the posting of `prefix` holding `seq` holds it.
+    fn holds(&mut self, store: &Store, prefix: &[u8], seq: u64) -> Result<bool> {
+        if let Some((last, seqs)) = self.0.get(prefix) {
+            if seqs.first().is_some_and(|f| *f <= seq) && seq <= *last {
+                return Ok(seqs.binary_search(&seq).is_ok());
+            }
+        }
+        let mut it = store.iter(Cf::Index, &with_seq(prefix, seq), &with_seq(prefix, u64::MAX), false, ReadMode::Bulk);
+        let Some((k, v)) = it.next()? else { return Ok(false) };
+        let last = key_seq(k).ok_or_else(|| Error::Corrupt("malformed index key".into()))?;
+        let seqs = decode_posting(last, v).map_err(|e| Error::Corrupt(format!("index posting of seq {last}: {e}")))?;
+        let held = seqs.binary_search(&seq).is_ok();
+        if self.0.len() >= 4096 {
+            self.0.clear();
+        }
+        self.0.insert(prefix.to_vec(), (last, seqs));
+        Ok(held)
+    }
+}
+
+/// Checks that tenant `n`'s index holds exactly its rows' entries: every
+/// row is in the posting of each of its values, the first row of every run
+/// of equal `recorded_at` has its time entry, and the index holds nothing
+/// else (the rows its postings hold and its run-starting time entries add
+/// up to what the rows call for; a time entry naming no row of that time
+/// counts as one too many). Memory stays bounded.
 pub(crate) fn check_index(store: &Store, n: u64) -> Result<IndexCheck> {
     let mut report = IndexCheck::default();
+    let mut cache = PostingCache::default();
     let (from, to) = (keys::record(n, 0), keys::record(n + 1, 0));
     let mut it = store.iter(Cf::Records, &from, &to, false, ReadMode::Bulk);
+    let mut previous: Option<(u64, u64)> = None;
     while let Some((k, v)) = it.next()? {
         let seq = keys::record_seq(k).ok_or_else(|| Error::Corrupt("malformed record key".into()))?;
         let record = Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
-        let expected = entry_keys(n, &record);
-        report.expected_entries += expected.len() as u64;
-        let mut sorted = expected;
-        sorted.sort();
-        if store.multi_get(Cf::Index, &sorted, ReadMode::Bulk)?.iter().any(Option::is_none) {
-            if report.missing.len() < 16 {
-                report.missing.push(seq);
-            }
-        } else {
+        let mut whole = true;
+        if previous.is_none_or(|(s, at)| s + 1 != seq || at != record.recorded_at) {
+            report.expected_entries += 1;
+            whole &= store.get(Cf::Index, &time_key(n, record.recorded_at, seq))?.is_some();
+        }
+        previous = Some((seq, record.recorded_at));
+        let pseudonyms = pseudonyms_of(&record.event);
+        for part in IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms)).parts() {
+            report.expected_entries += 1;
+            let mut prefix = n.to_be_bytes().to_vec();
+            prefix.extend_from_slice(part);
+            whole &= cache.holds(store, &prefix, seq)?;
+        }
+        if whole {
             report.rows += 1;
+        } else if report.missing.len() < 16 {
+            report.missing.push(seq);
         }
     }
     let (from, to) = (n.to_be_bytes(), (n + 1).to_be_bytes());
     let mut it = store.iter(Cf::Index, &from, &to, false, ReadMode::Bulk);
-    while it.next()?.is_some() {
-        report.stored_entries += 1;
+    while let Some((k, v)) = it.next()? {
+        let seq = key_seq(k).ok_or_else(|| Error::Corrupt("malformed index key".into()))?;
+        if k.get(8) == Some(&(IndexKind::Time as u8)) && k.len() == 25 {
+            let at = k.get(9..17).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes);
+            let time_of = |s: u64| -> Result<Option<u64>> {
+                Ok(store
+                    .get(Cf::Records, &keys::record(n, s))?
+                    .and_then(|v| StoredRecord::decode(&v).ok())
+                    .map(|r| r.recorded_at))
+            };
+            match time_of(seq)? {
+                // A run's first row, or a later one (a run spanning groups
+                // has an entry per group): only the first is counted.
+                Some(t) if t == at => report.stored_entries += u64::from(time_of(seq.wrapping_sub(1))? != Some(at)),
+                _ => report.stored_entries += 1,
+            }
+        } else {
+            let seqs = decode_posting(seq, v).map_err(|e| Error::Corrupt(format!("index posting of seq {seq}: {e}")))?;
+            report.stored_entries += seqs.len() as u64;
+        }
     }
     Ok(report)
 }

@@ -1,19 +1,29 @@
 //! The store's format version and the upgrade from an older one, run when
 //! a store opens (docs/FORMAT.md, "Version history").
 
+use std::collections::HashMap;
+
 use crate::error::{Error, Result};
-use crate::format::index::{pseudonyms_of, IndexTemplate, Indexed};
+use crate::format::index::{pseudonyms_of, IndexTemplate, Indexed, Postings};
 use crate::format::keys;
 use crate::format::record::Record;
 use crate::storage::{Cf, ReadMode, Store};
 
 /// Store format version this build reads and writes (`meta/format_version`).
-/// Version 2 added the `index` column family; a version 1 store is upgraded
-/// on open by indexing its rows (docs/FORMAT.md, "Version history").
-pub const STORE_FORMAT_VERSION: u32 = 2;
+/// Version 2 added the `index` column family; version 3 writes one posting
+/// per value per group commit instead of one entry per row (docs/FORMAT.md,
+/// "Version history").
+pub const STORE_FORMAT_VERSION: u32 = 3;
 
-/// Checks the store's format version, upgrading a version 1 store; marks a
+/// Checks the store's format version and upgrades an older store; marks a
 /// new store with this build's version.
+///
+/// - Version 2 → 3 changes no byte: every format 2 index entry is a
+///   format 3 posting of one row (empty value, its seq in the key), and its
+///   per-row time entries are valid per-run ones. Only the version moves,
+///   so that a format 2 build, which would read a posting of several rows
+///   as one row, refuses the store from then on.
+/// - Version 1 → 3 builds the index from the rows.
 pub(crate) fn check_format(store: &Store) -> Result<()> {
     match store.get(Cf::Meta, keys::META_FORMAT)? {
         Some(v) => {
@@ -22,9 +32,12 @@ pub(crate) fn check_format(store: &Store) -> Result<()> {
                 .map_err(|_| Error::Corrupt("meta/format_version".into()))?;
             if found == 1 {
                 // Version 1 had no index: build it from the rows, then mark
-                // the store as version 2. A crash in between re-runs the
-                // rebuild, which writes the same keys again.
+                // the store. A crash in between re-runs the rebuild, which
+                // writes the same keys again.
                 rebuild_index(store)?;
+                return set_format(store);
+            }
+            if found == 2 {
                 return set_format(store);
             }
             if found != STORE_FORMAT_VERSION {
@@ -52,6 +65,8 @@ fn rebuild_index(store: &Store) -> Result<u64> {
         let mut batch = store.batch();
         let mut n_in_batch = 0;
         let mut last_key = None;
+        // The chunk's rows, per tenant, as one group each.
+        let mut postings: HashMap<u64, Postings> = HashMap::new();
         {
             let mut it = store.iter(Cf::Records, &resume, &[0xff; 17], false, ReadMode::Bulk);
             while let Some((k, v)) = it.next()? {
@@ -60,18 +75,17 @@ fn rebuild_index(store: &Store) -> Result<u64> {
                 };
                 let record = Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
                 let pseudonyms = pseudonyms_of(&record.event);
-                IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms)).for_each_key(
-                    tenant,
-                    seq,
-                    record.recorded_at,
-                    |k| batch.put(Cf::Index, k, &[]),
-                );
+                let template = IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms));
+                postings.entry(tenant).or_default().add(&template, seq, record.recorded_at);
                 n_in_batch += 1;
                 if n_in_batch == CHUNK {
                     last_key = Some(k.to_vec());
                     break;
                 }
             }
+        }
+        for (tenant, p) in &postings {
+            p.for_each_entry(*tenant, |k, v| batch.put(Cf::Index, k, v));
         }
         rows += n_in_batch as u64;
         store.write(batch, true)?;

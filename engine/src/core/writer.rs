@@ -35,6 +35,7 @@ use super::redactors::Redactors;
 use super::Durability;
 use crate::error::{Error, Result};
 use crate::format::chain;
+use crate::format::index::Postings;
 use crate::format::keys;
 use crate::format::record::{self, ChainHead, Receipt, StoredRecord, TenantEntry};
 use crate::redact::Redactor;
@@ -210,6 +211,9 @@ struct Group {
     forgotten: Vec<String>,
     idempotency: HashMap<(u64, String), Receipt>,
     next_tenant: u64,
+    /// Each tenant's index entries of this group, by tenant number: written
+    /// once the group is staged, one posting per distinct value.
+    postings: HashMap<u64, Postings>,
 }
 
 /// Where a caller waits for its receipts.
@@ -303,6 +307,9 @@ impl Writer {
                 }
             }
         }
+        for (n, postings) in std::mem::take(&mut group.postings) {
+            postings.for_each_entry(n, |k, v| commit.batch.put(Cf::Index, k, v));
+        }
         // The next group builds on this one, which is not yet on disk; see run().
         // A tenant deleted and then created again in this group is in both
         // lists: forgetting first keeps the new chain.
@@ -345,7 +352,7 @@ impl Writer {
                     StoredRecord::fill_template(&mut ev.value, recorded_at, &head);
                     batch.put(Cf::Records, &keys::record(state.number, seq), &ev.value);
                     // Same batch as the record: both land or neither does.
-                    ev.index.for_each_key(state.number, seq, recorded_at, |k| batch.put(Cf::Index, k, &[]));
+                    group.postings.entry(state.number).or_default().add(&ev.index, seq, recorded_at);
                     let receipt = Receipt { seq, recorded_at, leaf: ev.leaf, head, replayed: false };
                     if let Some(key) = &ev.idempotency_key {
                         batch.put(Cf::Idempotency, &keys::idempotency(state.number, key), &receipt.encode());
@@ -365,6 +372,13 @@ impl Writer {
             // Events prepared from now on use it; those prepared under the
             // old version are refused above and prepared again.
             self.context.redactors.set(&req.tenant, Arc::clone(p));
+        }
+        // The deleted tenant's entries of this group go in before the
+        // deletion's range tombstones, which then cover them too.
+        if let Some(n) = req.forget.as_ref().and_then(|(name, _)| self.current(group, name)).map(|t| t.number) {
+            if let Some(p) = group.postings.remove(&n) {
+                p.for_each_entry(n, |k, v| batch.put(Cf::Index, k, v));
+            }
         }
         for w in &req.side {
             match w {

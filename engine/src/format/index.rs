@@ -1,13 +1,13 @@
 //! Secondary indexes: which rows of a tenant have a given actor, action,
 //! target, session, API key or outcome, and which seqs a time window covers.
 //!
-//! Every entry lives in the `index` column family with an empty value; the
-//! key says it all (docs/FORMAT.md, "Index keys"):
+//! Every entry lives in the `index` column family (docs/FORMAT.md, "Index
+//! keys"):
 //!
 //! ```text
-//! time:   tenant:u64 ‖ 0x01 ‖ recorded_at:u64 ‖ seq:u64
-//! other:  tenant:u64 ‖ kind:u8 ‖ value ‖ 0x00 ‖ seq:u64
-//! target: tenant:u64 ‖ 0x06 ‖ type ‖ 0x00 ‖ id ‖ 0x00 ‖ seq:u64
+//! time:    tenant:u64 ‖ 0x01 ‖ recorded_at:u64 ‖ seq:u64            → (empty)
+//! posting: tenant:u64 ‖ kind:u8 ‖ value ‖ 0x00 ‖ last:u64           → gaps
+//! target:  tenant:u64 ‖ 0x06 ‖ type ‖ 0x00 ‖ id ‖ 0x00 ‖ last:u64   → gaps
 //! ```
 //!
 //! Indexed values are identifiers or enum names, which validation keeps free
@@ -17,16 +17,31 @@
 //! Because `recorded_at` never decreases along a chain, seq order *is* time
 //! order. So a time window is translated once into a seq range through the
 //! time index, and every other index is keyed by seq alone: one value's
-//! entries are that value's rows in chain order, and a window bounds an index
-//! scan by two seqs. Action prefixes (`iam.` for `iam.role.grant`) get their
-//! own entries, one per dotted prefix, so a prefix query is one bounded scan.
+//! postings are that value's rows in chain order, and a window bounds an
+//! index scan by two seqs. Action prefixes (`iam.` for `iam.role.grant`) get
+//! their own postings, one per dotted prefix, so a prefix query is one
+//! bounded scan.
+//!
+//! **The batch, not the row** (store format 3). A group commit writes, per
+//! tenant, one *posting* per distinct indexed value among its rows: the
+//! key ends in the largest seq it holds (`last`), the value lists the
+//! others as LEB128 gaps, each the distance to the next seq up. A posting
+//! of one row has an empty value and is exactly the per-row entry of
+//! format 2, so a format 2 store is a valid format 3 store. The time index
+//! gets one entry per run of rows with one `recorded_at` in a group (a
+//! group gives all rows of a tenant one time), naming the run's first seq:
+//! "the first seq at or after an instant" is still one seek. Ten keys a row
+//! become about one key per distinct value per group.
 //!
 //! **Invariant:** a record's index entries are written in the same batch as
-//! the record (see `writer`), so across crashes too, a record and its entries
-//! are both present or both absent. `Engine::check_index` proves it for a tenant.
+//! the record (see `core::writer`), so across crashes too, a record and its
+//! entries are both present or both absent. `Engine::check_index` proves it
+//! for a tenant.
+
+use std::collections::HashMap;
 
 use crate::event::{EventRecord, EventRecordView, Outcome};
-use crate::format::record::Record;
+use crate::format::record::{DecodeError, Record};
 
 /// What an index entry indexes. The discriminant is the kind byte on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -273,7 +288,18 @@ impl IndexTemplate {
         self.ends.len() + 1
     }
 
-    /// Calls `f` with every index key of the row `(tenant, seq, recorded_at)`.
+    /// The row's value parts (`kind ‖ value ‖ 0x00 …`), in template order.
+    pub fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&end| {
+            let part = &self.parts[start..end as usize];
+            start = end as usize;
+            part
+        })
+    }
+
+    /// Calls `f` with every index key of the row `(tenant, seq, recorded_at)`
+    /// written alone (a group of one row).
     pub fn for_each_key(&self, tenant: u64, seq: u64, recorded_at: u64, mut f: impl FnMut(&[u8])) {
         f(&time_key(tenant, recorded_at, seq));
         let mut key = Vec::with_capacity(64);
@@ -289,14 +315,132 @@ impl IndexTemplate {
     }
 }
 
-/// Every index key the writer adds for `record` in the tenant with internal
-/// number `tenant`, in the order it adds them: for forensic tools, golden
-/// vectors and benchmarks that must write exactly annal's bytes.
+/// Every index key of `record` in the tenant with internal number `tenant`
+/// when it is written in a group of its own (every value's posting then
+/// holds it alone and has an empty value), in the order the writer adds
+/// them: the format 2 layout, which format 3 still reads.
 pub fn entry_keys(tenant: u64, record: &Record) -> Vec<Vec<u8>> {
     let pseudonyms = pseudonyms_of(&record.event);
     let t = IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms));
     let mut out = Vec::with_capacity(t.len());
     t.for_each_key(tenant, record.seq, record.recorded_at, |k| out.push(k.to_vec()));
+    out
+}
+
+/// Appends `v` as LEB128.
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The value of a posting holding `seqs` (ascending, the last one in the
+/// key): the gap from each seq to the next, LEB128, first seq first.
+pub fn encode_posting(seqs: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(seqs.len().saturating_sub(1) * 2);
+    for w in seqs.windows(2) {
+        put_varint(&mut out, w[1] - w[0]);
+    }
+    out
+}
+
+/// The seqs of the posting whose key ends in `last`, ascending: the inverse
+/// of [`encode_posting`]. Never panics: a truncated or overlong gap, or gaps
+/// adding up to more than `last`, are an error.
+pub fn decode_posting(last: u64, value: &[u8]) -> Result<Vec<u64>, DecodeError> {
+    let mut gaps = Vec::new();
+    let (mut v, mut shift) = (0u64, 0u32);
+    for &b in value {
+        if shift > 63 || (shift == 63 && b > 1) {
+            return Err(DecodeError::Body("posting gap overflows".into()));
+        }
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            if v == 0 {
+                return Err(DecodeError::Body("posting gap of 0".into()));
+            }
+            gaps.push(v);
+            (v, shift) = (0, 0);
+        } else {
+            shift += 7;
+        }
+    }
+    if shift != 0 {
+        return Err(DecodeError::Truncated(value.len()));
+    }
+    let mut seqs = Vec::with_capacity(gaps.len() + 1);
+    let mut s = last;
+    seqs.push(s);
+    for g in gaps.iter().rev() {
+        s = s.checked_sub(*g).filter(|s| *s > 0).ok_or_else(|| DecodeError::Body("posting gaps exceed its last seq".into()))?;
+        seqs.push(s);
+    }
+    seqs.reverse();
+    Ok(seqs)
+}
+
+/// The index entries of a run of one tenant's rows written together (a
+/// group commit's rows of that tenant, or a chunk of a rebuild): one posting
+/// per distinct value part, one time entry per run of equal `recorded_at`.
+/// Rows must be added in seq order.
+#[derive(Debug, Default)]
+pub(crate) struct Postings {
+    by_part: HashMap<Vec<u8>, Vec<u64>>,
+    /// First-seen order of the parts, so the entries come out the same way
+    /// every time (the batch does not care; tests and tools read them).
+    order: Vec<Vec<u8>>,
+    times: Vec<(u64, u64)>,
+}
+
+impl Postings {
+    /// Adds row `seq`, recorded at `recorded_at`, with the value parts of `template`.
+    pub fn add(&mut self, template: &IndexTemplate, seq: u64, recorded_at: u64) {
+        if self.times.last().is_none_or(|&(at, _)| at != recorded_at) {
+            self.times.push((recorded_at, seq));
+        }
+        for part in template.parts() {
+            match self.by_part.get_mut(part) {
+                Some(seqs) => seqs.push(seq),
+                None => {
+                    self.by_part.insert(part.to_vec(), vec![seq]);
+                    self.order.push(part.to_vec());
+                }
+            }
+        }
+    }
+
+    /// Calls `f(key, value)` with every entry of tenant `tenant`: the time
+    /// entries, then one posting per value part.
+    pub fn for_each_entry(&self, tenant: u64, mut f: impl FnMut(&[u8], &[u8])) {
+        for &(at, seq) in &self.times {
+            f(&time_key(tenant, at, seq), &[]);
+        }
+        let mut key = Vec::with_capacity(64);
+        for part in &self.order {
+            let seqs = &self.by_part[part];
+            key.clear();
+            key.extend_from_slice(&tenant.to_be_bytes());
+            key.extend_from_slice(part);
+            key.extend_from_slice(&seqs[seqs.len() - 1].to_be_bytes());
+            f(&key, &encode_posting(seqs));
+        }
+    }
+}
+
+/// The index entries, `(key, value)`, of `records` (one tenant's, in seq
+/// order) written in one group commit of tenant number `tenant`: for
+/// forensic tools, golden vectors and benchmarks that must write exactly
+/// annal's bytes.
+pub fn group_entries(tenant: u64, records: &[Record]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut postings = Postings::default();
+    for r in records {
+        let pseudonyms = pseudonyms_of(&r.event);
+        postings.add(&IndexTemplate::build(&Indexed::of_record(&r.event, &pseudonyms)), r.seq, r.recorded_at);
+    }
+    let mut out = Vec::new();
+    postings.for_each_entry(tenant, |k, v| out.push((k.to_vec(), v.to_vec())));
     out
 }
 
@@ -354,5 +498,57 @@ mod tests {
         ];
         assert_eq!(parts, expect.iter().map(|p| p.to_vec()).collect::<Vec<_>>());
         assert_eq!(keys[0], time_key(7, 100, 9).to_vec());
+    }
+
+    #[test]
+    fn postings_round_trip_and_reject_damage() {
+        for seqs in [vec![7u64], vec![1, 2, 3], vec![5, 300, 70_000, 70_001, u64::MAX / 2]] {
+            let v = encode_posting(&seqs);
+            assert_eq!(decode_posting(*seqs.last().unwrap(), &v).unwrap(), seqs);
+        }
+        // One row alone: an empty value, the format 2 entry.
+        assert!(encode_posting(&[42]).is_empty());
+        assert_eq!(decode_posting(9, &[0x85]), Err(DecodeError::Truncated(1)));
+        assert!(decode_posting(9, &[0]).is_err(), "a gap of 0 repeats a seq");
+        assert!(decode_posting(9, &[9]).is_err(), "gaps reach seq 0");
+        assert!(decode_posting(9, &[0xff; 11]).is_err(), "overlong");
+        // A gap of 2^63 encodes in ten bytes and decodes; 2^64 would not fit.
+        let mut big = vec![0x80u8; 9];
+        big.push(0x01);
+        assert_eq!(decode_posting(u64::MAX, &big).unwrap(), [u64::MAX - (1 << 63), u64::MAX]);
+        big[9] = 0x02;
+        assert!(decode_posting(u64::MAX, &big).is_err());
+    }
+
+    #[test]
+    fn a_group_writes_one_posting_per_value_and_one_time_entry_per_run() {
+        let mk = |actor: &'static str| {
+            IndexTemplate::build(&Indexed {
+                action: "auth.login",
+                actor_id: actor,
+                on_behalf_of: None,
+                target: None,
+                session: None,
+                key_ref: None,
+                outcome: Some(Outcome::Success),
+                pseudonyms: &[],
+            })
+        };
+        let mut p = Postings::default();
+        p.add(&mk("u_1"), 10, 500);
+        p.add(&mk("u_2"), 11, 500);
+        p.add(&mk("u_1"), 12, 600);
+        let mut entries = Vec::new();
+        p.for_each_entry(3, |k, v| entries.push((k.to_vec(), v.to_vec())));
+        assert_eq!(entries[0], (time_key(3, 500, 10).to_vec(), vec![]));
+        assert_eq!(entries[1], (time_key(3, 600, 12).to_vec(), vec![]));
+        let actor_1 = with_seq(&value_prefix(3, IndexKind::Actor, &["u_1"]), 12);
+        assert!(entries.contains(&(actor_1, vec![2])));
+        let actor_2 = with_seq(&value_prefix(3, IndexKind::Actor, &["u_2"]), 11);
+        assert!(entries.contains(&(actor_2, vec![])));
+        let success = with_seq(&value_prefix(3, IndexKind::Outcome, &["success"]), 12);
+        assert!(entries.contains(&(success, vec![1, 1])));
+        // time ×2, actor ×2, action, `auth.` and `auth.login.`, outcome.
+        assert_eq!(entries.len(), 8);
     }
 }

@@ -1,6 +1,7 @@
 //! One retention run: delete every tenant's expired prefix in bounded,
 //! anchored batches, record it in the chain, compact the deleted ranges.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -11,11 +12,11 @@ use crate::core::append::OwnRow;
 use crate::core::reads::{self, anchor};
 use crate::core::writer::SideWrite;
 use crate::error::{Error, FieldError, Result};
-use crate::format::index;
+use crate::format::index::{self, IndexTemplate, Indexed};
 use crate::format::keys;
 use crate::format::record::{Receipt, Record};
 use crate::format::tenant::RESERVED_TENANT_PREFIX;
-use crate::storage::{Cf, ReadMode};
+use crate::storage::{Batch, Cf, ReadMode, Store};
 
 /// Rows one deletion batch takes by default: small enough that a batch is a
 /// few milliseconds of work and one modest write, so appends beside it keep
@@ -275,60 +276,13 @@ fn purge(
         if start >= end {
             break;
         }
-        let rows =
-            store.scan(Cf::Records, &keys::record(n, start), &keys::record(n, end), false, opts.batch_rows, ReadMode::Bulk)?;
-        let mut batch = store.batch();
-        let mut first: Option<(u64, u64)> = None;
-        let mut last: Option<Record> = None;
-        let mut taken = 0u64;
-        for (k, v) in &rows {
-            let seq = keys::record_seq(k).ok_or_else(|| Error::Corrupt("malformed record key".into()))?;
-            let expected = last.as_ref().map_or(start, |r| r.seq + 1);
-            if seq != expected {
-                // The anchor must say exactly what was deleted: never delete
-                // across a hole in the chain (verify reports it).
-                return Err(Error::Corrupt(format!("seq {expected} is missing; retention stops before it")));
-            }
-            let record = Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
-            if record.recorded_at >= t.cutoff {
-                break;
-            }
-            // The records and the time index entries of a batch are each
-            // one contiguous range, deleted below with one range tombstone;
-            // the other index entries are scattered over their values.
-            let time_key = index::time_key(n, record.recorded_at, seq);
-            for key in index::entry_keys(n, &record) {
-                if key[..] != time_key[..] {
-                    batch.delete(Cf::Index, &key);
-                }
-            }
-            first.get_or_insert((seq, record.recorded_at));
-            if let Some(key) = &record.event.idempotency_key {
-                let ikey = keys::idempotency(n, key);
-                // A key reused after its window points at the later row: keep that.
-                if let Some(v) = store.get(Cf::Idempotency, &ikey)? {
-                    if Receipt::decode(&v).is_ok_and(|r| r.seq == seq) {
-                        batch.delete(Cf::Idempotency, &ikey);
-                    }
-                }
-            }
-            taken += 1;
-            last = Some(record);
-        }
-        let (Some(last), Some((first_seq, first_at))) = (last, first) else { break };
-        // No other row has a key in these ranges: seqs are contiguous, and
-        // time keys sort by (recorded_at, seq), both non-decreasing along the chain.
-        batch.delete_range(Cf::Records, &keys::record(n, first_seq), &keys::record(n, last.seq + 1));
-        batch.delete_range(
-            Cf::Index,
-            &index::time_key(n, first_at, first_seq),
-            &index::time_key(n, last.recorded_at, last.seq + 1),
-        );
+        let Some(taken) = take_batch(store, n, start, end, t.cutoff, opts.batch_rows)? else { break };
+        let Taken { mut batch, count, last } = taken;
         let a = RetentionAnchor {
             seq: last.seq,
             recorded_at: last.recorded_at,
             head: last.head,
-            rows_deleted: previous.map_or(0, |a| a.rows_deleted) + taken,
+            rows_deleted: previous.map_or(0, |a| a.rows_deleted) + count,
             retention_days: t.retention.days(),
             cutoff: t.cutoff,
             deleted_at: now,
@@ -347,9 +301,9 @@ fn purge(
         // batch before it durable.
         store.write(batch, false)?;
         t.anchor = Some(a);
-        t.rows += taken;
+        t.rows += count;
         t.batches += 1;
-        if taken < opts.batch_rows as u64 {
+        if count < opts.batch_rows as u64 {
             break;
         }
         drop(_guard);
@@ -361,6 +315,108 @@ fn purge(
         t.anchor = anchor(store, n)?;
     }
     Ok(Some(n))
+}
+
+/// One deletion batch: the rows it deletes and everything that goes with
+/// them, not yet written.
+struct Taken<'s> {
+    batch: Batch<'s>,
+    /// Rows deleted.
+    count: u64,
+    /// The last of them: the new anchor.
+    last: Record,
+}
+
+/// Builds the batch that deletes tenant `n`'s rows from `start` (below
+/// `end`, the durable head + 1) recorded before `cutoff`, at most `limit`
+/// of them: the records, their index postings and time entries, and their
+/// idempotency entries. `None` when no row is due.
+fn take_batch<'s>(store: &'s Store, n: u64, start: u64, end: u64, cutoff: u64, limit: usize) -> Result<Option<Taken<'s>>> {
+    // One row more than the batch takes: the first one kept, whose time
+    // entry the batch must leave (or put back) for windows starting there.
+    let rows = store.scan(Cf::Records, &keys::record(n, start), &keys::record(n, end), false, limit + 1, ReadMode::Bulk)?;
+    let mut batch = store.batch();
+    let mut first: Option<(u64, u64)> = None;
+    let mut last: Option<Record> = None;
+    let mut next: Option<(u64, u64)> = None;
+    let mut removals: HashMap<Vec<u8>, Vec<u64>> = HashMap::new();
+    for (k, v) in &rows {
+        let seq = keys::record_seq(k).ok_or_else(|| Error::Corrupt("malformed record key".into()))?;
+        let expected = last.as_ref().map_or(start, |r| r.seq + 1);
+        if seq != expected {
+            // The anchor must say exactly what was deleted: never delete
+            // across a hole in the chain (verify reports it).
+            return Err(Error::Corrupt(format!("seq {expected} is missing; retention stops before it")));
+        }
+        let record = Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
+        if record.recorded_at >= cutoff || seq - start == limit as u64 {
+            next = Some((seq, record.recorded_at));
+            break;
+        }
+        // Each value's postings are scattered over the index; the records
+        // and the time entries of a batch are each one contiguous range,
+        // deleted below with one range tombstone.
+        let pseudonyms = index::pseudonyms_of(&record.event);
+        for part in IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms)).parts() {
+            let mut prefix = n.to_be_bytes().to_vec();
+            prefix.extend_from_slice(part);
+            removals.entry(prefix).or_default().push(seq);
+        }
+        first.get_or_insert((seq, record.recorded_at));
+        if let Some(key) = &record.event.idempotency_key {
+            let ikey = keys::idempotency(n, key);
+            // A key reused after its window points at the later row: keep that.
+            if let Some(v) = store.get(Cf::Idempotency, &ikey)? {
+                if Receipt::decode(&v).is_ok_and(|r| r.seq == seq) {
+                    batch.delete(Cf::Idempotency, &ikey);
+                }
+            }
+        }
+        last = Some(record);
+    }
+    let (Some(last), Some((first_seq, first_at))) = (last, first) else { return Ok(None) };
+    unindex(store, &removals, &mut batch)?;
+    // No other row has a key in these ranges: seqs are contiguous, and
+    // time keys sort by (recorded_at, seq), both non-decreasing along the chain.
+    batch.delete_range(Cf::Records, &keys::record(n, first_seq), &keys::record(n, last.seq + 1));
+    batch.delete_range(Cf::Index, &index::time_key(n, first_at, first_seq), &index::time_key(n, last.recorded_at, last.seq + 1));
+    if let Some((seq, at)) = next {
+        // The first kept row's run may have begun among the deleted rows,
+        // whose time entry just went: it starts at this row now.
+        batch.put(Cf::Index, &index::time_key(n, at, seq), &[]);
+    }
+    Ok(Some(Taken { batch, count: last.seq - first_seq + 1, last }))
+}
+
+/// Takes `removals` (each posting prefix `tenant ‖ part` with the deleted
+/// seqs that have that value, ascending) out of the index: a posting left
+/// with no seq is deleted, one that keeps some is written back without the
+/// rest. Retention deletes a chain's prefix, so a posting's last seq (its
+/// key) either goes with the whole posting or stays.
+fn unindex(store: &Store, removals: &HashMap<Vec<u8>, Vec<u64>>, batch: &mut Batch<'_>) -> Result<()> {
+    for (prefix, seqs) in removals {
+        let mut i = 0;
+        while let Some(&seq) = seqs.get(i) {
+            // The posting holding `seq`: the first of the value's with a last seq at or after it.
+            let mut it =
+                store.iter(Cf::Index, &index::with_seq(prefix, seq), &index::with_seq(prefix, u64::MAX), false, ReadMode::Bulk);
+            let Some((key, value)) = it.next()? else {
+                return Err(Error::Corrupt(format!("no index posting holds seq {seq}")));
+            };
+            let posting_last = index::key_seq(key).ok_or_else(|| Error::Corrupt("malformed index key".into()))?;
+            let held = index::decode_posting(posting_last, value)
+                .map_err(|e| Error::Corrupt(format!("index posting of seq {posting_last}: {e}")))?;
+            let gone: Vec<u64> = seqs[i..].iter().copied().take_while(|s| *s <= posting_last).collect();
+            i += gone.len();
+            let kept: Vec<u64> = held.iter().copied().filter(|s| gone.binary_search(s).is_err()).collect();
+            if kept.is_empty() {
+                batch.delete(Cf::Index, key);
+            } else {
+                batch.put(Cf::Index, key, &index::encode_posting(&kept));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Appends `annal.retention.purged` for the deletions the chain does not
