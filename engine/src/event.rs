@@ -115,6 +115,7 @@ pub struct Event {
     /// Dotted action name, e.g. `recruitment.offer.send`.
     pub action: String,
     /// Who did it.
+    #[serde(deserialize_with = "object")]
     pub actor: Actor,
     /// Client's clock, RFC 3339. Kept as data; never used for ordering or retention.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,7 +124,7 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
     /// What it was done to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional_object")]
     pub target: Option<Target>,
     /// How it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,23 +179,41 @@ impl Event {
 
     /// Parses one event from JSON. Unknown fields, missing required fields and
     /// wrong types are errors naming the field (`actor.type`, `metadata`, …).
+    ///
+    /// The bytes are read straight into the event's fields, with no
+    /// `serde_json::Value` tree in between (only `diff` and `metadata`, which
+    /// hold any JSON, become one); this is the ingest path.
     pub fn from_json_slice(bytes: &[u8]) -> Result<Event, FieldError> {
-        let value: Value = serde_json::from_slice(bytes)
-            .map_err(|e| FieldError::new("", format!("malformed JSON: {}", crate::error::describe_json_error(&e))))?;
-        Event::from_json_value(value)
+        let malformed =
+            |e: &serde_json::Error| FieldError::new("", format!("malformed JSON: {}", crate::error::describe_json_error(e)));
+        // serde would also accept a struct written as a JSON array of its
+        // fields in order; an event and its nested records are objects only.
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => {}
+            Some(b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9') => {
+                return Err(FieldError::new("", "an event must be a JSON object"));
+            }
+            _ => {
+                return Err(malformed(
+                    &serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+                        .err()
+                        .unwrap_or_else(|| serde::de::Error::custom("expected a JSON object")),
+                ))
+            }
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let event = serde_path_to_error::deserialize(&mut de).map_err(|e| match e.inner().classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => malformed(e.inner()),
+            _ => crate::error::path_error(e),
+        })?;
+        de.end().map_err(|e| malformed(&e))?;
+        Ok(event)
     }
 
     /// Like [`Event::from_json_slice`] for an already parsed JSON value.
     pub fn from_json_value(value: Value) -> Result<Event, FieldError> {
-        // serde would also accept a struct written as a JSON array of its
-        // fields in order; an event and its nested records are objects only.
-        let Some(top) = value.as_object() else {
+        if !value.is_object() {
             return Err(FieldError::new("", "an event must be a JSON object"));
-        };
-        for field in ["actor", "target"] {
-            if top.get(field).is_some_and(|v| !(v.is_object() || field == "target" && v.is_null())) {
-                return Err(FieldError::new(field, "must be a JSON object"));
-            }
         }
         serde_path_to_error::deserialize(value).map_err(crate::error::path_error)
     }
@@ -652,6 +671,43 @@ pub(crate) fn validate_action(v: &str, field: &str, limits: &Limits) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Deserializes a struct from a JSON object only: serde's derived code
+/// would also take the struct's fields as an array, which no client means.
+fn object<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    struct Only<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Only<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_map(Only(std::marker::PhantomData))
+}
+
+/// [`object`] for an optional field, `null` meaning absent.
+fn optional_object<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    struct Maybe<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Maybe<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Option<T>, D2::Error> {
+            object(d).map(Some)
+        }
+    }
+    d.deserialize_option(Maybe(std::marker::PhantomData))
 }
 
 #[cfg(test)]
