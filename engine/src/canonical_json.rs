@@ -218,7 +218,7 @@ fn write_number(n: &Number, out: &mut String) {
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
+pub(crate) fn write_string(s: &str, out: &mut String) {
     out.push('"');
     // Copy runs that need no escaping in one go; only ASCII bytes ever need it.
     let bytes = s.as_bytes();

@@ -18,6 +18,7 @@ pub mod apikey;
 pub mod chain;
 pub mod checkpoint;
 pub mod index;
+pub mod json;
 pub mod keys;
 pub mod record;
 pub mod retention;
