@@ -3,11 +3,12 @@
 //! Four writer threads, each appending batches of B events (B = 1, 64, 1024)
 //! to its own tenant with `Durability::Sync`. The baseline: four threads
 //! writing the same stored-record bytes under the same 16-byte keys straight
-//! into RocksDB, B per WriteBatch, with `sync = true`; and with each record,
-//! in the same WriteBatch, exactly the index keys annal writes for that row
-//! (`annal_engine::index::entry_keys`: time, actor, action and its prefixes,
-//! target, session, key, outcome; about 8 to 10 a row), with empty values,
-//! into a second column family named `index`. annal's side includes
+//! into RocksDB, B per WriteBatch, with `sync = true`; and in the same
+//! WriteBatch exactly the index entries annal writes for that batch
+//! (`annal_engine::index::group_entries`: per distinct value of time, actor,
+//! action and its prefixes, target, session, key and outcome among the
+//! batch's rows, one posting listing them), into a second column family
+//! named `index`. annal's side includes
 //! everything an append costs: validation, canonical encoding, hashing, the
 //! hand-off to the writer, chain linking, index entries, the batch write and
 //! the fsync.
@@ -18,11 +19,12 @@
 //! stores open, a step of each side per round, order alternating) that the
 //! verdicts come from.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use annal_benches::{corpus_events, raw_rocksdb_with, Tally};
-use annal_engine::index::entry_keys;
+use annal_engine::index::group_entries;
 use annal_engine::record::{encode_event, StoredRecord};
 use annal_engine::{Durability, Engine, Event, Hash, Record};
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -40,10 +42,12 @@ struct Fixture {
     events: Vec<Arc<Vec<Event>>>,
     /// Per writer: the stored-record bytes of the same events.
     values: Vec<Arc<Vec<Vec<u8>>>>,
-    /// Per writer, per event: the index keys annal writes for the row, in
-    /// the writer's tenant (numbers 1 to 4, as the record keys). Every one
-    /// ends in the row's seq, which the baseline fills in as it writes.
-    index: Vec<Arc<Vec<Vec<Vec<u8>>>>>,
+    /// Per writer, per (batch size, first event of the batch): the index
+    /// entries annal writes for that batch in the writer's tenant (numbers
+    /// 1 to 4, as the record keys), as if its seqs were 1 to the batch size.
+    /// Every key ends in a seq, which the baseline shifts to the real ones
+    /// as it writes; the values (gaps between seqs) do not change.
+    index: Vec<Arc<HashMap<(usize, usize), Vec<(Vec<u8>, Vec<u8>)>>>>,
 }
 
 impl Fixture {
@@ -66,18 +70,27 @@ fn fixture() -> Fixture {
     for w in 0..WRITERS {
         let evs = corpus_events(&format!("ws_bench_{w}"), EVENTS_PER_WRITER);
         let mut vals = Vec::with_capacity(evs.len());
-        let mut keys = Vec::with_capacity(evs.len());
+        let mut rows = Vec::with_capacity(evs.len());
         for e in &evs {
             let event = e.validate(&Default::default()).expect("valid");
             let enc = encode_event(&event);
             let (leaf, head) = (Hash([1; 32]), Hash([2; 32]));
             vals.push(StoredRecord { recorded_at: 1, leaf, head, event: enc }.encode());
-            let row = Record { seq: 0, recorded_at: 1, leaf, head, event };
-            keys.push(entry_keys(w as u64 + 1, &row));
+            rows.push(Record { seq: 0, recorded_at: 1, leaf, head, event });
+        }
+        let mut groups = HashMap::new();
+        for batch in BATCHES {
+            for start in (0..EVENTS_PER_WRITER).step_by(batch) {
+                let mut group: Vec<Record> = rows[start..start + batch].to_vec();
+                for (i, r) in group.iter_mut().enumerate() {
+                    r.seq = i as u64 + 1;
+                }
+                groups.insert((batch, start), group_entries(w as u64 + 1, &group));
+            }
         }
         events.push(Arc::new(evs));
         values.push(Arc::new(vals));
-        index.push(Arc::new(keys));
+        index.push(Arc::new(groups));
     }
     Fixture { events, values, index }
 }
@@ -131,20 +144,25 @@ fn raw_step(
                 let mut ikey = Vec::with_capacity(64);
                 for it in 0..iters {
                     let mut wb = rocksdb::WriteBatch::default();
+                    // Seqs of this batch are `shift + 1 ..= shift + batch`.
+                    let shift = base_seq + (it * batch) as u64;
                     for i in 0..batch {
                         let n = it * batch + i;
-                        let seq = (base_seq + n as u64 + 1).to_be_bytes();
+                        let seq = (shift + i as u64 + 1).to_be_bytes();
                         let mut key = [0u8; 16];
                         key[..8].copy_from_slice(&(w as u64 + 1).to_be_bytes());
                         key[8..].copy_from_slice(&seq);
                         let at = (start_at + n) % EVENTS_PER_WRITER;
                         wb.put(key, &values[at]);
-                        for k in &index[at] {
-                            ikey.clear();
-                            ikey.extend_from_slice(&k[..k.len() - 8]);
-                            ikey.extend_from_slice(&seq);
-                            wb.put_cf(&index_cf, &ikey, []);
-                        }
+                    }
+                    let first = (start_at + it * batch) % EVENTS_PER_WRITER;
+                    for (k, v) in &index[&(batch, first)] {
+                        let (head, tail) = k.split_at(k.len() - 8);
+                        let seq = u64::from_be_bytes(tail.try_into().expect("8 bytes")) + shift;
+                        ikey.clear();
+                        ikey.extend_from_slice(head);
+                        ikey.extend_from_slice(&seq.to_be_bytes());
+                        wb.put_cf(&index_cf, &ikey, v);
                     }
                     db.write_opt(wb, &wo).expect("write");
                 }
