@@ -12,11 +12,12 @@ use std::time::Instant;
 
 use annal_engine::{Actor, ActorType, ApiKey, Scopes};
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
 use parking_lot::Mutex;
 
 use crate::error::ApiError;
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// The authenticated key of a request.
@@ -35,11 +36,7 @@ impl Key {
             return Ok(());
         }
         let name = scope.names().join(",");
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "insufficient-scope",
-            format!("this route needs an api key with the `{name}` scope"),
-        ))
+        Err(ApiError::new(Problem::InsufficientScope, format!("this route needs an api key with the `{name}` scope")))
     }
 
     /// The actor of annal's own rows that this key causes (key changes,
@@ -53,7 +50,7 @@ impl FromRequestParts<AppState> for Key {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Key, ApiError> {
-        let unauthorized = |detail: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail).field("Authorization");
+        let unauthorized = |detail: &str| ApiError::new(Problem::Unauthorized, detail).field("Authorization");
         let value = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -68,11 +65,7 @@ impl FromRequestParts<AppState> for Key {
             .ok_or_else(|| unauthorized("expected `Authorization: Bearer ak_…`"))?;
         let key = state.engine.authenticate(token.trim()).map_err(ApiError::from)?;
         if let Err(wait) = state.rate.check(&key.id) {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                format!("this api key exceeded its rate limit; retry in {wait} s"),
-            );
+            let mut e = ApiError::new(Problem::RateLimited, format!("this api key exceeded its rate limit; retry in {wait} s"));
             e.retry_after = Some(wait);
             return Err(e);
         }

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use super::{blocking, json, params};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Most checkpoints one `GET /v1/checkpoints` answers.
@@ -38,7 +39,7 @@ pub(super) async fn latest(State(state): State<AppState>, key: Key) -> ApiResult
     let (engine, tenant) = (state.engine.clone(), key.tenant().to_string());
     match blocking(move || engine.latest_checkpoint(&tenant).map_err(ApiError::from)).await? {
         Some(cp) => Ok(json(StatusCode::OK, cp.to_json())),
-        None => Err(ApiError::not_found("the tenant has no checkpoint yet")),
+        None => Err(ApiError::new(Problem::NotFound, "the tenant has no checkpoint yet")),
     }
 }
 

@@ -13,6 +13,7 @@ use serde_json::json;
 use super::{blocking, json, read_body};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -29,8 +30,7 @@ pub(super) async fn create(State(state): State<AppState>, key: Key, body: Body) 
     key.require(Scopes::ADMIN)?;
     let body = read_body(&state, body).await?;
     let req: NewKey = serde_path_to_error_json(&body)?;
-    let scopes = Scopes::from_names(&req.scopes)
-        .map_err(|fe| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-key-request", fe.to_string()).field(fe.field))?;
+    let scopes = Scopes::from_names(&req.scopes).map_err(|fe| ApiError::from_field(Problem::InvalidKeyRequest, fe))?;
     let engine = state.engine.clone();
     let tenant = key.tenant().to_string();
     let actor = key.actor();
@@ -47,8 +47,7 @@ fn serde_path_to_error_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiR
         let path = e.path().to_string();
         let field = if path == "." { String::new() } else { path };
         ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-key-request",
+            Problem::InvalidKeyRequest,
             format!(
                 "expected {{\"scopes\": [\"ingest\" | \"read\" | \"admin\", ...], \"label\": \"text\"}}: {}",
                 e.inner().classify_str()

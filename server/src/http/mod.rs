@@ -26,7 +26,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::error::{ApiError, ProblemSlug};
+use crate::error::ApiError;
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// The CSV export's header row.
@@ -60,11 +61,11 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("no such route; GET /openapi.json lists them")
+    ApiError::new(Problem::NotFound, "no such route; GET /openapi.json lists them")
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not take that method")
+    ApiError::new(Problem::MethodNotAllowed, "this route does not take that method")
 }
 
 /// Logs each request (method, route pattern, status, time; never the query
@@ -75,7 +76,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let res = next.run(req).await;
-    let problem = res.extensions().get::<ProblemSlug>().map(|p| p.0);
+    let problem = res.extensions().get::<Problem>().map(|p| p.slug());
     state.metrics.record_response(res.status().as_u16(), problem);
     tracing::info!(%method, route, status = res.status().as_u16(), problem, ms = start.elapsed().as_secs_f64() * 1e3, "request");
     res
@@ -87,19 +88,15 @@ pub(crate) async fn read_body(state: &AppState, body: Body) -> Result<Bytes, Api
     let limit = state.config.max_body_bytes;
     let read = axum::body::to_bytes(body, limit);
     match tokio::time::timeout(state.config.request_timeout(), read).await {
-        Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "request-timeout", "the request body did not arrive in time")),
+        Err(_) => Err(ApiError::new(Problem::RequestTimeout, "the request body did not arrive in time")),
         Ok(Ok(b)) => Ok(b),
         Ok(Err(e)) => {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>() || s.to_string().contains("length limit"));
             if too_large {
-                Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body-too-large",
-                    format!("the request body exceeds {limit} bytes"),
-                ))
+                Err(ApiError::new(Problem::BodyTooLarge, format!("the request body exceeds {limit} bytes")))
             } else {
-                Err(ApiError::new(StatusCode::BAD_REQUEST, "unreadable-body", "the request body could not be read"))
+                Err(ApiError::new(Problem::UnreadableBody, "the request body could not be read"))
             }
         }
     }
@@ -121,12 +118,10 @@ pub(crate) fn params(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiErro
 
 fn serde_urlencoded_pairs(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
     axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
-        &format!("/?{raw}")
-            .parse()
-            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid-parameter", "the query string is malformed"))?,
+        &format!("/?{raw}").parse().map_err(|_| ApiError::new(Problem::InvalidParameter, "the query string is malformed"))?,
     )
     .map(|q| q.0)
-    .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid-parameter", "the query string is malformed"))
+    .map_err(|_| ApiError::new(Problem::InvalidParameter, "the query string is malformed"))
 }
 
 /// Runs engine work on the blocking pool.

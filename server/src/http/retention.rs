@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use super::{blocking, json, read_body};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 fn rfc3339(ns: u64) -> String {
@@ -69,7 +70,7 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a Bytes) -> Result<T, ApiError> {
         let field = e.path().to_string();
         let field = if field == "." { String::new() } else { field };
         // serde's message names the field or type, never echoes a value.
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body", e.inner().to_string()).field(field)
+        ApiError::new(Problem::InvalidBody, e.inner().to_string()).field(field)
     })
 }
 
@@ -79,7 +80,7 @@ pub(super) async fn put_retention(State(state): State<AppState>, key: Key, body:
     key.require(Scopes::ADMIN)?;
     let body = read_body(&state, body).await?;
     let req: SetRetention = parse(&body)?;
-    let bad = |field: &str, m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-retention", m).field(field);
+    let bad = |field: &str, m: &str| ApiError::new(Problem::InvalidRetention, m).field(field);
     let retention = match (req.tier, req.days) {
         (Some(_), Some(_)) => return Err(bad("days", "give either `tier` or `days`, not both")),
         (None, None) => return Err(bad("tier", "give `tier` (free, starter, default, business, enterprise) or `days`")),
