@@ -14,11 +14,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use crate::problem::Problem;
-
-/// Prefix of every problem `type`; the rest is the problem's slug, which
-/// docs/API.md lists.
-pub const PROBLEM_TYPE_PREFIX: &str = "urn:annal:problem:";
+use crate::problem::{Problem, PROBLEM_TYPE_PREFIX};
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";

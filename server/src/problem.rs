@@ -8,6 +8,9 @@
 
 use axum::http::StatusCode;
 
+/// Prefix of every problem `type`; the rest is the problem's slug.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:annal:problem:";
+
 /// Defines [`Problem`] and its table from one list, so that a kind cannot
 /// be added without its slug, status and title, nor left out of
 /// [`Problem::ALL`].
@@ -24,7 +27,7 @@ macro_rules! problems {
             pub const ALL: &'static [Problem] = &[$(Problem::$kind,)*];
 
             /// The short machine-readable name: the problem `type` is
-            /// [`crate::error::PROBLEM_TYPE_PREFIX`] followed by it.
+            /// [`PROBLEM_TYPE_PREFIX`] followed by it.
             pub fn slug(self) -> &'static str {
                 match self {
                     $(Problem::$kind => $slug,)*

@@ -26,7 +26,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{blocking, json, params, read_body};
+use super::input::{malformed_json, params, read_body};
+use super::reply::{blocking, json};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult, IndexedError};
 use crate::problem::Problem;
@@ -71,9 +72,7 @@ fn parse_events(framing: Framing, body: &[u8], max: usize, limits: &Limits) -> A
     let single;
     match framing {
         Framing::Json => {
-            let v: Value = serde_json::from_slice(body).map_err(|e| {
-                ApiError::new(Problem::MalformedJson, format!("the body is not JSON: {}", json_error(&e))).field("")
-            })?;
+            let v: Value = serde_json::from_slice(body).map_err(|e| malformed_json(&e))?;
             match v {
                 Value::Array(items) => {
                     single = false;
@@ -122,19 +121,6 @@ fn parse_events(framing: Framing, body: &[u8], max: usize, limits: &Limits) -> A
         return Err(ApiError::new(Problem::EmptyBatch, "the request holds no events"));
     }
     Ok((events.into_iter().map(|(_, e)| e).collect(), single))
-}
-
-fn json_error(e: &serde_json::Error) -> String {
-    format!(
-        "{} at line {} column {}",
-        match e.classify() {
-            serde_json::error::Category::Eof => "unexpected end",
-            serde_json::error::Category::Syntax => "syntax error",
-            _ => "invalid data",
-        },
-        e.line(),
-        e.column()
-    )
 }
 
 /// Sets `key_ref` to the writing key, keeping a different client value in

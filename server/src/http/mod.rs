@@ -7,22 +7,23 @@
 //! RocksDB, and neither may stall the threads that drive connections.
 
 mod checkpoints;
+mod download;
 mod events;
 mod export;
 mod health;
+mod input;
 mod keys;
 pub mod openapi;
 mod redaction;
+mod reply;
 mod retention;
 mod verify;
 
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -80,56 +81,4 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     state.metrics.record_response(res.status().as_u16(), problem);
     tracing::info!(%method, route, status = res.status().as_u16(), problem, ms = start.elapsed().as_secs_f64() * 1e3, "request");
     res
-}
-
-/// Reads a request body of at most `max_body_bytes`, within the request
-/// timeout: 413 when it is larger, 408 when the client is too slow.
-pub(crate) async fn read_body(state: &AppState, body: Body) -> Result<Bytes, ApiError> {
-    let limit = state.config.max_body_bytes;
-    let read = axum::body::to_bytes(body, limit);
-    match tokio::time::timeout(state.config.request_timeout(), read).await {
-        Err(_) => Err(ApiError::new(Problem::RequestTimeout, "the request body did not arrive in time")),
-        Ok(Ok(b)) => Ok(b),
-        Ok(Err(e)) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>() || s.to_string().contains("length limit"));
-            if too_large {
-                Err(ApiError::new(Problem::BodyTooLarge, format!("the request body exceeds {limit} bytes")))
-            } else {
-                Err(ApiError::new(Problem::UnreadableBody, "the request body could not be read"))
-            }
-        }
-    }
-}
-
-/// Query parameters as given, each name at most once.
-pub(crate) fn params(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    let Some(raw) = raw else { return Ok(out) };
-    let pairs: Vec<(String, String)> = serde_urlencoded_pairs(raw)?;
-    for (k, v) in pairs {
-        if out.iter().any(|(n, _)| *n == k) {
-            return Err(ApiError::bad_param(&k, "given more than once"));
-        }
-        out.push((k, v));
-    }
-    Ok(out)
-}
-
-fn serde_urlencoded_pairs(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
-    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
-        &format!("/?{raw}").parse().map_err(|_| ApiError::new(Problem::InvalidParameter, "the query string is malformed"))?,
-    )
-    .map(|q| q.0)
-    .map_err(|_| ApiError::new(Problem::InvalidParameter, "the query string is malformed"))
-}
-
-/// Runs engine work on the blocking pool.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(&e))?
-}
-
-/// 200 with a JSON body.
-pub(crate) fn json(status: StatusCode, v: serde_json::Value) -> Response {
-    (status, axum::Json(v)).into_response()
 }

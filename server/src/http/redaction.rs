@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use super::{blocking, json, read_body};
+use super::input::read_body;
+use super::reply::{blocking, json};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
 use crate::problem::Problem;
