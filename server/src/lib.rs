@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod problem;
+pub mod rate_limit;
 pub mod serve;
 pub mod state;
 
