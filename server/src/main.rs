@@ -467,26 +467,26 @@ fn run(args: Args) -> anyhow::Result<u8> {
         Command::Serve(a) => cli::serve::run(a.into_config()?),
         Command::Tenants(TenantsCommand::Create { data_dir, name }) => {
             annal_engine::validate_tenant(&name)?;
-            let engine = cli::open_for_write(&data_dir, Durability::Sync)?;
+            let engine = cli::store::open_for_write(&data_dir, Durability::Sync)?;
             cli::admin::create_tenant(&engine, &name, &mut stdout.lock(), &mut stderr.lock())
         }
         Command::Tenants(TenantsCommand::List { data_dir }) => {
-            let engine = cli::open_existing(&data_dir)?;
+            let engine = cli::store::open_existing(&data_dir, None)?;
             for t in engine.tenants() {
                 println!("{t}");
             }
             Ok(cli::EXIT_OK)
         }
         Command::Keys(KeysCommand::Create { data_dir, tenant, scopes, label }) => {
-            let engine = cli::open_existing(&data_dir)?;
+            let engine = cli::store::open_existing(&data_dir, None)?;
             cli::admin::create_key(&engine, &tenant, &scopes, &label, &mut stdout.lock(), &mut stderr.lock())
         }
         Command::Keys(KeysCommand::List { data_dir, tenant }) => {
-            let engine = cli::open_existing(&data_dir)?;
+            let engine = cli::store::open_existing(&data_dir, None)?;
             cli::admin::list_keys(&engine, &tenant, &mut stdout.lock())
         }
         Command::Keys(KeysCommand::Revoke { data_dir, tenant, id }) => {
-            let engine = cli::open_existing(&data_dir)?;
+            let engine = cli::store::open_existing(&data_dir, None)?;
             cli::admin::revoke_key(&engine, &tenant, &id, &mut stdout.lock())
         }
         Command::Ingest { data_dir, tenant, batch_size, durability, file } => {
@@ -496,7 +496,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
             };
             // Check before opening: a typo must not leave an empty store behind.
             annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_for_write(&data_dir, durability)?;
+            let engine = cli::store::open_for_write(&data_dir, durability)?;
             let opts = cli::ingest::IngestOptions { tenant, batch_size: usize::from(batch_size) };
             let mut input: Box<dyn io::BufRead> = if file == "-" {
                 Box::new(io::stdin().lock())
@@ -511,18 +511,18 @@ fn run(args: Args) -> anyhow::Result<u8> {
         Command::Verify { data_dir, tenant, trusted_checkpoint: Some(file), public_key } => {
             let trusted = cli::checkpoint::read_checkpoint(&file)?;
             let key = public_key.as_deref().map(cli::checkpoint::parse_public_key).transpose()?;
-            let engine = cli::open_existing(&data_dir)?;
+            let engine = cli::store::open_existing(&data_dir, None)?;
             debug_assert!(tenant.is_none());
             cli::checkpoint::verify_trusted(&engine, &trusted, key.as_ref(), &mut stdout.lock())
         }
         Command::Verify { data_dir, tenant, .. } => {
-            let engine = cli::open_existing(&data_dir)?;
+            let engine = cli::store::open_existing(&data_dir, None)?;
             cli::verify::run(&engine, tenant.as_deref(), &mut stdout.lock(), &mut stderr.lock())
         }
         Command::Checkpoint(c) => cli::checkpoint::run(c, &mut stdout.lock(), &mut stderr.lock()),
         Command::Export { data_dir, tenant, bundle, from_seq, to_seq, from, to } => {
             annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_existing(&data_dir)?;
+            let engine = cli::store::open_existing(&data_dir, None)?;
             let window = cli::bundle::Window { from_seq, to_seq, from, to };
             cli::bundle::export(&engine, &tenant, &window, &bundle, &mut stdout.lock())
         }
@@ -553,7 +553,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
             } = *q;
             // Check before opening, like ingest: a bad id gets its own message.
             annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_existing(&data_dir)?;
+            let engine = cli::store::open_existing(&data_dir, None)?;
             let filters = [
                 ("from", from),
                 ("to", to),
@@ -581,7 +581,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
         Command::Retention(r) => run_retention(r, &mut stdout.lock()),
         Command::Tenant(TenantCommand::Delete { data_dir, tenant, confirm, reason, actor }) => {
             annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_existing(&data_dir)?;
+            let engine = cli::store::open_existing(&data_dir, None)?;
             cli::retention::delete_tenant(&engine, &tenant, &confirm, &reason, &actor, &mut stdout.lock())
         }
     }
@@ -591,23 +591,23 @@ fn run_retention(command: RetentionCommand, out: &mut dyn io::Write) -> anyhow::
     use cli::retention;
     match command {
         RetentionCommand::Run { data_dir, dry_run, now, batch_rows } => {
-            let engine = cli::open_existing(&data_dir)?;
+            let engine = cli::store::open_existing(&data_dir, None)?;
             let args = retention::RunArgs { dry_run, now, batch_rows: batch_rows.map(|b| b as usize) };
             retention::run(&engine, &args, out)
         }
         RetentionCommand::Set { data_dir, tenant, tier, days, actor } => {
             annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_for_write(&data_dir, Durability::Sync)?;
+            let engine = cli::store::open_for_write(&data_dir, Durability::Sync)?;
             retention::set(&engine, &tenant, tier.as_deref(), days, &actor, out)
         }
         RetentionCommand::Hold { data_dir, tenant, reason, actor } => {
             annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_for_write(&data_dir, Durability::Sync)?;
+            let engine = cli::store::open_for_write(&data_dir, Durability::Sync)?;
             retention::hold(&engine, &tenant, &reason, &actor, out)
         }
         RetentionCommand::Release { data_dir, tenant, actor } => {
             annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_existing(&data_dir)?;
+            let engine = cli::store::open_existing(&data_dir, None)?;
             retention::release(&engine, &tenant, &actor, out)
         }
     }
