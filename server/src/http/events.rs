@@ -222,7 +222,7 @@ pub(super) async fn append(State(state): State<AppState>, key: Key, headers: Hea
 }
 
 /// Parameters of `GET /v1/events` besides the filters.
-const PAGE_PARAMS: [&str; 3] = ["limit", "cursor", "explain"];
+pub(super) const PAGE_PARAMS: [&str; 3] = ["limit", "cursor", "explain"];
 
 /// Builds a [`Query`] from the filter parameters; `extra` names the other
 /// parameters the route takes, which are returned by name.

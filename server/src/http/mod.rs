@@ -17,6 +17,7 @@ pub mod openapi;
 mod redaction;
 mod reply;
 mod retention;
+pub mod routes;
 mod verify;
 
 use std::time::Instant;
@@ -24,7 +25,6 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
 use axum::Router;
 
 use crate::error::ApiError;
@@ -38,23 +38,10 @@ pub fn export_columns() -> Vec<String> {
 
 /// The whole API over `state`. Tests call it with `tower::ServiceExt::oneshot`.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/events", post(events::append).get(events::list))
-        .route("/v1/events/{seq}", get(events::get_one))
-        .route("/v1/export", get(export::export))
-        .route("/v1/verify", get(verify::verify))
-        .route("/v1/checkpoints", get(checkpoints::list).post(checkpoints::make))
-        .route("/v1/checkpoints/latest", get(checkpoints::latest))
-        .route("/v1/checkpoints/public-key", get(checkpoints::public_key))
-        .route("/v1/keys", post(keys::create).get(keys::list))
-        .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
-        .route("/v1/redaction", get(redaction::get_policy).put(redaction::put_policy))
-        .route("/v1/retention", get(retention::get_retention).put(retention::put_retention))
-        .route("/v1/legal-hold", axum::routing::put(retention::put_hold).delete(retention::delete_hold))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(openapi::serve))
+    // Routes of one path merge into one method router; a method given
+    // twice for a path panics here, at start.
+    let routes = routes::ROUTES.iter().fold(Router::new(), |router, r| router.route(r.path, r.method_router()));
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
