@@ -418,28 +418,13 @@ async fn readyz_answers_503_once_draining_and_metrics_count_appends() {
 
 #[tokio::test]
 async fn verify_names_the_first_bad_seq_of_a_tampered_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("data");
-    let token = {
-        let engine = annal_engine::Engine::open(&path).unwrap();
-        engine.append_system("ws_a", "annal.tenant.created", actor(), Default::default()).unwrap();
-        let (_, token) = engine.create_api_key("ws_a", annal_engine::Scopes::READ, "", actor()).unwrap();
-        let events: Vec<annal_engine::Event> =
-            (0..20).map(|i| annal_engine::Event::new("a.b", annal_engine::ActorType::User, format!("u{i}"))).collect();
-        engine.append("ws_a", &events).unwrap();
-        token
-    };
-    {
-        // Flip one byte inside the stored event of seq 9.
-        let raw = annal_engine::RawStore::open(&path).unwrap();
-        let (k, mut v) = raw.entries(annal_engine::Cf::Records).unwrap().into_iter().nth(8).unwrap();
+    let events: Vec<annal_engine::Event> =
+        (0..20).map(|i| annal_engine::Event::new("a.b", annal_engine::ActorType::User, format!("u{i}"))).collect();
+    // Flip one byte inside the stored event of seq 9.
+    let (f, token) = tampered(&events, 8, |v| {
         let at = v.len() - 10;
         v[at] ^= 0x01;
-        raw.put(annal_engine::Cf::Records, &k, &v).unwrap();
-    }
-    let engine = annal_engine::Engine::open(&path).unwrap();
-    let state = annal_server::AppState::new(engine.clone(), config());
-    let f = Fixture { _dir: dir, engine, state };
+    });
     let v = f.call(get("/v1/verify", &token)).await.json();
     assert_eq!(v["intact"], false, "{v}");
     assert_eq!(v["first_bad_seq"], 9, "{v}");
