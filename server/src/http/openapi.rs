@@ -40,6 +40,19 @@ pub struct Operation {
 }
 
 impl Operation {
+    /// What a route's entry leaves out: no summary, scope, parameters or
+    /// body; 200 with JSON; the errors of an authenticated route.
+    pub const DEFAULT: Operation = Operation {
+        summary: "",
+        scope: None,
+        params: &[],
+        body: &[],
+        ok: (200, "application/json"),
+        request: None,
+        response: None,
+        errors: &AUTH_ERRORS,
+    };
+
     /// Every parameter, groups flattened.
     pub fn parameters(&self) -> impl Iterator<Item = &Param> {
         self.params.iter().flat_map(|g| g.iter())

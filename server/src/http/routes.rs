@@ -8,7 +8,7 @@
 
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use super::openapi::{q, Operation, Param, AUTH_ERRORS, EXPORT, FILTERS, PAGE};
+use super::openapi::{q, Operation, Param, EXPORT, FILTERS, PAGE};
 use super::{checkpoints, events, export, health, keys, redaction, retention, verify};
 use crate::state::AppState;
 
@@ -114,11 +114,9 @@ pub const ROUTES: &[Route] = &[
             summary: "One page of the tenant's rows matching the filters",
             scope: Some("read"),
             params: &[&FILTERS, &PAGE],
-            body: &[],
-            ok: (200, "application/json"),
-            request: None,
             response: Some("Page"),
             errors: &[400, 401, 403, 429],
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -129,11 +127,9 @@ pub const ROUTES: &[Route] = &[
             summary: "One row by seq",
             scope: Some("read"),
             params: &[&[Param { name: "seq", place: "path", doc: "the row's seq, from 1" }]],
-            body: &[],
-            ok: (200, "application/json"),
-            request: None,
             response: Some("Record"),
             errors: &[400, 401, 403, 404, 429],
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -144,11 +140,9 @@ pub const ROUTES: &[Route] = &[
             summary: "Every matching row, streamed as CSV (RFC 4180) or NDJSON",
             scope: Some("read"),
             params: &[&FILTERS, &EXPORT],
-            body: &[],
             ok: (200, "text/csv"),
-            request: None,
-            response: None,
             errors: &[400, 401, 403, 429],
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -168,11 +162,9 @@ pub const ROUTES: &[Route] = &[
                 ),
                 q("public_key", "with trusted: the checkpoint must be signed by this Ed25519 public key (hex)"),
             ]],
-            body: &[],
-            ok: (200, "application/json"),
-            request: None,
             response: Some("Verify"),
             errors: &[400, 401, 403, 429],
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -187,11 +179,9 @@ pub const ROUTES: &[Route] = &[
                 q("to_seq", "last seq, default the head"),
                 q("limit", "at most this many, 1 to 1000, default 100"),
             ]],
-            body: &[],
-            ok: (200, "application/json"),
-            request: None,
             response: Some("CheckpointList"),
             errors: &[400, 401, 403, 429],
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -201,12 +191,9 @@ pub const ROUTES: &[Route] = &[
         doc: Operation {
             summary: "Sign a checkpoint of the tenant's chain as it stands now, on demand",
             scope: Some("read"),
-            params: &[],
-            body: &[],
             ok: (201, "application/json"),
-            request: None,
             response: Some("Checkpoint"),
-            errors: &AUTH_ERRORS,
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -216,12 +203,9 @@ pub const ROUTES: &[Route] = &[
         doc: Operation {
             summary: "The tenant's newest signed checkpoint: keep it outside the store",
             scope: Some("read"),
-            params: &[],
-            body: &[],
-            ok: (200, "application/json"),
-            request: None,
             response: Some("Checkpoint"),
             errors: &[401, 403, 404, 429],
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -231,12 +215,8 @@ pub const ROUTES: &[Route] = &[
         doc: Operation {
             summary: "The Ed25519 public key checkpoints are signed with, and its key id",
             scope: Some("read"),
-            params: &[],
-            body: &[],
-            ok: (200, "application/json"),
-            request: None,
             response: Some("PublicKey"),
-            errors: &AUTH_ERRORS,
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -246,12 +226,12 @@ pub const ROUTES: &[Route] = &[
         doc: Operation {
             summary: "Create an api key of the tenant: {scopes, label}; the token is in this answer only",
             scope: Some("admin"),
-            params: &[],
             body: &["application/json"],
             ok: (201, "application/json"),
             request: Some("NewKey"),
             response: Some("CreatedKey"),
             errors: &[401, 403, 413, 422, 429],
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -261,12 +241,8 @@ pub const ROUTES: &[Route] = &[
         doc: Operation {
             summary: "The tenant's api keys, revoked ones included, without secrets",
             scope: Some("admin"),
-            params: &[],
-            body: &[],
-            ok: (200, "application/json"),
-            request: None,
             response: Some("KeyList"),
-            errors: &AUTH_ERRORS,
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -277,11 +253,9 @@ pub const ROUTES: &[Route] = &[
             summary: "Revoke one of the tenant's api keys",
             scope: Some("admin"),
             params: &[&[Param { name: "id", place: "path", doc: "the key's id (16 hex digits)" }]],
-            body: &[],
-            ok: (200, "application/json"),
-            request: None,
             response: Some("Key"),
             errors: &[401, 403, 404, 429],
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -291,12 +265,8 @@ pub const ROUTES: &[Route] = &[
         doc: Operation {
             summary: "The tenant's redaction policy and its version",
             scope: Some("admin"),
-            params: &[],
-            body: &[],
-            ok: (200, "application/json"),
-            request: None,
             response: Some("PolicyVersion"),
-            errors: &AUTH_ERRORS,
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -306,12 +276,11 @@ pub const ROUTES: &[Route] = &[
         doc: Operation {
             summary: "Replace the tenant's redaction policy (docs/REDACTION.md); recorded in the chain",
             scope: Some("admin"),
-            params: &[],
             body: &["application/json"],
-            ok: (200, "application/json"),
             request: Some("Policy"),
             response: Some("PolicyChange"),
             errors: &[401, 403, 413, 422, 429],
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -321,12 +290,8 @@ pub const ROUTES: &[Route] = &[
         doc: Operation {
             summary: "The tenant's retention (tier and days), legal hold and retention anchor",
             scope: Some("admin"),
-            params: &[],
-            body: &[],
-            ok: (200, "application/json"),
-            request: None,
             response: Some("RetentionStatus"),
-            errors: &AUTH_ERRORS,
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -336,12 +301,11 @@ pub const ROUTES: &[Route] = &[
         doc: Operation {
             summary: "Set the tenant's retention: a tier or 90 to 2555 days (docs/RETENTION.md); recorded in the chain",
             scope: Some("admin"),
-            params: &[],
             body: &["application/json"],
-            ok: (200, "application/json"),
             request: Some("SetRetention"),
             response: Some("RetentionChange"),
             errors: &[401, 403, 413, 422, 429],
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -351,12 +315,11 @@ pub const ROUTES: &[Route] = &[
         doc: Operation {
             summary: "Place (or re-word) a legal hold: nothing of the tenant is deleted while it is on; recorded in the chain",
             scope: Some("admin"),
-            params: &[],
             body: &["application/json"],
-            ok: (200, "application/json"),
             request: Some("LegalHold"),
             response: Some("ChainRow"),
             errors: &[401, 403, 413, 422, 429],
+            ..Operation::DEFAULT
         },
     },
     Route {
@@ -366,28 +329,16 @@ pub const ROUTES: &[Route] = &[
         doc: Operation {
             summary: "Lift the legal hold; recorded in the chain",
             scope: Some("admin"),
-            params: &[],
-            body: &[],
-            ok: (200, "application/json"),
-            request: None,
             response: Some("ChainRow"),
             errors: &[401, 403, 409, 429],
+            ..Operation::DEFAULT
         },
     },
     Route {
         method: Verb::Get,
         path: "/healthz",
         handler: |m| on(m, health::healthz),
-        doc: Operation {
-            summary: "The process answers",
-            scope: None,
-            params: &[],
-            body: &[],
-            ok: (200, "text/plain"),
-            request: None,
-            response: None,
-            errors: &[],
-        },
+        doc: Operation { summary: "The process answers", ok: (200, "text/plain"), errors: &[], ..Operation::DEFAULT },
     },
     Route {
         method: Verb::Get,
@@ -395,44 +346,22 @@ pub const ROUTES: &[Route] = &[
         handler: |m| on(m, health::readyz),
         doc: Operation {
             summary: "The server takes requests (503 while shutting down)",
-            scope: None,
-            params: &[],
-            body: &[],
             ok: (200, "text/plain"),
-            request: None,
-            response: None,
             errors: &[503],
+            ..Operation::DEFAULT
         },
     },
     Route {
         method: Verb::Get,
         path: "/metrics",
         handler: |m| on(m, health::metrics),
-        doc: Operation {
-            summary: "Prometheus metrics",
-            scope: None,
-            params: &[],
-            body: &[],
-            ok: (200, "text/plain"),
-            request: None,
-            response: None,
-            errors: &[],
-        },
+        doc: Operation { summary: "Prometheus metrics", ok: (200, "text/plain"), errors: &[], ..Operation::DEFAULT },
     },
     Route {
         method: Verb::Get,
         path: "/openapi.json",
         handler: |m| on(m, || async { axum::Json(openapi_document()) }),
-        doc: Operation {
-            summary: "This document",
-            scope: None,
-            params: &[],
-            body: &[],
-            ok: (200, "application/json"),
-            request: None,
-            response: None,
-            errors: &[],
-        },
+        doc: Operation { summary: "This document", errors: &[], ..Operation::DEFAULT },
     },
 ];
 
