@@ -15,6 +15,8 @@ pub mod serve;
 pub mod store;
 pub mod verify;
 
+use annal_engine::Engine;
+
 /// Exit status: everything worked.
 pub const EXIT_OK: u8 = 0;
 /// Exit status: the command could not run (bad arguments, an invalid query
@@ -24,3 +26,11 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_BROKEN: u8 = 2;
 /// Exit status: `ingest` rejected some lines (the valid ones were appended).
 pub const EXIT_REJECTS: u8 = 3;
+
+/// The tenant a command was given, or every tenant of the store.
+pub fn tenant_or_every(engine: &Engine, tenant: Option<&str>) -> Vec<String> {
+    match tenant {
+        Some(t) => vec![t.to_string()],
+        None => engine.tenants(),
+    }
+}

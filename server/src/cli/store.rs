@@ -44,6 +44,45 @@ pub fn open_for_write(dir: &Path, durability: Durability) -> anyhow::Result<Engi
     Ok(Engine::builder(dir).durability(durability).signing_key(key_source(None)?).open()?)
 }
 
+/// `--data-dir` of a command that needs a store to be there already.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreDir {
+    /// Data directory (must hold a store).
+    #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+    pub data_dir: PathBuf,
+}
+
+impl StoreDir {
+    /// Opens the store, which must exist.
+    pub fn open(&self) -> anyhow::Result<Engine> {
+        open_existing(&self.data_dir, None)
+    }
+
+    /// Opens the store to work on `tenant`, whose id is checked first: a
+    /// malformed one gets its own message, not the store's.
+    pub fn open_for(&self, tenant: &str) -> anyhow::Result<Engine> {
+        annal_engine::validate_tenant(tenant)?;
+        self.open()
+    }
+}
+
+/// `--data-dir` of a command that creates the store when there is none.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NewStoreDir {
+    /// Data directory (created if missing).
+    #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
+    pub data_dir: PathBuf,
+}
+
+impl NewStoreDir {
+    /// Opens (or creates) the store to write to `tenant`, whose id is
+    /// checked first: a typo in it never leaves an empty store behind.
+    pub fn open_for(&self, tenant: &str, durability: Durability) -> anyhow::Result<Engine> {
+        annal_engine::validate_tenant(tenant)?;
+        open_for_write(&self.data_dir, durability)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
