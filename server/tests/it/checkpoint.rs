@@ -1,6 +1,7 @@
 //! `annal checkpoint …` and `annal verify --trusted-checkpoint` end to end:
 //! the real binary on a real store.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use annal_engine::record::StoredRecord;
@@ -8,16 +9,24 @@ use annal_engine::{Cf, ChainHead, RawStore};
 
 use crate::common::*;
 
+/// A store in a temporary directory whose tenant `ws_a` holds `n` rows,
+/// ingested by the binary; and its data directory.
+fn ws_a_with(n: usize) -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data");
+    let out = annal_with_input(&["ingest", "--data-dir", dir.to_str().unwrap(), "--tenant", "ws_a"], &events(n));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    (d, dir)
+}
+
 fn events(n: usize) -> Vec<u8> {
     (0..n).map(|i| event("auth.login", &format!("u_{i}")) + "\n").collect::<String>().into_bytes()
 }
 
 #[test]
 fn a_kept_checkpoint_verifies_until_the_tail_is_cut() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path().join("data");
+    let (d, dir) = ws_a_with(30);
     let data = dir.to_str().unwrap();
-    assert!(annal_with_input(&["ingest", "--data-dir", data, "--tenant", "ws_a"], &events(30)).status.success());
 
     let key = annal(&["checkpoint", "public-key", "--data-dir", data]);
     let key: serde_json::Value = serde_json::from_slice(&key.stdout).unwrap();
@@ -75,24 +84,15 @@ fn a_kept_checkpoint_verifies_until_the_tail_is_cut() {
 
 #[test]
 fn an_exported_bundle_verifies_offline_and_a_flipped_bit_is_named() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path().join("data");
+    let (d, dir) = ws_a_with(50);
     let data = dir.to_str().unwrap();
-    assert!(annal_with_input(&["ingest", "--data-dir", data, "--tenant", "ws_a"], &events(50)).status.success());
+    let export = |file: &Path, window: &[&str]| {
+        let mut args = vec!["export", "--data-dir", data, "--tenant", "ws_a", "--bundle", file.to_str().unwrap()];
+        args.extend_from_slice(window);
+        annal(&args)
+    };
     let file = d.path().join("w.bundle");
-    let out = annal(&[
-        "export",
-        "--data-dir",
-        data,
-        "--tenant",
-        "ws_a",
-        "--bundle",
-        file.to_str().unwrap(),
-        "--from-seq",
-        "10",
-        "--to-seq",
-        "20",
-    ]);
+    let out = export(&file, &["--from-seq", "10", "--to-seq", "20"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("seq 10..=20 (11 rows)"), "{}", text(&out.stdout));
     // No data directory needed: the store is moved away first.
@@ -115,17 +115,7 @@ fn an_exported_bundle_verifies_offline_and_a_flipped_bit_is_named() {
     // A window by time that holds no row is refused, and no file is left behind.
     std::fs::rename(d.path().join("elsewhere"), &dir).unwrap();
     let empty = d.path().join("empty.bundle");
-    let out = annal(&[
-        "export",
-        "--data-dir",
-        data,
-        "--tenant",
-        "ws_a",
-        "--bundle",
-        empty.to_str().unwrap(),
-        "--to",
-        "2000-01-01T00:00:00Z",
-    ]);
+    let out = export(&empty, &["--to", "2000-01-01T00:00:00Z"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("window"), "{}", text(&out.stderr));
     assert!(!empty.exists() && !d.path().join("empty.partial").exists());
@@ -134,10 +124,8 @@ fn an_exported_bundle_verifies_offline_and_a_flipped_bit_is_named() {
 #[test]
 fn the_key_comes_from_the_environment_or_a_file_and_a_readable_file_is_refused() {
     use std::os::unix::fs::PermissionsExt;
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path().join("data");
+    let (d, dir) = ws_a_with(3);
     let data = dir.to_str().unwrap();
-    assert!(annal_with_input(&["ingest", "--data-dir", data, "--tenant", "ws_a"], &events(3)).status.success());
     let own: serde_json::Value =
         serde_json::from_slice(&annal(&["checkpoint", "public-key", "--data-dir", data]).stdout).unwrap();
 
