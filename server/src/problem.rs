@@ -90,9 +90,10 @@ problems! {
     MalformedJson => (UNPROCESSABLE_ENTITY, "malformed-json", "Malformed JSON"),
     /// A JSON body of the wrong shape: a field missing, unknown or of the wrong type.
     InvalidBody => (UNPROCESSABLE_ENTITY, "invalid-body", "Invalid body"),
-    /// The one event of a request fails validation.
+    /// An event refused as a whole (its `idempotency_key` differs from the
+    /// `Idempotency-Key` header).
     InvalidEvent => (UNPROCESSABLE_ENTITY, "invalid-event", "Invalid event"),
-    /// Events of a request fail validation; `errors` lists each.
+    /// Events of a request fail validation, one or many; `errors` lists each.
     InvalidBatch => (UNPROCESSABLE_ENTITY, "invalid-batch", "Invalid batch"),
     /// A request with no events.
     EmptyBatch => (UNPROCESSABLE_ENTITY, "empty-batch", "Empty batch"),
