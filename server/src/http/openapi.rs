@@ -1,8 +1,8 @@
 //! The OpenAPI 3.1 document `GET /openapi.json` serves, rendered from the
-//! [`Operation`] each route of [`super::routes::ROUTES`] carries beside its
-//! handler: the router and the document are built from the same table, so
-//! a route cannot be served without being described, nor described
-//! without being served.
+//! [`Operation`] each route of the route table (`routes.rs`) carries beside
+//! its handler: the router and the document are built from the same table,
+//! so a route cannot be served without being described, nor described
+//! without being served. This module knows nothing of handlers.
 
 use serde_json::{json, Map, Value};
 

@@ -1,10 +1,10 @@
 //! The route table: every route's method, path and handler beside what
-//! `GET /openapi.json` says of it. [`super::app`] builds the router from
-//! this table and [`openapi_document`] the document, so the two cannot drift:
-//! no route is served undescribed or described unserved. Tests check the
-//! rest of the contract: each route answers, other methods of its path are
-//! refused, the scope it documents is the one its handler requires, and
-//! the documented filters are the engine's.
+//! `GET /openapi.json` says of it. The router (`app` in `http/mod.rs`) and
+//! [`openapi_document`] are both built from this table, so the two cannot
+//! drift: no route is served undescribed or described unserved. Tests
+//! check the rest of the contract: each route answers, other methods of its
+//! path are refused, the scope it documents is the one its handler
+//! requires, and the documented filters are the engine's.
 
 use axum::routing::{on, MethodFilter, MethodRouter};
 
