@@ -9,5 +9,6 @@ mod cli;
 mod common;
 mod crash;
 mod http;
+mod layers;
 mod retention;
 mod socket;
