@@ -8,8 +8,8 @@
 //! future resolves.
 
 #![deny(missing_docs)]
-// The OpenAPI document (`http::openapi`) is one `serde_json::json!` literal,
-// deeper than the macro's default recursion limit allows.
+// The OpenAPI document's schemas (`http::openapi`) are one `serde_json::json!`
+// literal, deeper than the macro's default recursion limit allows.
 #![recursion_limit = "256"]
 
 pub mod auth;
@@ -18,6 +18,8 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod problem;
+pub mod rate_limit;
 pub mod serve;
 pub mod state;
 

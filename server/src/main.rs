@@ -1,12 +1,13 @@
 //! `annal`: the command line. Parses arguments and maps results to exit
 //! codes; the commands themselves live in `annal_server::cli`.
 
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use annal_engine::query::DEFAULT_PAGE_SIZE;
 use annal_engine::{Durability, Order};
+use annal_server::cli::store::{NewStoreDir, StoreDir};
 use annal_server::cli::{self, EXIT_ERROR};
 use annal_server::config::{Config, DurabilityName, LogFormat};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -39,9 +40,8 @@ enum Command {
     Keys(KeysCommand),
     /// Append newline-delimited JSON events (one per line) to a tenant's chain.
     Ingest {
-        /// Data directory (created if missing).
-        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: NewStoreDir,
         /// Tenant (workspace) id.
         #[arg(long)]
         tenant: String,
@@ -57,9 +57,8 @@ enum Command {
     },
     /// Verify every tenant's chain (or one): exit 0 when intact, 2 when broken.
     Verify {
-        /// Data directory.
-        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreDir,
         /// Only this tenant.
         #[arg(long, conflicts_with = "trusted_checkpoint")]
         tenant: Option<String>,
@@ -76,9 +75,8 @@ enum Command {
     Checkpoint(cli::checkpoint::Command),
     /// Export a window of a tenant's chain as a self-verifying bundle file.
     Export {
-        /// Data directory (must hold a store).
-        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreDir,
         /// Tenant (workspace) id.
         #[arg(long)]
         tenant: String,
@@ -131,9 +129,8 @@ enum TenantCommand {
     /// write recorded in the platform chain `annal.platform` (final head and
     /// row count). Refused while the tenant is on legal hold.
     Delete {
-        /// Data directory (must hold a store).
-        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreDir,
         /// Tenant (workspace) id.
         #[arg(long)]
         tenant: String,
@@ -155,9 +152,8 @@ enum RetentionCommand {
     /// Delete every tenant's rows older than its retention (tenants on hold
     /// excepted), record each deletion in the chain, reclaim the space.
     Run {
-        /// Data directory (must hold a store).
-        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreDir,
         /// Count what would be deleted; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -171,9 +167,8 @@ enum RetentionCommand {
     },
     /// Set a tenant's retention: a tier, or a number of days (90 to 2555).
     Set {
-        /// Data directory (created if missing).
-        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: NewStoreDir,
         /// Tenant (workspace) id.
         #[arg(long)]
         tenant: String,
@@ -189,9 +184,8 @@ enum RetentionCommand {
     },
     /// Place a legal hold: nothing of the tenant is deleted until released.
     Hold {
-        /// Data directory (created if missing).
-        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: NewStoreDir,
         /// Tenant (workspace) id.
         #[arg(long)]
         tenant: String,
@@ -204,9 +198,8 @@ enum RetentionCommand {
     },
     /// Lift a tenant's legal hold.
     Release {
-        /// Data directory (must hold a store).
-        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreDir,
         /// Tenant (workspace) id.
         #[arg(long)]
         tenant: String,
@@ -330,17 +323,15 @@ impl ServeArgs {
 enum TenantsCommand {
     /// Create a tenant: its chain opens with an `annal.tenant.created` row.
     Create {
-        /// Data directory (created if missing).
-        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: NewStoreDir,
         /// Tenant id: 1 to 128 ASCII letters, digits, `_`, `-`, `.`.
         name: String,
     },
     /// List the tenants of the store.
     List {
-        /// Data directory.
-        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreDir,
     },
 }
 
@@ -348,9 +339,8 @@ enum TenantsCommand {
 enum KeysCommand {
     /// Create a key; prints its token (shown only this once) on stdout.
     Create {
-        /// Data directory.
-        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreDir,
         /// The key's tenant.
         #[arg(long)]
         tenant: String,
@@ -363,18 +353,16 @@ enum KeysCommand {
     },
     /// List a tenant's keys (NDJSON, no secrets).
     List {
-        /// Data directory.
-        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreDir,
         /// The tenant.
         #[arg(long)]
         tenant: String,
     },
     /// Revoke a key.
     Revoke {
-        /// Data directory.
-        #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreDir,
         /// The key's tenant.
         #[arg(long)]
         tenant: String,
@@ -386,9 +374,8 @@ enum KeysCommand {
 /// The options of `annal query`.
 #[derive(clap::Args, Debug)]
 struct QueryArgs {
-    /// Data directory (must hold a store).
-    #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    store: StoreDir,
     /// Tenant (workspace) id.
     #[arg(long)]
     tenant: String,
@@ -449,6 +436,15 @@ enum DurabilityArg {
     Buffered,
 }
 
+impl From<DurabilityArg> for Durability {
+    fn from(d: DurabilityArg) -> Durability {
+        match d {
+            DurabilityArg::Sync => Durability::Sync,
+            DurabilityArg::Buffered => Durability::Buffered,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(args) {
@@ -461,42 +457,27 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<u8> {
-    let stdout = io::stdout();
-    let stderr = io::stderr();
+    // Unlocked handles, each write taking the lock for itself: the server
+    // prints from threads of its own while this one waits for it.
+    let (out, err) = (&mut io::stdout(), &mut io::stderr());
     match args.command {
         Command::Serve(a) => cli::serve::run(a.into_config()?),
-        Command::Tenants(TenantsCommand::Create { data_dir, name }) => {
-            annal_engine::validate_tenant(&name)?;
-            let engine = cli::open_for_write(&data_dir, Durability::Sync)?;
-            cli::admin::create_tenant(&engine, &name, &mut stdout.lock(), &mut stderr.lock())
+        Command::Tenants(TenantsCommand::Create { store, name }) => {
+            cli::admin::create_tenant(&store.open_for(&name, Durability::Sync)?, &name, out, err)
         }
-        Command::Tenants(TenantsCommand::List { data_dir }) => {
-            let engine = cli::open_existing(&data_dir)?;
-            for t in engine.tenants() {
-                println!("{t}");
+        Command::Tenants(TenantsCommand::List { store }) => {
+            for t in store.open()?.tenants() {
+                writeln!(out, "{t}")?;
             }
             Ok(cli::EXIT_OK)
         }
-        Command::Keys(KeysCommand::Create { data_dir, tenant, scopes, label }) => {
-            let engine = cli::open_existing(&data_dir)?;
-            cli::admin::create_key(&engine, &tenant, &scopes, &label, &mut stdout.lock(), &mut stderr.lock())
+        Command::Keys(KeysCommand::Create { store, tenant, scopes, label }) => {
+            cli::admin::create_key(&store.open()?, &tenant, &scopes, &label, out, err)
         }
-        Command::Keys(KeysCommand::List { data_dir, tenant }) => {
-            let engine = cli::open_existing(&data_dir)?;
-            cli::admin::list_keys(&engine, &tenant, &mut stdout.lock())
-        }
-        Command::Keys(KeysCommand::Revoke { data_dir, tenant, id }) => {
-            let engine = cli::open_existing(&data_dir)?;
-            cli::admin::revoke_key(&engine, &tenant, &id, &mut stdout.lock())
-        }
-        Command::Ingest { data_dir, tenant, batch_size, durability, file } => {
-            let durability = match durability {
-                DurabilityArg::Sync => Durability::Sync,
-                DurabilityArg::Buffered => Durability::Buffered,
-            };
-            // Check before opening: a typo must not leave an empty store behind.
-            annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_for_write(&data_dir, durability)?;
+        Command::Keys(KeysCommand::List { store, tenant }) => cli::admin::list_keys(&store.open()?, &tenant, out),
+        Command::Keys(KeysCommand::Revoke { store, tenant, id }) => cli::admin::revoke_key(&store.open()?, &tenant, &id, out),
+        Command::Ingest { store, tenant, batch_size, durability, file } => {
+            let engine = store.open_for(&tenant, durability.into())?;
             let opts = cli::ingest::IngestOptions { tenant, batch_size: usize::from(batch_size) };
             let mut input: Box<dyn io::BufRead> = if file == "-" {
                 Box::new(io::stdin().lock())
@@ -504,111 +485,95 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 let f = std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("cannot open {file}: {e}"))?;
                 Box::new(BufReader::with_capacity(1 << 20, f))
             };
-            let code = cli::ingest::run(&engine, &opts, &mut input, &mut stdout.lock(), &mut stderr.lock())?;
-            cli::checkpoint::after_ingest(&engine, &mut stderr.lock())?;
+            let code = cli::ingest::run(&engine, &opts, &mut input, out, err)?;
+            cli::checkpoint::after_ingest(&engine, err)?;
             Ok(code)
         }
-        Command::Verify { data_dir, tenant, trusted_checkpoint: Some(file), public_key } => {
+        Command::Verify { store, tenant, trusted_checkpoint: Some(file), public_key } => {
             let trusted = cli::checkpoint::read_checkpoint(&file)?;
             let key = public_key.as_deref().map(cli::checkpoint::parse_public_key).transpose()?;
-            let engine = cli::open_existing(&data_dir)?;
             debug_assert!(tenant.is_none());
-            cli::checkpoint::verify_trusted(&engine, &trusted, key.as_ref(), &mut stdout.lock())
+            cli::checkpoint::verify_trusted(&store.open()?, &trusted, key.as_ref(), out)
         }
-        Command::Verify { data_dir, tenant, .. } => {
-            let engine = cli::open_existing(&data_dir)?;
-            cli::verify::run(&engine, tenant.as_deref(), &mut stdout.lock(), &mut stderr.lock())
-        }
-        Command::Checkpoint(c) => cli::checkpoint::run(c, &mut stdout.lock(), &mut stderr.lock()),
-        Command::Export { data_dir, tenant, bundle, from_seq, to_seq, from, to } => {
-            annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_existing(&data_dir)?;
+        Command::Verify { store, tenant, .. } => cli::verify::run(&store.open()?, tenant.as_deref(), out, err),
+        Command::Checkpoint(c) => cli::checkpoint::run(c, out, err),
+        Command::Export { store, tenant, bundle, from_seq, to_seq, from, to } => {
             let window = cli::bundle::Window { from_seq, to_seq, from, to };
-            cli::bundle::export(&engine, &tenant, &window, &bundle, &mut stdout.lock())
+            cli::bundle::export(&store.open_for(&tenant)?, &tenant, &window, &bundle, out)
         }
         Command::VerifyBundle { file, public_key } => {
             let key = public_key.as_deref().map(cli::checkpoint::parse_public_key).transpose()?;
-            cli::bundle::verify(&file, key.as_ref(), &mut stdout.lock())
+            cli::bundle::verify(&file, key.as_ref(), out)
         }
-        Command::Query(q) => {
-            let QueryArgs {
-                data_dir,
-                tenant,
-                from,
-                to,
-                actor,
-                on_behalf_of,
-                action,
-                action_prefix,
-                target,
-                session,
-                key_ref,
-                outcome,
-                pseudonym,
-                desc,
-                limit,
-                cursor,
-                explain,
-                all,
-            } = *q;
-            // Check before opening, like ingest: a bad id gets its own message.
-            annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_existing(&data_dir)?;
-            let filters = [
-                ("from", from),
-                ("to", to),
-                ("actor", actor),
-                ("on_behalf_of", on_behalf_of),
-                ("action", action),
-                ("action_prefix", action_prefix),
-                ("target", target),
-                ("session", session),
-                ("key_ref", key_ref),
-                ("outcome", outcome),
-                ("pseudonym", pseudonym),
-            ]
-            .into_iter()
-            .filter_map(|(name, value)| value.map(|v| (name, v)))
-            .collect();
-            let opts = cli::query::QueryOptions {
-                tenant,
-                filters,
-                order: if desc { Order::Desc } else { Order::Asc },
-                mode: if all { cli::query::Mode::All } else { cli::query::Mode::Page { limit, cursor, explain } },
-            };
-            cli::query::run(&engine, &opts, &mut stdout.lock(), &mut stderr.lock())
-        }
-        Command::Retention(r) => run_retention(r, &mut stdout.lock()),
-        Command::Tenant(TenantCommand::Delete { data_dir, tenant, confirm, reason, actor }) => {
-            annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_existing(&data_dir)?;
-            cli::retention::delete_tenant(&engine, &tenant, &confirm, &reason, &actor, &mut stdout.lock())
+        Command::Query(q) => run_query(*q, out, err),
+        Command::Retention(r) => run_retention(r, out),
+        Command::Tenant(TenantCommand::Delete { store, tenant, confirm, reason, actor }) => {
+            cli::retention::delete_tenant(&store.open_for(&tenant)?, &tenant, &confirm, &reason, &actor, out)
         }
     }
+}
+
+fn run_query(q: QueryArgs, out: &mut dyn io::Write, err: &mut dyn io::Write) -> anyhow::Result<u8> {
+    let QueryArgs {
+        store,
+        tenant,
+        from,
+        to,
+        actor,
+        on_behalf_of,
+        action,
+        action_prefix,
+        target,
+        session,
+        key_ref,
+        outcome,
+        pseudonym,
+        desc,
+        limit,
+        cursor,
+        explain,
+        all,
+    } = q;
+    // Checked before opening, like ingest: a bad id gets its own message.
+    let engine = store.open_for(&tenant)?;
+    let filters = [
+        ("from", from),
+        ("to", to),
+        ("actor", actor),
+        ("on_behalf_of", on_behalf_of),
+        ("action", action),
+        ("action_prefix", action_prefix),
+        ("target", target),
+        ("session", session),
+        ("key_ref", key_ref),
+        ("outcome", outcome),
+        ("pseudonym", pseudonym),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|v| (name, v)))
+    .collect();
+    let opts = cli::query::QueryOptions {
+        tenant,
+        filters,
+        order: if desc { Order::Desc } else { Order::Asc },
+        mode: if all { cli::query::Mode::All } else { cli::query::Mode::Page { limit, cursor, explain } },
+    };
+    cli::query::run(&engine, &opts, out, err)
 }
 
 fn run_retention(command: RetentionCommand, out: &mut dyn io::Write) -> anyhow::Result<u8> {
     use cli::retention;
     match command {
-        RetentionCommand::Run { data_dir, dry_run, now, batch_rows } => {
-            let engine = cli::open_existing(&data_dir)?;
+        RetentionCommand::Run { store, dry_run, now, batch_rows } => {
             let args = retention::RunArgs { dry_run, now, batch_rows: batch_rows.map(|b| b as usize) };
-            retention::run(&engine, &args, out)
+            retention::run(&store.open()?, &args, out)
         }
-        RetentionCommand::Set { data_dir, tenant, tier, days, actor } => {
-            annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_for_write(&data_dir, Durability::Sync)?;
-            retention::set(&engine, &tenant, tier.as_deref(), days, &actor, out)
+        RetentionCommand::Set { store, tenant, tier, days, actor } => {
+            retention::set(&store.open_for(&tenant, Durability::Sync)?, &tenant, tier.as_deref(), days, &actor, out)
         }
-        RetentionCommand::Hold { data_dir, tenant, reason, actor } => {
-            annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_for_write(&data_dir, Durability::Sync)?;
-            retention::hold(&engine, &tenant, &reason, &actor, out)
+        RetentionCommand::Hold { store, tenant, reason, actor } => {
+            retention::hold(&store.open_for(&tenant, Durability::Sync)?, &tenant, &reason, &actor, out)
         }
-        RetentionCommand::Release { data_dir, tenant, actor } => {
-            annal_engine::validate_tenant(&tenant)?;
-            let engine = cli::open_existing(&data_dir)?;
-            retention::release(&engine, &tenant, &actor, out)
-        }
+        RetentionCommand::Release { store, tenant, actor } => retention::release(&store.open_for(&tenant)?, &tenant, &actor, out),
     }
 }

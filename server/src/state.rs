@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use annal_engine::Engine;
 
-use crate::auth::RateLimiter;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
 
 /// Shared state of the router; cheap to clone.
 #[derive(Debug, Clone)]

@@ -8,29 +8,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use annal_engine::checkpoint::key::{from_hex, hex};
-use annal_engine::{Checkpoint, Connection, Engine, KeySource, TrustedOutcome};
+use annal_engine::{Checkpoint, Connection, Engine, TrustedOutcome};
 
-use super::{EXIT_BROKEN, EXIT_ERROR, EXIT_OK};
-
-/// Environment variable naming a key file.
-pub const ENV_KEY_FILE: &str = "ANNAL_SIGNING_KEY_FILE";
-/// Environment variable holding the seed itself, 64 hex digits.
-pub const ENV_KEY: &str = "ANNAL_SIGNING_KEY";
-
-/// Where the signing key comes from: `file` if given, else
-/// `ANNAL_SIGNING_KEY_FILE`, else `ANNAL_SIGNING_KEY`, else the data directory.
-pub fn key_source(file: Option<&Path>) -> anyhow::Result<KeySource> {
-    if let Some(f) = file {
-        return Ok(KeySource::File(f.to_path_buf()));
-    }
-    if let Some(f) = std::env::var_os(ENV_KEY_FILE).filter(|f| !f.is_empty()) {
-        return Ok(KeySource::File(PathBuf::from(f)));
-    }
-    match std::env::var(ENV_KEY) {
-        Ok(seed) if !seed.is_empty() => Ok(KeySource::seed_from_hex(&seed).map_err(|e| anyhow::anyhow!("{ENV_KEY}: {e}"))?),
-        _ => Ok(KeySource::DataDir),
-    }
-}
+use super::store::{open_existing, StoreDir};
+use super::{tenant_or_every, EXIT_BROKEN, EXIT_ERROR, EXIT_OK};
 
 /// `annal checkpoint public-key`: the public key and its id, as JSON.
 pub fn public_key(engine: &Engine, out: &mut dyn Write) -> anyhow::Result<u8> {
@@ -70,10 +51,7 @@ pub fn list(engine: &Engine, tenant: &str, from_seq: u64, to_seq: u64, out: &mut
 
 /// `annal checkpoint make [--tenant T]`: a checkpoint of one tenant or of every one.
 pub fn make(engine: &Engine, tenant: Option<&str>, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
-    let tenants = match tenant {
-        Some(t) => vec![t.to_string()],
-        None => engine.tenants(),
-    };
+    let tenants = tenant_or_every(engine, tenant);
     let mut code = EXIT_OK;
     for t in &tenants {
         match engine.checkpoint(t) {
@@ -160,9 +138,9 @@ pub enum Command {
 /// Data directory and signing key of a checkpoint command.
 #[derive(clap::Args, Debug)]
 pub struct KeyArgs {
-    /// Data directory (must hold a store).
-    #[arg(long, env = "ANNAL_DATA_DIR", default_value = "./annal-data")]
-    pub data_dir: PathBuf,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreDir,
     /// The signing key file (mode 0600, 64 hex digits); default: the
     /// ANNAL_SIGNING_KEY_FILE or ANNAL_SIGNING_KEY environment variable,
     /// else `checkpoint-signing.key` in the data directory, generated on first use.
@@ -182,10 +160,7 @@ pub struct TenantArgs {
 }
 
 fn open(key: &KeyArgs) -> anyhow::Result<Engine> {
-    if !key.data_dir.join("CURRENT").exists() {
-        anyhow::bail!("no annal store in {} (create one with `annal ingest`)", key.data_dir.display());
-    }
-    Ok(Engine::builder(&key.data_dir).signing_key(key_source(key.signing_key.as_deref())?).open()?)
+    open_existing(&key.store.data_dir, key.signing_key.as_deref())
 }
 
 /// Runs an `annal checkpoint` subcommand.

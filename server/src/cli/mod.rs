@@ -12,11 +12,10 @@ pub mod progress;
 pub mod query;
 pub mod retention;
 pub mod serve;
+pub mod store;
 pub mod verify;
 
-use std::path::Path;
-
-use annal_engine::{Durability, Engine};
+use annal_engine::Engine;
 
 /// Exit status: everything worked.
 pub const EXIT_OK: u8 = 0;
@@ -28,16 +27,10 @@ pub const EXIT_BROKEN: u8 = 2;
 /// Exit status: `ingest` rejected some lines (the valid ones were appended).
 pub const EXIT_REJECTS: u8 = 3;
 
-/// Opens an existing store: commands that only read must not create one by
-/// mistake in a mistyped directory.
-pub fn open_existing(dir: &Path) -> anyhow::Result<Engine> {
-    if !dir.join("CURRENT").exists() {
-        anyhow::bail!("no annal store in {} (create one with `annal ingest`)", dir.display());
+/// The tenant a command was given, or every tenant of the store.
+pub fn tenant_or_every(engine: &Engine, tenant: Option<&str>) -> Vec<String> {
+    match tenant {
+        Some(t) => vec![t.to_string()],
+        None => engine.tenants(),
     }
-    Ok(Engine::builder(dir).signing_key(checkpoint::key_source(None)?).open()?)
-}
-
-/// Opens or creates a store for writing.
-pub fn open_for_write(dir: &Path, durability: Durability) -> anyhow::Result<Engine> {
-    Ok(Engine::builder(dir).durability(durability).signing_key(checkpoint::key_source(None)?).open()?)
 }

@@ -26,7 +26,7 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
         .durability(config.durability.into())
         .limits(limits)
         .max_batch_events(config.max_batch_events)
-        .signing_key(super::checkpoint::key_source(config.signing_key.as_deref())?)
+        .signing_key(super::store::key_source(config.signing_key.as_deref())?)
         .open()?;
     let daemon = match config.retention_interval_secs {
         0 => None,

@@ -5,14 +5,11 @@ use std::io::Write;
 use annal_engine::{Engine, VerifyOutcome};
 
 use super::progress::Progress;
-use super::{EXIT_BROKEN, EXIT_OK};
+use super::{tenant_or_every, EXIT_BROKEN, EXIT_OK};
 
 /// Verifies `tenant`, or every tenant; returns the exit status.
 pub fn run(engine: &Engine, tenant: Option<&str>, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
-    let tenants = match tenant {
-        Some(t) => vec![t.to_string()],
-        None => engine.tenants(),
-    };
+    let tenants = tenant_or_every(engine, tenant);
     let mut broken = 0;
     let mut total = 0u64;
     for t in &tenants {

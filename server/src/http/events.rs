@@ -26,9 +26,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{blocking, json, params, read_body};
+use super::input::{malformed_json, params, read_body};
+use super::reply::{blocking, json};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult, IndexedError};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Metadata key that keeps a client's own `key_ref`.
@@ -48,8 +50,7 @@ fn framing(headers: &HeaderMap) -> ApiResult<Framing> {
         "application/json" => Ok(Framing::Json),
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Ok(Framing::Ndjson),
         _ => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
+            Problem::UnsupportedMediaType,
             "Content-Type must be application/json (one event or an array) or application/x-ndjson (one event per line)",
         )
         .field("Content-Type")),
@@ -65,26 +66,13 @@ fn parse_events(framing: Framing, body: &[u8], max: usize, limits: &Limits) -> A
     let mut errors = Vec::new();
     let mut push = |i: usize, r: Result<Event, FieldError>| match r {
         Ok(e) => events.push((i, e)),
-        Err(fe) => errors.push(IndexedError { index: i, detail: fe.to_string(), field: fe.field }),
+        Err(fe) => errors.push(IndexedError::new(i, fe)),
     };
-    let too_many = |n: usize| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch-too-large",
-            format!("{n} events in one request; the maximum is {max}"),
-        )
-    };
+    let too_many = |n: usize| ApiError::new(Problem::BatchTooLarge, format!("{n} events in one request; the maximum is {max}"));
     let single;
     match framing {
         Framing::Json => {
-            let v: Value = serde_json::from_slice(body).map_err(|e| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "malformed-json",
-                    format!("the body is not JSON: {}", json_error(&e)),
-                )
-                .field("")
-            })?;
+            let v: Value = serde_json::from_slice(body).map_err(|e| malformed_json(&e))?;
             match v {
                 Value::Array(items) => {
                     single = false;
@@ -115,13 +103,12 @@ fn parse_events(framing: Framing, body: &[u8], max: usize, limits: &Limits) -> A
     if !errors.is_empty() {
         for (i, e) in &events {
             if let Err(fe) = e.validate(limits) {
-                errors.push(IndexedError { index: *i, detail: fe.to_string(), field: fe.field });
+                errors.push(IndexedError::new(*i, fe));
             }
         }
         errors.sort_by_key(|e| e.index);
         let mut e = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-batch",
+            Problem::InvalidBatch,
             format!("{} event(s) rejected; nothing of the request was stored", errors.len()),
         );
         if single {
@@ -131,22 +118,9 @@ fn parse_events(framing: Framing, body: &[u8], max: usize, limits: &Limits) -> A
         return Err(e);
     }
     if events.is_empty() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "empty-batch", "the request holds no events"));
+        return Err(ApiError::new(Problem::EmptyBatch, "the request holds no events"));
     }
     Ok((events.into_iter().map(|(_, e)| e).collect(), single))
-}
-
-fn json_error(e: &serde_json::Error) -> String {
-    format!(
-        "{} at line {} column {}",
-        match e.classify() {
-            serde_json::error::Category::Eof => "unexpected end",
-            serde_json::error::Category::Syntax => "syntax error",
-            _ => "invalid data",
-        },
-        e.line(),
-        e.column()
-    )
 }
 
 /// Sets `key_ref` to the writing key, keeping a different client value in
@@ -199,12 +173,8 @@ fn request_events(
         }
         match &events[0].idempotency_key {
             Some(own) if *own != k => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid-event",
-                    "idempotency_key differs from the Idempotency-Key header",
-                )
-                .field("idempotency_key"))
+                return Err(ApiError::new(Problem::InvalidEvent, "idempotency_key differs from the Idempotency-Key header")
+                    .field("idempotency_key"))
             }
             _ => events[0].idempotency_key = Some(k),
         }
@@ -212,11 +182,11 @@ fn request_events(
     let mut errors = Vec::new();
     for (i, e) in events.iter_mut().enumerate() {
         if let Err(fe) = stamp_key_ref(e, key_id) {
-            errors.push(IndexedError { index: i, detail: fe.to_string(), field: fe.field });
+            errors.push(IndexedError::new(i, fe));
         }
     }
     if !errors.is_empty() {
-        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-batch", "nothing of the request was stored");
+        let mut e = ApiError::new(Problem::InvalidBatch, "nothing of the request was stored");
         e.errors = errors;
         return Err(e);
     }
@@ -252,7 +222,7 @@ pub(super) async fn append(State(state): State<AppState>, key: Key, headers: Hea
 }
 
 /// Parameters of `GET /v1/events` besides the filters.
-const PAGE_PARAMS: [&str; 3] = ["limit", "cursor", "explain"];
+pub(super) const PAGE_PARAMS: [&str; 3] = ["limit", "cursor", "explain"];
 
 /// Builds a [`Query`] from the filter parameters; `extra` names the other
 /// parameters the route takes, which are returned by name.
@@ -334,7 +304,7 @@ pub(super) async fn get_one(State(state): State<AppState>, key: Key, Path(seq): 
     let tenant = key.tenant().to_string();
     match blocking(move || engine.get(&tenant, seq).map_err(ApiError::from)).await? {
         Some(r) => Ok(json(StatusCode::OK, r.to_json())),
-        None => Err(ApiError::not_found(format!("no row with seq {seq}")).field("seq")),
+        None => Err(ApiError::new(Problem::NotFound, format!("no row with seq {seq}")).field("seq")),
     }
 }
 
@@ -360,6 +330,6 @@ mod tests {
         let body = b"{\"action\":\"a.b\",\"actor\":{\"type\":\"user\",\"id\":\"u\"}}\n\n{\"action\":1}\nnot json\n";
         let e = parse_events(Framing::Ndjson, body, 10, &Limits::default()).unwrap_err();
         assert_eq!(e.errors.iter().map(|e| e.index).collect::<Vec<_>>(), [1, 2]);
-        assert_eq!(parse_events(Framing::Ndjson, body, 2, &Limits::default()).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(parse_events(Framing::Ndjson, body, 2, &Limits::default()).unwrap_err().problem, Problem::BatchTooLarge);
     }
 }

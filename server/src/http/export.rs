@@ -1,14 +1,14 @@
-//! `GET /v1/export?format=csv|ndjson`: every row of a window, streamed.
+//! `GET /v1/export?format=csv|ndjson|bundle`: every row of a window,
+//! streamed as CSV or NDJSON, or the window as one self-verifying bundle
+//! (docs/FORMAT.md, "Export bundles").
 //!
-//! The engine's [`QueryStream`](annal_engine::QueryStream) reads a bounded
-//! chunk of rows at a time on a blocking thread, which encodes them into
-//! buffers of about [`CHUNK_BYTES`] and hands them to the response body
-//! through a channel of [`CHANNEL_CHUNKS`] slots. A slow client makes the
-//! thread wait, never the buffers grow, so memory stays constant whatever
-//! the window. The export is a snapshot: rows appended after it started are
-//! not in it. A failure mid-stream (a damaged row) ends the body early
-//! with the connection reset, so a truncated file is never mistaken for a
-//! whole one; the cause is logged.
+//! Rows are lent by [`Engine::scan`] straight from the bytes RocksDB read
+//! (no owned copy per row) on a blocking thread, encoded into the body
+//! writer of [`super::download`], which streams them in constant memory
+//! whatever the window. The export is a snapshot: rows appended after it
+//! started are not in it. A failure after the first piece went out (a
+//! damaged row) ends the body with the connection reset, never as a short
+//! file that looks whole.
 //!
 //! CSV follows RFC 4180 (CRLF line ends, fields quoted when needed) with the
 //! header row [`CSV_COLUMNS`]. A text cell that starts with `=`, `+`, `-`,
@@ -16,19 +16,20 @@
 //! as text instead of running it as a formula.
 
 use std::borrow::Cow;
+use std::io::Write;
 use std::ops::ControlFlow;
+use std::sync::atomic::Ordering;
 
-use annal_engine::{RecordRef, Scopes};
-use axum::body::{Body, Bytes};
+use annal_engine::{Engine, Query, RecordRef, Scopes};
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use tokio::sync::mpsc;
+use axum::response::Response;
 
+use super::download::{attachment_name, stream_blocking, BodyWriter};
 use super::events::query_from;
-use super::params;
+use super::input::{params, whole};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// The CSV header row, in order.
@@ -61,15 +62,22 @@ pub const CSV_COLUMNS: [&str; 26] = [
     "head",
 ];
 
-/// Bytes gathered before a buffer is sent to the body.
-pub const CHUNK_BYTES: usize = 64 * 1024;
-/// Buffers that may wait for the client.
-pub const CHANNEL_CHUNKS: usize = 4;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Csv,
     Ndjson,
+    Bundle,
+}
+
+impl Format {
+    /// The file name's extension and the media type.
+    fn file(self) -> (&'static str, &'static str) {
+        match self {
+            Format::Csv => ("csv", "text/csv; charset=utf-8; header=present"),
+            Format::Ndjson => ("ndjson", "application/x-ndjson"),
+            Format::Bundle => ("bundle", "application/vnd.annal.bundle"),
+        }
+    }
 }
 
 /// Neutralises a cell a spreadsheet would run as a formula.
@@ -123,140 +131,98 @@ fn csv_row<'a>(r: &RecordRef<'a>) -> [Cow<'a, str>; 26] {
     ]
 }
 
-/// The file name an export is offered under: `annal-TENANT-YYYYMMDDTHHMMSSZ.EXT`.
-pub(super) fn attachment_name(tenant: &str, ext: &str) -> String {
-    let stamp = time::OffsetDateTime::now_utc();
-    format!(
-        "annal-{tenant}-{:04}{:02}{:02}T{:02}{:02}{:02}Z.{ext}",
-        stamp.year(),
-        u8::from(stamp.month()),
-        stamp.day(),
-        stamp.hour(),
-        stamp.minute(),
-        stamp.second()
-    )
-}
-
 /// `GET /v1/export`.
 pub(super) async fn export(State(state): State<AppState>, key: Key, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     key.require(Scopes::READ)?;
     let pairs = params(raw.as_deref())?;
-    if pairs.iter().any(|(k, v)| k == "format" && v == "bundle") {
-        return super::checkpoints::export_bundle(&state, &key, pairs).await;
-    }
-    let (query, rest) = query_from(pairs, &["format"])?;
-    let format = match rest.first().map(|(_, v)| v.as_str()) {
+    let format = match pairs.iter().find(|(k, _)| k == "format").map(|(_, v)| v.as_str()) {
         None | Some("ndjson") => Format::Ndjson,
         Some("csv") => Format::Csv,
+        Some("bundle") => Format::Bundle,
         Some(_) => return Err(ApiError::bad_param("format", "must be `csv`, `ndjson` or `bundle`")),
     };
-    let engine = state.engine.clone();
-    let tenant = key.tenant().to_string();
-    let metrics = state.metrics.clone();
-    let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
-    let t = tenant.clone();
-    tokio::task::spawn_blocking(move || {
-        // Rows are lent by `Engine::scan` straight from the bytes RocksDB
-        // read (no owned copy per row) and written into a buffer that goes
-        // to the body every CHUNK_BYTES; the bounded channel holds the scan
-        // back while the client is slower, so memory stays constant.
-        let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
-        let csv_writer = || csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-        let mut csv = (format == Format::Csv).then(csv_writer);
-        if let Some(w) = &mut csv {
-            let _ = w.write_record(CSV_COLUMNS);
-        }
-        // The answer starts with the first row (or the scan's end), so a bad
-        // query is a proper problem response and not a broken body.
-        let mut ready = Some(ready_tx);
-        let mut rows = 0u64;
-        let mut client_gone = false;
-        let scanned = engine.scan(&t, &query, |r| {
-            if let Some(ready) = ready.take() {
-                let _ = ready.send(Ok(()));
-            }
-            rows += 1;
-            match &mut csv {
-                Some(w) => {
-                    let cells = csv_row(r);
-                    // Field by field, then the record's end: no row of owned cells.
-                    let written = cells.iter().try_for_each(|c| w.write_field(neutralise(c).as_bytes()));
-                    if written.and_then(|()| w.write_record(std::iter::empty::<&[u8]>())).is_err() {
-                        client_gone = true;
-                        return ControlFlow::Break(());
-                    }
-                    if w.get_ref().len() >= CHUNK_BYTES {
-                        match std::mem::replace(w, csv_writer()).into_inner() {
-                            Ok(bytes) => buf = bytes,
-                            Err(_) => {
-                                client_gone = true;
-                                return ControlFlow::Break(());
-                            }
-                        }
-                    }
-                }
-                None => {
-                    let _ = serde_json::to_writer(&mut buf, &r.to_owned().to_json());
-                    buf.push(b'\n');
-                }
-            }
-            if buf.len() >= CHUNK_BYTES {
-                metrics.exported_rows.fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
-                rows = 0;
-                if tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut buf)))).is_err() {
-                    client_gone = true;
-                    return ControlFlow::Break(());
-                }
-                buf.reserve(CHUNK_BYTES + 4096);
-            }
-            ControlFlow::Continue(())
-        });
-        if let Err(e) = scanned {
-            match ready.take() {
-                // Nothing sent yet: the query itself was refused.
-                Some(ready) => {
-                    let _ = ready.send(Err(ApiError::from(e)));
-                }
-                None => {
-                    tracing::error!(cause = %e, rows, "export stopped by a read error");
-                    let _ = tx.blocking_send(Err(std::io::Error::other("export stopped by a read error")));
-                }
-            }
-            return;
-        }
-        if let Some(ready) = ready.take() {
-            let _ = ready.send(Ok(()));
-        }
-        if client_gone {
-            return;
-        }
-        if let Some(w) = csv {
-            match w.into_inner() {
-                Ok(bytes) => buf = bytes,
-                Err(_) => return,
-            }
-        }
-        metrics.exported_rows.fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
-        if !buf.is_empty() {
-            let _ = tx.blocking_send(Ok(Bytes::from(buf)));
-        }
-    });
-    ready_rx.await.map_err(|e| ApiError::internal(&e))??;
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let (ext, ct) = match format {
-        Format::Csv => ("csv", "text/csv; charset=utf-8; header=present"),
-        Format::Ndjson => ("ndjson", "application/x-ndjson"),
-    };
+    let (engine, tenant) = (state.engine.clone(), key.tenant().to_string());
+    let (ext, media_type) = format.file();
     let name = attachment_name(&tenant, ext);
-    let mut res = (StatusCode::OK, Body::from_stream(stream)).into_response();
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-    // Tenant ids are ASCII letters, digits, `_`, `-`, `.`: safe in a quoted filename.
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
+    if format == Format::Bundle {
+        return stream_blocking(media_type, name, move |body| {
+            let (lo, hi) = bundle_window(&engine, &tenant, &pairs)?;
+            engine.write_bundle(&tenant, lo, hi, body)?;
+            Ok(())
+        })
+        .await;
     }
-    Ok(res)
+    // Checked before anything streams: a bad filter is a 400 of its own.
+    let (query, _) = query_from(pairs, &["format"])?;
+    let metrics = state.metrics.clone();
+    stream_blocking(media_type, name, move |body| match format {
+        Format::Csv => write_csv(&engine, &tenant, &query, &metrics, body),
+        _ => write_ndjson(&engine, &tenant, &query, &metrics, body),
+    })
+    .await
+}
+
+/// The rows as CSV, header row first. Cells are written one by one, then
+/// the record's end: no row of owned cells.
+fn write_csv(engine: &Engine, tenant: &str, query: &Query, metrics: &Metrics, body: &mut BodyWriter) -> ApiResult<()> {
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(body);
+    // A write fails only once the client went away; the scan then stops.
+    let _ = w.write_record(CSV_COLUMNS);
+    engine.scan(tenant, query, |r| {
+        metrics.exported_rows.fetch_add(1, Ordering::Relaxed);
+        let written = csv_row(r).iter().try_for_each(|c| w.write_field(neutralise(c).as_bytes()));
+        match written.and_then(|()| w.write_record(std::iter::empty::<&[u8]>())) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
+    })?;
+    let _ = w.flush();
+    Ok(())
+}
+
+/// The rows as NDJSON, one [`annal_engine::Record::to_json`] a line.
+fn write_ndjson(engine: &Engine, tenant: &str, query: &Query, metrics: &Metrics, body: &mut BodyWriter) -> ApiResult<()> {
+    engine.scan(tenant, query, |r| {
+        metrics.exported_rows.fetch_add(1, Ordering::Relaxed);
+        let written = serde_json::to_writer(&mut *body, &r.to_owned().to_json()).map_err(std::io::Error::from);
+        match written.and_then(|()| body.write_all(b"\n")) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
+    })?;
+    Ok(())
+}
+
+/// The window of a bundle: seqs (`from_seq`, `to_seq`, inclusive) or
+/// times on `recorded_at` (`from`, `to`), or both (their intersection).
+fn bundle_window(engine: &Engine, tenant: &str, pairs: &[(String, String)]) -> ApiResult<(u64, u64)> {
+    let (mut lo, mut hi) = (1u64, u64::MAX);
+    let (mut from, mut to) = (None, None);
+    for (k, v) in pairs {
+        match k.as_str() {
+            "from_seq" => lo = whole(k, v)?,
+            "to_seq" => hi = whole(k, v)?,
+            "from" => from = Some(annal_engine::query::parse_instant(k, v)?),
+            "to" => to = Some(annal_engine::query::parse_instant(k, v)?),
+            "format" => {}
+            _ => {
+                return Err(ApiError::bad_param(
+                    k,
+                    "unknown parameter for a bundle; expected `from_seq`, `to_seq`, `from` or `to`",
+                ))
+            }
+        }
+    }
+    if hi < lo {
+        return Err(ApiError::bad_param("to_seq", "must not be below `from_seq` (both are inclusive)"));
+    }
+    if from.is_some() || to.is_some() {
+        match engine.seqs_recorded_in(tenant, from.unwrap_or(0), to.unwrap_or(u64::MAX))? {
+            Some((a, b)) => (lo, hi) = (lo.max(a), hi.min(b)),
+            None => return Err(ApiError::bad_param("from", "no row of the tenant was recorded in this window")),
+        }
+    }
+    Ok((lo, hi))
 }
 
 #[cfg(test)]

@@ -5,10 +5,11 @@
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
+use crate::problem::Problem;
 use crate::state::AppState;
 
 pub(super) async fn healthz() -> &'static str {
@@ -18,7 +19,7 @@ pub(super) async fn healthz() -> &'static str {
 /// 503 once shutdown has begun, so balancers drain the instance first.
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     if state.draining.load(Ordering::SeqCst) {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "draining", "shutting down").into_response();
+        return ApiError::new(Problem::Draining, "shutting down").into_response();
     }
     "ready\n".into_response()
 }

@@ -10,11 +10,14 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{blocking, json, read_body};
+use super::input::{json_body, read_body};
+use super::reply::{blocking, json};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
+use crate::problem::Problem;
 use crate::state::AppState;
 
+/// The body of `POST /v1/keys`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewKey {
@@ -23,14 +26,15 @@ struct NewKey {
     label: String,
 }
 
+const NEW_KEY_SHAPE: &str = r#"{"scopes": ["ingest" | "read" | "admin", ...], "label": "text"}"#;
+
 /// `POST /v1/keys` with `{"scopes": [...], "label": "..."}`: 201 with the
 /// key and its token, shown this once.
 pub(super) async fn create(State(state): State<AppState>, key: Key, body: Body) -> ApiResult<Response> {
     key.require(Scopes::ADMIN)?;
     let body = read_body(&state, body).await?;
-    let req: NewKey = serde_path_to_error_json(&body)?;
-    let scopes = Scopes::from_names(&req.scopes)
-        .map_err(|fe| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-key-request", fe.to_string()).field(fe.field))?;
+    let req: NewKey = json_body(&body, NEW_KEY_SHAPE)?;
+    let scopes = Scopes::from_names(&req.scopes).map_err(|fe| ApiError::from_field(Problem::InvalidKeyRequest, fe))?;
     let engine = state.engine.clone();
     let tenant = key.tenant().to_string();
     let actor = key.actor();
@@ -39,37 +43,6 @@ pub(super) async fn create(State(state): State<AppState>, key: Key, body: Body) 
     let mut v = created.to_json();
     v["token"] = token.into();
     Ok(json(StatusCode::CREATED, v))
-}
-
-fn serde_path_to_error_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-key-request",
-            format!(
-                "expected {{\"scopes\": [\"ingest\" | \"read\" | \"admin\", ...], \"label\": \"text\"}}: {}",
-                e.inner().classify_str()
-            ),
-        )
-        .field(field)
-    })
-}
-
-trait Classify {
-    fn classify_str(&self) -> &'static str;
-}
-
-impl Classify for serde_json::Error {
-    fn classify_str(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Data => "a field is missing, unknown or of the wrong type",
-            serde_json::error::Category::Eof => "the body ends early",
-            _ => "the body is not JSON",
-        }
-    }
 }
 
 /// `GET /v1/keys`: every key of the tenant, revoked ones included; never a secret.

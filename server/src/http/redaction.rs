@@ -9,9 +9,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use super::{blocking, json, read_body};
+use super::input::read_body;
+use super::reply::{blocking, json};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// `GET /v1/redaction`: `{version, policy}`.
@@ -25,8 +27,7 @@ pub(super) async fn get_policy(State(state): State<AppState>, key: Key) -> ApiRe
 pub(super) async fn put_policy(State(state): State<AppState>, key: Key, body: Body) -> ApiResult<Response> {
     key.require(Scopes::ADMIN)?;
     let body = read_body(&state, body).await?;
-    let policy = Policy::from_json_slice(&body)
-        .map_err(|fe| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-policy", fe.to_string()).field(fe.field))?;
+    let policy = Policy::from_json_slice(&body).map_err(|fe| ApiError::from_field(Problem::InvalidPolicy, fe))?;
     let engine = state.engine.clone();
     let tenant = key.tenant().to_string();
     let actor = key.actor();

@@ -6,16 +6,18 @@
 
 use annal_engine::retention::{LegalHold, RetentionAnchor, RetentionStatus};
 use annal_engine::{Retention, Scopes, Tier};
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{blocking, json, read_body};
+use super::input::{json_body, read_body};
+use super::reply::{blocking, json};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 fn rfc3339(ns: u64) -> String {
@@ -63,23 +65,13 @@ struct SetRetention {
     days: Option<u32>,
 }
 
-fn parse<'a, T: Deserialize<'a>>(body: &'a Bytes) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." { String::new() } else { field };
-        // serde's message names the field or type, never echoes a value.
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body", e.inner().to_string()).field(field)
-    })
-}
-
 /// `PUT /v1/retention` with `{"tier": "business"}` or `{"days": 500}`:
 /// `{seq, tier, days}`, the row that records the change.
 pub(super) async fn put_retention(State(state): State<AppState>, key: Key, body: Body) -> ApiResult<Response> {
     key.require(Scopes::ADMIN)?;
     let body = read_body(&state, body).await?;
-    let req: SetRetention = parse(&body)?;
-    let bad = |field: &str, m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-retention", m).field(field);
+    let req: SetRetention = json_body(&body, r#"{"tier": "business"} or {"days": 500}"#)?;
+    let bad = |field: &str, m: &str| ApiError::new(Problem::InvalidRetention, m).field(field);
     let retention = match (req.tier, req.days) {
         (Some(_), Some(_)) => return Err(bad("days", "give either `tier` or `days`, not both")),
         (None, None) => return Err(bad("tier", "give `tier` (free, starter, default, business, enterprise) or `days`")),
@@ -103,7 +95,7 @@ struct PlaceHold {
 pub(super) async fn put_hold(State(state): State<AppState>, key: Key, body: Body) -> ApiResult<Response> {
     key.require(Scopes::ADMIN)?;
     let body = read_body(&state, body).await?;
-    let req: PlaceHold = parse(&body)?;
+    let req: PlaceHold = json_body(&body, r#"{"reason": "text"}"#)?;
     let (engine, tenant, actor) = (state.engine.clone(), key.tenant().to_string(), key.actor());
     let receipt = blocking(move || engine.place_hold(&tenant, &req.reason, actor).map_err(ApiError::from)).await?;
     Ok(json(StatusCode::OK, json!({"seq": receipt.seq})))

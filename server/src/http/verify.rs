@@ -1,14 +1,17 @@
 //! `GET /v1/verify?from_seq=&to_seq=`: recompute the tenant's chain; with
 //! `trusted=CHECKPOINT`, check it against a checkpoint kept outside the
-//! store (`checkpoints::verify_trusted`).
+//! store (docs/SECURITY.md).
 
+use annal_engine::checkpoint::key::from_hex;
+use annal_engine::checkpoint::{Checkpoint, Connection, TrustedOutcome};
 use annal_engine::{Scopes, VerifyOutcome};
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::{blocking, json, params};
+use super::input::{params, whole};
+use super::reply::{blocking, json};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -24,13 +27,13 @@ pub(super) async fn verify(State(state): State<AppState>, key: Key, RawQuery(raw
             return Err(ApiError::bad_param(k, "with `trusted`, only `public_key` may be given"));
         }
         let public_key = pairs.iter().find(|(k, _)| k == "public_key").map(|(_, v)| v.as_str());
-        return super::checkpoints::verify_trusted(&state, &key, trusted, public_key).await;
+        return verify_trusted(&state, &key, trusted, public_key).await;
     }
     for (k, v) in pairs {
         if k == "public_key" {
             return Err(ApiError::bad_param(&k, "only with `trusted`"));
         }
-        let n: u64 = v.parse().map_err(|_| ApiError::bad_param(&k, "must be a whole number"))?;
+        let n = whole(&k, &v)?;
         match k.as_str() {
             "from_seq" => from = n,
             "to_seq" => to = n,
@@ -64,6 +67,42 @@ pub(super) async fn verify(State(state): State<AppState>, key: Key, RawQuery(raw
             "reason": b.reason.to_string(),
             "chain_head": chain_head,
         }),
+    };
+    Ok(json(StatusCode::OK, body))
+}
+
+/// `GET /v1/verify?trusted=CHECKPOINT[&public_key=HEX]`: whether the store
+/// still holds the chain `trusted` (a checkpoint's JSON, as kept) signed
+/// and extends it. 200 either way; `extends` says which, `reason` why not.
+async fn verify_trusted(state: &AppState, key: &Key, trusted: &str, public_key: Option<&str>) -> ApiResult<Response> {
+    let value: Value = serde_json::from_str(trusted)
+        .map_err(|_| ApiError::bad_param("trusted", "must be a checkpoint's JSON, as GET /v1/checkpoints/latest gives it"))?;
+    let cp = Checkpoint::from_json(&value).map_err(|fe| {
+        let field = if fe.field.is_empty() { "trusted".to_string() } else { format!("trusted.{}", fe.field) };
+        ApiError::bad_param(&field, fe.message)
+    })?;
+    // A checkpoint of another tenant is refused without a word about that tenant.
+    if cp.tenant != key.tenant() {
+        return Err(ApiError::bad_param("trusted.tenant", "is not the tenant of this api key"));
+    }
+    let required = public_key
+        .map(|h| from_hex::<32>("public_key", h).map_err(|fe| ApiError::bad_param("public_key", fe.message)))
+        .transpose()?;
+    let engine = state.engine.clone();
+    let outcome = blocking(move || engine.verify_trusted(&cp, required.as_ref()).map_err(ApiError::from)).await?;
+    let body = match outcome {
+        TrustedOutcome::Extends(r) => json!({
+            "extends": true,
+            "trusted_seq": r.trusted_seq,
+            "head_seq": r.head_seq,
+            "head": r.head.to_hex(),
+            "connection": match r.connection {
+                Connection::Row => json!({"by": "row"}),
+                Connection::Anchor => json!({"by": "retention_anchor"}),
+                Connection::Checkpoints { links } => json!({"by": "checkpoints", "links": links}),
+            },
+        }),
+        TrustedOutcome::Failed(f) => json!({"extends": false, "reason": f.to_string()}),
     };
     Ok(json(StatusCode::OK, body))
 }

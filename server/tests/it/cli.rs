@@ -1,47 +1,21 @@
 //! The `annal` binary end to end: real process, real store, real exit codes.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use annal_engine::{Cf, RawStore};
 use serde_json::Value;
 
-fn annal(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn corpus_ndjson(tenant: &str, n: usize) -> String {
-    annal_testdata::events_for_tenant(annal_testdata::DEFAULT_SEED, tenant, n).iter().map(|v| v.to_string() + "\n").collect()
-}
-
-fn data_dir(d: &Path) -> String {
-    d.join("data").display().to_string()
-}
+use crate::common::*;
 
 #[test]
 fn ingest_then_verify_a_corpus() {
     let d = tempfile::tempdir().unwrap();
     let dir = data_dir(d.path());
     let file = d.path().join("acme.ndjson");
-    std::fs::write(&file, corpus_ndjson("ws_acme", 2500)).unwrap();
-    let out = annal(&["ingest", "--data-dir", &dir, "--tenant", "ws_acme", "--batch-size", "300", file.to_str().unwrap()], None);
+    std::fs::write(&file, corpus("ws_acme", 2500)).unwrap();
+    let out = annal(&["ingest", "--data-dir", &dir, "--tenant", "ws_acme", "--batch-size", "300", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let summary = text(&out.stdout);
     assert!(summary.contains("events into ws_acme"), "{summary}");
@@ -49,10 +23,10 @@ fn ingest_then_verify_a_corpus() {
 
     // The same corpus from stdin into a second tenant.
     let out =
-        annal(&["ingest", "--data-dir", &dir, "--tenant", "ws_globex", "-"], Some(corpus_ndjson("ws_globex", 700).as_bytes()));
+        annal_with_input(&["ingest", "--data-dir", &dir, "--tenant", "ws_globex", "-"], corpus("ws_globex", 700).as_bytes());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
-    let out = annal(&["verify", "--data-dir", &dir], None);
+    let out = annal(&["verify", "--data-dir", &dir]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     let report = text(&out.stdout);
     assert!(report.contains("ws_acme: intact"), "{report}");
@@ -72,7 +46,7 @@ fn bad_lines_are_reported_by_number_and_field_and_the_rest_is_appended() {
         "{\"action\":\"auth.logout\",\"actor\":{\"type\":\"user\",\"id\":\"u1\"},\"idempotency_key\":\"k\"}\n",
         "{\"action\":\"auth.logout\",\"actor\":{\"type\":\"user\",\"id\":\"u9\"},\"idempotency_key\":\"k\"}\n",
     );
-    let out = annal(&["ingest", "--data-dir", &dir, "--tenant", "t1"], Some(input.as_bytes()));
+    let out = annal_with_input(&["ingest", "--data-dir", &dir, "--tenant", "t1"], input.as_bytes());
     assert_eq!(out.status.code(), Some(3), "rejects give exit 3: {}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("line 2: rejected: actor.type"), "{err}");
@@ -87,7 +61,7 @@ fn bad_lines_are_reported_by_number_and_field_and_the_rest_is_appended() {
 fn verify_names_the_first_bad_seq_and_fails() {
     let d = tempfile::tempdir().unwrap();
     let dir = data_dir(d.path());
-    let out = annal(&["ingest", "--data-dir", &dir, "--tenant", "ws_x"], Some(corpus_ndjson("ws_x", 50).as_bytes()));
+    let out = annal_with_input(&["ingest", "--data-dir", &dir, "--tenant", "ws_x"], corpus("ws_x", 50).as_bytes());
     assert_eq!(out.status.code(), Some(0));
     {
         let raw = RawStore::open(Path::new(&dir)).unwrap();
@@ -96,7 +70,7 @@ fn verify_names_the_first_bad_seq_and_fails() {
         v[last] ^= 0x40;
         raw.put(Cf::Records, &k, &v).unwrap();
     }
-    let out = annal(&["verify", "--data-dir", &dir, "--tenant", "ws_x"], None);
+    let out = annal(&["verify", "--data-dir", &dir, "--tenant", "ws_x"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stdout).contains("ws_x: BROKEN at seq 17"), "{}", text(&out.stdout));
 }
@@ -105,24 +79,24 @@ fn verify_names_the_first_bad_seq_and_fails() {
 fn operator_mistakes_get_clear_errors() {
     let d = tempfile::tempdir().unwrap();
     let missing = d.path().join("nowhere").display().to_string();
-    let out = annal(&["verify", "--data-dir", &missing], None);
+    let out = annal(&["verify", "--data-dir", &missing]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no annal store in"), "{}", text(&out.stderr));
     assert!(!Path::new(&missing).exists(), "verify must not create a store");
 
     let dir = data_dir(d.path());
-    let out = annal(&["ingest", "--data-dir", &dir, "--tenant", "bad tenant"], Some(b""));
+    let out = annal(&["ingest", "--data-dir", &dir, "--tenant", "bad tenant"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("invalid tenant id"), "{}", text(&out.stderr));
 
-    let out = annal(&["ingest", "--data-dir", &dir, "--tenant", "t", "/no/such/file"], None);
+    let out = annal(&["ingest", "--data-dir", &dir, "--tenant", "t", "/no/such/file"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("cannot open /no/such/file"), "{}", text(&out.stderr));
 
-    let out = annal(&["ingest", "--data-dir", &dir, "--tenant", "t", "--batch-size", "0"], None);
+    let out = annal(&["ingest", "--data-dir", &dir, "--tenant", "t", "--batch-size", "0"]);
     assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2");
 
-    let out = annal(&["verify", "--data-dir", &dir, "--tenant", "never_written"], None);
+    let out = annal(&["verify", "--data-dir", &dir, "--tenant", "never_written"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("unknown tenant"), "{}", text(&out.stderr));
 }
@@ -134,7 +108,7 @@ fn operator_mistakes_get_clear_errors() {
 fn store_with(dir: &str, tenant: &str, n: usize) -> Vec<Value> {
     let events = annal_testdata::events_for_tenant(annal_testdata::DEFAULT_SEED, tenant, n);
     let input: String = events.iter().map(|v| v.to_string() + "\n").collect();
-    let out = annal(&["ingest", "--data-dir", dir, "--tenant", tenant], Some(input.as_bytes()));
+    let out = annal_with_input(&["ingest", "--data-dir", dir, "--tenant", tenant], input.as_bytes());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let summary = text(&out.stdout);
     assert!(summary.contains("0 rejected, 0 idempotent replays"), "seqs must follow input order: {summary}");
@@ -145,7 +119,7 @@ fn store_with(dir: &str, tenant: &str, n: usize) -> Vec<Value> {
 fn query(dir: &str, tenant: &str, args: &[&str]) -> Output {
     let mut all = vec!["query", "--data-dir", dir, "--tenant", tenant];
     all.extend_from_slice(args);
-    annal(&all, None)
+    annal(&all)
 }
 
 /// The seqs of the NDJSON rows printed; every line must be a JSON row.
@@ -286,7 +260,7 @@ fn window_bounds_take_rfc3339_and_ns() {
     let d = tempfile::tempdir().unwrap();
     let dir = data_dir(d.path());
     store_with(&dir, "ws_acme", 100);
-    let out = annal(&["ingest", "--data-dir", &dir, "--tenant", "ws_acme"], Some(corpus_ndjson("ws_globex", 50).as_bytes()));
+    let out = annal_with_input(&["ingest", "--data-dir", &dir, "--tenant", "ws_acme"], corpus("ws_globex", 50).as_bytes());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = query(&dir, "ws_acme", &["--all"]);
     let row: Value = serde_json::from_str(text(&out.stdout).lines().nth(100).unwrap()).unwrap();
@@ -393,7 +367,7 @@ fn serve_refuses_bad_settings_from_file_environment_and_flags_naming_them() {
     let dir = data_dir(d.path());
     let file = d.path().join("annal.toml");
     std::fs::write(&file, "listen = \"127.0.0.1:0\"\nmax_body_byte = 10\n").unwrap();
-    let out = annal(&["serve", "--data-dir", &dir, "--config", file.to_str().unwrap()], None);
+    let out = annal(&["serve", "--data-dir", &dir, "--config", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("max_body_byte"), "{}", text(&out.stderr));
 
@@ -419,30 +393,30 @@ fn serve_refuses_bad_settings_from_file_environment_and_flags_naming_them() {
 fn tenants_and_keys_are_managed_offline() {
     let d = tempfile::tempdir().unwrap();
     let dir = data_dir(d.path());
-    let out = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_a", "--scope", "read"], None);
+    let out = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_a", "--scope", "read"]);
     assert_eq!(out.status.code(), Some(1), "no store yet: {}", text(&out.stderr));
-    assert_eq!(annal(&["tenants", "create", "--data-dir", &dir, "ws_a"], None).status.code(), Some(0));
-    let out = annal(&["tenants", "create", "--data-dir", &dir, "ws_a"], None);
+    assert_eq!(annal(&["tenants", "create", "--data-dir", &dir, "ws_a"]).status.code(), Some(0));
+    let out = annal(&["tenants", "create", "--data-dir", &dir, "ws_a"]);
     assert_eq!(out.status.code(), Some(1), "exists already");
-    assert_eq!(annal(&["tenants", "create", "--data-dir", &dir, "bad name"], None).status.code(), Some(1));
-    let out = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_b", "--scope", "read"], None);
+    assert_eq!(annal(&["tenants", "create", "--data-dir", &dir, "bad name"]).status.code(), Some(1));
+    let out = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_b", "--scope", "read"]);
     assert!(text(&out.stderr).contains("annal tenants create ws_b"), "{}", text(&out.stderr));
-    let out = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_a", "--scope", "read,root"], None);
+    let out = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_a", "--scope", "read,root"]);
     assert!(text(&out.stderr).contains("--scope"), "{}", text(&out.stderr));
-    let out = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_a", "--scope", "read", "--scope", "ingest"], None);
+    let out = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_a", "--scope", "read", "--scope", "ingest"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let token = text(&out.stdout).trim().to_string();
     assert!(token.starts_with("ak_") && token.len() == 84, "{token}");
     let id = &token[3..19];
-    let list = text(&annal(&["keys", "list", "--data-dir", &dir, "--tenant", "ws_a"], None).stdout);
+    let list = text(&annal(&["keys", "list", "--data-dir", &dir, "--tenant", "ws_a"]).stdout);
     let keys: Vec<Value> = list.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["scopes"], serde_json::json!(["ingest", "read"]));
     assert!(!list.contains(&token[20..]), "no secret listed");
-    assert_eq!(annal(&["keys", "revoke", "--data-dir", &dir, "--tenant", "ws_a", id], None).status.code(), Some(0));
-    let list = text(&annal(&["keys", "list", "--data-dir", &dir, "--tenant", "ws_a"], None).stdout);
+    assert_eq!(annal(&["keys", "revoke", "--data-dir", &dir, "--tenant", "ws_a", id]).status.code(), Some(0));
+    let list = text(&annal(&["keys", "list", "--data-dir", &dir, "--tenant", "ws_a"]).stdout);
     assert!(serde_json::from_str::<Value>(list.trim()).unwrap()["revoked_at"].is_string());
-    assert_eq!(text(&annal(&["tenants", "list", "--data-dir", &dir], None).stdout), "ws_a\n");
+    assert_eq!(text(&annal(&["tenants", "list", "--data-dir", &dir]).stdout), "ws_a\n");
     let engine = annal_engine::Engine::open(&dir).unwrap();
     assert!(matches!(engine.authenticate(&token), Err(annal_engine::Error::InvalidApiKey)));
 }

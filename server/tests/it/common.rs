@@ -1,8 +1,12 @@
-//! Fixtures shared by the HTTP tests.
+//! Fixtures shared by the tests: the `annal` binary as a process, a store
+//! with the router state over it, requests in-process and over a socket.
 
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
-use annal_engine::{Actor, ActorType, Engine, Scopes};
+use annal_engine::{Actor, ActorType, Cf, Engine, Event, RawStore, Scopes};
 pub use annal_server::config::Config;
 use annal_server::AppState;
 use axum::body::{Body, Bytes};
@@ -13,6 +17,47 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tower::ServiceExt;
+
+/// Runs the `annal` binary with `args`, `stdin` as its input. Signing keys
+/// named in the environment that runs the tests are not passed on: each
+/// store signs with the key in its own data directory.
+pub fn annal_with_input(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args(args)
+        .env_remove("ANNAL_SIGNING_KEY")
+        .env_remove("ANNAL_SIGNING_KEY_FILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// Runs the `annal` binary with `args` and no input.
+pub fn annal(args: &[&str]) -> Output {
+    annal_with_input(args, b"")
+}
+
+/// Runs the `annal` binary with `args`, which must succeed; returns its stdout.
+pub fn annal_ok(args: &[&str]) -> String {
+    let out = annal(args);
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// Output bytes as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The data directory of a test: `data` under its temporary directory.
+pub fn data_dir(d: &Path) -> String {
+    d.join("data").display().to_string()
+}
 
 /// A store in a temporary directory with the router state over it.
 pub struct Fixture {
@@ -48,17 +93,8 @@ impl Fixture {
 
     /// One request through the router, in-process.
     pub async fn call(&self, req: Req<'_>) -> Resp {
-        let mut b = Request::builder().method(req.method.clone()).uri(req.uri);
-        if let Some(t) = req.token {
-            b = b.header("authorization", format!("Bearer {t}"));
-        }
-        if let Some(ct) = req.content_type {
-            b = b.header("content-type", ct);
-        }
-        for (k, v) in req.headers {
-            b = b.header(*k, *v);
-        }
-        let res = annal_server::app(self.state.clone()).oneshot(b.body(Body::from(req.body.to_vec())).unwrap()).await.unwrap();
+        let request = req.build(req.uri.to_string(), Body::from(req.body.to_vec()));
+        let res = annal_server::app(self.state.clone()).oneshot(request).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
         let body = res.into_body().collect().await.unwrap().to_bytes();
@@ -78,6 +114,23 @@ pub struct Req<'a> {
     pub content_type: Option<&'a str>,
     pub headers: &'a [(&'a str, &'a str)],
     pub body: &'a [u8],
+}
+
+impl Req<'_> {
+    /// The request to `uri` (the path, or a whole URL) with `body`.
+    fn build<B>(&self, uri: String, body: B) -> Request<B> {
+        let mut b = Request::builder().method(self.method.clone()).uri(uri);
+        if let Some(t) = self.token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(ct) = self.content_type {
+            b = b.header("content-type", ct);
+        }
+        for (k, v) in self.headers {
+            b = b.header(*k, *v);
+        }
+        b.body(body).unwrap()
+    }
 }
 
 pub fn get<'a>(uri: &'a str, token: &'a str) -> Req<'a> {
@@ -112,6 +165,30 @@ impl Resp {
     }
 }
 
+/// A store whose tenant `ws_a` holds `events` and a key with the `read`
+/// scope, with the stored record at position `nth` (from 0) changed by
+/// `damage`, opened again under the router state; and the key's token.
+pub fn tampered(events: &[Event], nth: usize, damage: impl FnOnce(&mut Vec<u8>)) -> (Fixture, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    let token = {
+        let engine = Engine::open(&path).unwrap();
+        engine.append_system("ws_a", "annal.tenant.created", actor(), Default::default()).unwrap();
+        let (_, token) = engine.create_api_key("ws_a", Scopes::READ, "", actor()).unwrap();
+        engine.append("ws_a", events).unwrap();
+        token
+    };
+    {
+        let raw = RawStore::open(&path).unwrap();
+        let (k, mut v) = raw.entries(Cf::Records).unwrap().into_iter().nth(nth).unwrap();
+        damage(&mut v);
+        raw.put(Cf::Records, &k, &v).unwrap();
+    }
+    let engine = Engine::open(&path).unwrap();
+    let state = AppState::new(engine.clone(), config());
+    (Fixture { _dir: dir, engine, state }, token)
+}
+
 /// A seeded event as JSON text.
 pub fn event(action: &str, actor: &str) -> String {
     serde_json::json!({"action": action, "actor": {"type": "user", "id": actor}}).to_string()
@@ -134,18 +211,8 @@ impl HttpClient {
     }
 
     pub async fn send(&self, req: Req<'_>) -> Result<Resp, String> {
-        let mut b = hyper::Request::builder().method(req.method.clone()).uri(format!("{}{}", self.base, req.uri));
-        if let Some(t) = req.token {
-            b = b.header("authorization", format!("Bearer {t}"));
-        }
-        if let Some(ct) = req.content_type {
-            b = b.header("content-type", ct);
-        }
-        for (k, v) in req.headers {
-            b = b.header(*k, *v);
-        }
-        let res =
-            self.client.request(b.body(Full::new(Bytes::copy_from_slice(req.body))).unwrap()).await.map_err(|e| e.to_string())?;
+        let request = req.build(format!("{}{}", self.base, req.uri), Full::new(Bytes::copy_from_slice(req.body)));
+        let res = self.client.request(request).await.map_err(|e| e.to_string())?;
         let status = res.status();
         let headers = res.headers().clone();
         let body = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();

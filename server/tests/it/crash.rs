@@ -12,10 +12,15 @@ use annal_engine::Engine;
 
 use crate::common::*;
 
-fn annal(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_annal")).args(args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+/// A key of `tenant` with `scopes`, made by `annal keys create`; its token.
+fn key(dir: &str, tenant: &str, scopes: &str) -> String {
+    annal_ok(&["keys", "create", "--data-dir", dir, "--tenant", tenant, "--scope", scopes]).trim().to_string()
+}
+
+/// `tenant` made by `annal tenants create`, and a key of it.
+fn tenant_with_key(dir: &str, tenant: &str, scopes: &str) -> String {
+    annal_ok(&["tenants", "create", "--data-dir", dir, tenant]);
+    key(dir, tenant, scopes)
 }
 
 /// `annal serve` on `dir` (a free port, no rate limit, warnings only, and
@@ -38,8 +43,7 @@ fn spawn_server(dir: &str, extra: &[&str]) -> (Child, SocketAddr) {
 async fn sigkill_while_clients_ingest_loses_no_acknowledged_row() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("data").display().to_string();
-    annal(&["tenants", "create", "--data-dir", &dir, "ws_crash"]);
-    let token = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_crash", "--scope", "ingest"]).trim().to_string();
+    let token = tenant_with_key(&dir, "ws_crash", "ingest");
     // (seq, marker) of every acknowledged row, over all rounds.
     let mut acked: Vec<(u64, String)> = Vec::new();
     for round in 0..3 {
@@ -96,8 +100,7 @@ async fn sigkill_while_clients_ingest_loses_no_acknowledged_row() {
 async fn sigterm_exits_zero_and_logs_hold_no_values() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("data").display().to_string();
-    annal(&["tenants", "create", "--data-dir", &dir, "ws_t"]);
-    let token = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_t", "--scope", "ingest,read"]).trim().to_string();
+    let token = tenant_with_key(&dir, "ws_t", "ingest,read");
     let log = d.path().join("server.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
         .args(["serve", "--data-dir", &dir, "--listen", "127.0.0.1:0", "--log", "debug", "--log-format", "json"])
@@ -148,7 +151,7 @@ async fn serve_runs_retention_on_its_interval() {
         let old: Vec<Event> = (0..20).map(|i| Event::new("auth.login", ActorType::User, format!("u{i}"))).collect();
         engine.append("ws_t", &old).unwrap();
     }
-    let token = annal(&["keys", "create", "--data-dir", &dir, "--tenant", "ws_t", "--scope", "admin,read"]).trim().to_string();
+    let token = key(&dir, "ws_t", "admin,read");
     let (mut child, addr) = spawn_server(&dir, &["--retention-interval-secs", "1"]);
     let client = HttpClient::new(addr);
     // The run deletes in batches, then appends its `annal.retention.purged` row.

@@ -165,29 +165,14 @@ async fn slow_clients_time_out() {
 /// complete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_row_mid_export_aborts_the_transfer() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("data");
-    let token = {
-        let engine = annal_engine::Engine::open(&path).unwrap();
-        engine.append_system("ws_a", "annal.tenant.created", actor(), Default::default()).unwrap();
-        let (_, token) = engine.create_api_key("ws_a", annal_engine::Scopes::READ, "", actor()).unwrap();
-        let events: Vec<annal_engine::Event> = annal_testdata::events_for_tenant(annal_testdata::DEFAULT_SEED, "ws_a", 3000)
-            .into_iter()
-            .map(|v| annal_engine::Event::from_json_value(v).unwrap())
-            .collect();
-        engine.append("ws_a", &events).unwrap();
-        token
-    };
-    {
-        let raw = annal_engine::RawStore::open(&path).unwrap();
-        let (k, mut v) = raw.entries(annal_engine::Cf::Records).unwrap().into_iter().nth(2499).unwrap();
+    let events: Vec<annal_engine::Event> = annal_testdata::events_for_tenant(annal_testdata::DEFAULT_SEED, "ws_a", 3000)
+        .into_iter()
+        .map(|v| annal_engine::Event::from_json_value(v).unwrap())
+        .collect();
+    let (f, token) = tampered(&events, 2499, |v| {
         let last = v.len() - 1;
         v[last] ^= 0xff; // breaks the CRC: undecodable
-        raw.put(annal_engine::Cf::Records, &k, &v).unwrap();
-    }
-    let engine = annal_engine::Engine::open(&path).unwrap();
-    let state = annal_server::AppState::new(engine.clone(), config());
-    let f = Fixture { _dir: dir, engine, state };
+    });
     let (addr, stop, task) = start(&f).await;
     for format in ["ndjson", "csv"] {
         let uri = format!("/v1/export?format={format}");

@@ -1,20 +1,13 @@
 //! `annal retention`: the binary end to end (settings, holds, dry runs and
 //! errors) and, in-process over a manual clock, runs that delete.
 
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use annal_engine::retention::PURGED_ACTION;
 use annal_engine::{ActorType, Engine, Event, ManualClock};
 use annal_server::cli::retention::{self, RunArgs};
 
-fn annal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_annal")).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::common::*;
 
 const DAY: u64 = 86_400 * 1_000_000_000;
 /// 2026-01-01T00:00:00Z.

@@ -1,71 +1,60 @@
 //! `annal checkpoint …` and `annal verify --trusted-checkpoint` end to end:
 //! the real binary on a real store.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use annal_engine::record::StoredRecord;
 use annal_engine::{Cf, ChainHead, RawStore};
 
-fn annal(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args(args)
-        .env_remove("ANNAL_SIGNING_KEY")
-        .env_remove("ANNAL_SIGNING_KEY_FILE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
+use crate::common::*;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// A store in a temporary directory whose tenant `ws_a` holds `n` rows,
+/// ingested by the binary; and its data directory.
+fn ws_a_with(n: usize) -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data");
+    let out = annal_with_input(&["ingest", "--data-dir", dir.to_str().unwrap(), "--tenant", "ws_a"], &events(n));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    (d, dir)
 }
 
 fn events(n: usize) -> Vec<u8> {
-    (0..n)
-        .map(|i| format!("{{\"action\":\"auth.login\",\"actor\":{{\"type\":\"user\",\"id\":\"u_{i}\"}}}}\n"))
-        .collect::<String>()
-        .into_bytes()
+    (0..n).map(|i| event("auth.login", &format!("u_{i}")) + "\n").collect::<String>().into_bytes()
 }
 
 #[test]
 fn a_kept_checkpoint_verifies_until_the_tail_is_cut() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path().join("data");
+    let (d, dir) = ws_a_with(30);
     let data = dir.to_str().unwrap();
-    assert!(annal(&["ingest", "--data-dir", data, "--tenant", "ws_a"], &events(30)).status.success());
 
-    let key = annal(&["checkpoint", "public-key", "--data-dir", data], b"");
+    let key = annal(&["checkpoint", "public-key", "--data-dir", data]);
     let key: serde_json::Value = serde_json::from_slice(&key.stdout).unwrap();
     let public_key = key["public_key"].as_str().unwrap().to_string();
     assert_eq!(key["key_id"].as_str().unwrap().len(), 16);
 
     // Ingest made the first checkpoint (none existed); `make` adds one after more rows.
-    let latest = annal(&["checkpoint", "latest", "--data-dir", data, "--tenant", "ws_a"], b"");
+    let latest = annal(&["checkpoint", "latest", "--data-dir", data, "--tenant", "ws_a"]);
     assert!(latest.status.success(), "{}", text(&latest.stderr));
     let first: serde_json::Value = serde_json::from_slice(&latest.stdout).unwrap();
     assert_eq!(first["seq"], 30);
-    assert!(annal(&["ingest", "--data-dir", data, "--tenant", "ws_a"], &events(10)).status.success());
-    let made = annal(&["checkpoint", "make", "--data-dir", data, "--tenant", "ws_a"], b"");
+    assert!(annal_with_input(&["ingest", "--data-dir", data, "--tenant", "ws_a"], &events(10)).status.success());
+    let made = annal(&["checkpoint", "make", "--data-dir", data, "--tenant", "ws_a"]);
     let kept: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
     assert_eq!((kept["seq"].as_u64(), kept["prev_seq"].as_u64()), (Some(40), Some(30)));
-    let listed = annal(&["checkpoint", "list", "--data-dir", data, "--tenant", "ws_a"], b"");
+    let listed = annal(&["checkpoint", "list", "--data-dir", data, "--tenant", "ws_a"]);
     assert_eq!(text(&listed.stdout).lines().count(), 2);
     let file = d.path().join("kept.json");
     std::fs::write(&file, kept.to_string()).unwrap();
     let file = file.to_str().unwrap();
 
-    let ok = annal(&["verify", "--data-dir", data, "--trusted-checkpoint", file, "--public-key", &public_key], b"");
+    let ok = annal(&["verify", "--data-dir", data, "--trusted-checkpoint", file, "--public-key", &public_key]);
     assert_eq!(ok.status.code(), Some(0), "{}{}", text(&ok.stdout), text(&ok.stderr));
     assert!(text(&ok.stdout).contains("extends the trusted checkpoint at seq 40"));
-    let wrong = annal(&["verify", "--data-dir", data, "--trusted-checkpoint", file, "--public-key", &"00".repeat(32)], b"");
+    let wrong = annal(&["verify", "--data-dir", data, "--trusted-checkpoint", file, "--public-key", &"00".repeat(32)]);
     assert_eq!(wrong.status.code(), Some(2));
     assert!(text(&wrong.stdout).contains("key mismatch"));
-    let bad = annal(&["verify", "--data-dir", data, "--trusted-checkpoint", file, "--public-key", "xyz"], b"");
+    let bad = annal(&["verify", "--data-dir", data, "--trusted-checkpoint", file, "--public-key", "xyz"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad.stderr).contains("public_key"), "{}", text(&bad.stderr));
 
@@ -81,46 +70,34 @@ fn a_kept_checkpoint_verifies_until_the_tail_is_cut() {
         let head = ChainHead { seq: 35, recorded_at: r35.recorded_at, head: r35.head };
         raw.put(Cf::Heads, &1u64.to_be_bytes(), &head.encode()).unwrap();
     }
-    assert_eq!(annal(&["verify", "--data-dir", data], b"").status.code(), Some(0));
-    let cut = annal(&["verify", "--data-dir", data, "--trusted-checkpoint", file], b"");
+    assert_eq!(annal(&["verify", "--data-dir", data]).status.code(), Some(0));
+    let cut = annal(&["verify", "--data-dir", data, "--trusted-checkpoint", file]);
     assert_eq!(cut.status.code(), Some(2));
     assert!(text(&cut.stdout).contains("truncated: the chain ends at seq 35"), "{}", text(&cut.stdout));
 
     // A file that is not a checkpoint names the field.
     std::fs::write(d.path().join("bad.json"), r#"{"format":"annal.checkpoint.v1","tenant":"ws_a"}"#).unwrap();
-    let out = annal(&["verify", "--data-dir", data, "--trusted-checkpoint", d.path().join("bad.json").to_str().unwrap()], b"");
+    let out = annal(&["verify", "--data-dir", data, "--trusted-checkpoint", d.path().join("bad.json").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("seq"), "{}", text(&out.stderr));
 }
 
 #[test]
 fn an_exported_bundle_verifies_offline_and_a_flipped_bit_is_named() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path().join("data");
+    let (d, dir) = ws_a_with(50);
     let data = dir.to_str().unwrap();
-    assert!(annal(&["ingest", "--data-dir", data, "--tenant", "ws_a"], &events(50)).status.success());
+    let export = |file: &Path, window: &[&str]| {
+        let mut args = vec!["export", "--data-dir", data, "--tenant", "ws_a", "--bundle", file.to_str().unwrap()];
+        args.extend_from_slice(window);
+        annal(&args)
+    };
     let file = d.path().join("w.bundle");
-    let out = annal(
-        &[
-            "export",
-            "--data-dir",
-            data,
-            "--tenant",
-            "ws_a",
-            "--bundle",
-            file.to_str().unwrap(),
-            "--from-seq",
-            "10",
-            "--to-seq",
-            "20",
-        ],
-        b"",
-    );
+    let out = export(&file, &["--from-seq", "10", "--to-seq", "20"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("seq 10..=20 (11 rows)"), "{}", text(&out.stdout));
     // No data directory needed: the store is moved away first.
     std::fs::rename(&dir, d.path().join("elsewhere")).unwrap();
-    let ok = annal(&["verify-bundle", file.to_str().unwrap()], b"");
+    let ok = annal(&["verify-bundle", file.to_str().unwrap()]);
     assert_eq!(ok.status.code(), Some(0), "{}{}", text(&ok.stdout), text(&ok.stderr));
     assert!(text(&ok.stdout).contains("bundle intact: seq 10..=20 (11 rows)"), "{}", text(&ok.stdout));
 
@@ -128,20 +105,17 @@ fn an_exported_bundle_verifies_offline_and_a_flipped_bit_is_named() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x01;
     std::fs::write(&file, &bytes).unwrap();
-    let bad = annal(&["verify-bundle", file.to_str().unwrap()], b"");
+    let bad = annal(&["verify-bundle", file.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stdout).contains("BROKEN at frame"), "{}", text(&bad.stdout));
 
-    let missing = annal(&["verify-bundle", d.path().join("none").to_str().unwrap()], b"");
+    let missing = annal(&["verify-bundle", d.path().join("none").to_str().unwrap()]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(text(&missing.stderr).contains("cannot open"));
     // A window by time that holds no row is refused, and no file is left behind.
     std::fs::rename(d.path().join("elsewhere"), &dir).unwrap();
     let empty = d.path().join("empty.bundle");
-    let out = annal(
-        &["export", "--data-dir", data, "--tenant", "ws_a", "--bundle", empty.to_str().unwrap(), "--to", "2000-01-01T00:00:00Z"],
-        b"",
-    );
+    let out = export(&empty, &["--to", "2000-01-01T00:00:00Z"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("window"), "{}", text(&out.stderr));
     assert!(!empty.exists() && !d.path().join("empty.partial").exists());
@@ -150,12 +124,10 @@ fn an_exported_bundle_verifies_offline_and_a_flipped_bit_is_named() {
 #[test]
 fn the_key_comes_from_the_environment_or_a_file_and_a_readable_file_is_refused() {
     use std::os::unix::fs::PermissionsExt;
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path().join("data");
+    let (d, dir) = ws_a_with(3);
     let data = dir.to_str().unwrap();
-    assert!(annal(&["ingest", "--data-dir", data, "--tenant", "ws_a"], &events(3)).status.success());
     let own: serde_json::Value =
-        serde_json::from_slice(&annal(&["checkpoint", "public-key", "--data-dir", data], b"").stdout).unwrap();
+        serde_json::from_slice(&annal(&["checkpoint", "public-key", "--data-dir", data]).stdout).unwrap();
 
     let seed = "11".repeat(32);
     let out = Command::new(env!("CARGO_BIN_EXE_annal"))
@@ -170,11 +142,11 @@ fn the_key_comes_from_the_environment_or_a_file_and_a_readable_file_is_refused()
     let file = d.path().join("k.key");
     std::fs::write(&file, format!("{seed}\n")).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = annal(&["checkpoint", "public-key", "--data-dir", data, "--signing-key", file.to_str().unwrap()], b"");
+    let out = annal(&["checkpoint", "public-key", "--data-dir", data, "--signing-key", file.to_str().unwrap()]);
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), from_env);
 
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let out = annal(&["checkpoint", "make", "--data-dir", data, "--signing-key", file.to_str().unwrap()], b"");
+    let out = annal(&["checkpoint", "make", "--data-dir", data, "--signing-key", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("make it 0600"), "{}", text(&out.stderr));
 }
