@@ -179,21 +179,52 @@ fn is_ident(ch: char) -> bool {
 fn paths_named(code: &str, here: &str) -> BTreeSet<String> {
     let c: Vec<char> = code.chars().collect();
     let mut out = BTreeSet::new();
+    // Inline modules (`mod tests { … }`) open inside the file's module:
+    // their names, with the brace depth each closes at.
+    let mut inline: Vec<(String, usize)> = Vec::new();
+    let mut depth = 0usize;
     let mut i = 0;
     while i < c.len() {
+        match c[i] {
+            '{' => depth += 1,
+            '}' => {
+                depth = depth.saturating_sub(1);
+                if inline.last().is_some_and(|(_, d)| *d > depth) {
+                    inline.pop();
+                }
+            }
+            _ => {}
+        }
         if !is_ident(c[i]) || (i > 0 && (is_ident(c[i - 1]) || c[i - 1] == ':')) {
             i += 1;
             continue;
         }
         let word: String = c[i..].iter().take_while(|&&ch| is_ident(ch)).collect();
         let after = i + word.chars().count();
+        if word == "mod" {
+            let mut j = after;
+            while c.get(j).is_some_and(|ch| ch.is_whitespace()) {
+                j += 1;
+            }
+            let name: String = c[j..].iter().take_while(|&&ch| is_ident(ch)).collect();
+            let mut k = j + name.chars().count();
+            while c.get(k).is_some_and(|ch| ch.is_whitespace()) {
+                k += 1;
+            }
+            if !name.is_empty() && c.get(k) == Some(&'{') {
+                inline.push((name, depth + 1));
+            }
+            i = after;
+            continue;
+        }
+        let mut module = split(here);
+        module.extend(inline.iter().map(|(n, _)| n.clone()));
         let base = match word.as_str() {
             "crate" => Some(Vec::new()),
-            "self" => Some(split(here)),
+            "self" => Some(module),
             "super" => {
-                let mut p = split(here);
-                p.pop();
-                Some(p)
+                module.pop();
+                Some(module)
             }
             _ => None,
         };
@@ -473,6 +504,10 @@ mod tests {
         let expect: BTreeSet<String> =
             ["a::B", "c::d", "c::e::F", "feat::sib::G", "feat::run::child::h"].iter().map(|s| s.to_string()).collect();
         assert_eq!(names, expect);
+        // `super` inside an inline module is the file's own module.
+        let code = blank("mod tests {\n    use super::Thing;\n}\nuse super::up::Other;\n");
+        let expect: BTreeSet<String> = ["feat::run::Thing", "feat::up::Other"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(paths_named(&code, "feat::run"), expect);
     }
 
     #[test]
