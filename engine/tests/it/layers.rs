@@ -18,6 +18,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("format::chain", 0),
     ("format::checkpoint", 0),
     ("format::index", 0),
+    ("format::json", 0),
     ("format::keys", 0),
     ("format::record", 0),
     ("format::retention", 0),

@@ -13,6 +13,7 @@ mod redaction;
 mod retention;
 mod tamper;
 mod tamper_matrix;
+mod upgrade;
 
 use std::sync::Arc;
 

@@ -119,7 +119,7 @@ fn to_query(s: &QuerySpec) -> Query {
 }
 
 /// The reference answer, written independently of the engine's matcher.
-fn naive(all: &[Record], q: &Query) -> Vec<u64> {
+pub fn naive(all: &[Record], q: &Query) -> Vec<u64> {
     let mut out: Vec<u64> = all
         .iter()
         .filter(|r| {
@@ -151,7 +151,7 @@ fn naive(all: &[Record], q: &Query) -> Vec<u64> {
 }
 
 /// Walks `q` page by page through cursors; returns every seq and the pages.
-fn walk(engine: &Engine, tenant: &str, q: &Query, limit: usize) -> (Vec<u64>, Vec<Page>) {
+pub fn walk(engine: &Engine, tenant: &str, q: &Query, limit: usize) -> (Vec<u64>, Vec<Page>) {
     let mut seqs = Vec::new();
     let mut pages = Vec::new();
     let mut cursor: Option<String> = None;

@@ -1,0 +1,89 @@
+//! A store written by the previous build (store format 2), opened by this
+//! one: `testdata/stores/format2/` is such a store, checked in as RocksDB
+//! left it. It was made with the build of format 2 by
+//!
+//! ```sh
+//! gen-corpus --count 1200 --out corpus
+//! head -300 corpus/ws_acme.ndjson | annal ingest --data-dir store --tenant ws_acme --batch-size 100
+//! head -200 corpus/ws_globex.ndjson | annal ingest --data-dir store --tenant ws_globex --batch-size 50
+//! annal keys create --data-dir store --tenant ws_acme --scope read --label fixture
+//! ```
+//!
+//! (one index entry per row and value; `ingest` also made a checkpoint of
+//! each chain). The heads below are what that build reported.
+
+use std::path::Path;
+
+use annal_engine::{Cf, Engine, KeySource, Order, Query, RawStore, Record, STORE_FORMAT_VERSION};
+
+use crate::corpus_events;
+use crate::query::{naive, walk};
+
+/// Each tenant's last seq and head, as the format 2 build left them.
+const HEADS: [(&str, u64, &str); 2] = [
+    ("ws_acme", 301, "9445f846d2e4a4bab24bb275de2f61a5a39ef1bddba078e2a83a7d17f5a84989"),
+    ("ws_globex", 176, "2a3365fd6d3d9c1a3d6a25157c3d1a790b28c60a252cb13344c21dacdfff1954"),
+];
+
+fn copy_fixture(to: &Path) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/stores/format2");
+    for entry in std::fs::read_dir(from).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+fn format_version(dir: &Path) -> Vec<u8> {
+    let raw = RawStore::open(dir).unwrap();
+    raw.entries(Cf::Meta).unwrap().into_iter().find(|(k, _)| k == b"format_version").unwrap().1
+}
+
+/// Every query shape the indexes serve, each both ways, checked against a
+/// filter over every row.
+fn queries_agree_with_a_naive_filter(engine: &Engine, tenant: &str) {
+    let all: Vec<Record> = engine.iter(tenant, 1).unwrap().map(Result::unwrap).collect();
+    let e = &all[all.len() / 3].event;
+    let mut queries = vec![
+        Query { actor: Some(e.actor_id.clone()), ..Query::default() },
+        Query { action: Some(e.action.clone()), ..Query::default() },
+        Query { action_prefix: Some(e.action.split('.').next().unwrap().to_string()), ..Query::default() },
+        Query { outcome: e.outcome, ..Query::default() },
+        Query { session: e.session_id.clone(), ..Query::default() },
+        Query { from: Some(all[40].recorded_at), to: Some(all[all.len() - 40].recorded_at), ..Query::default() },
+    ];
+    for q in queries.clone() {
+        queries.push(Query { order: Order::Desc, ..q });
+    }
+    for q in &queries {
+        assert_eq!(walk(engine, tenant, q, 7).0, naive(&all, q), "{tenant}: {q:?}");
+    }
+}
+
+#[test]
+fn a_format_2_store_opens_as_format_3_with_every_row_head_and_index_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture(dir.path());
+    assert_eq!(format_version(dir.path()), 2u32.to_be_bytes());
+    {
+        let engine = Engine::builder(dir.path()).signing_key(KeySource::Seed([7; 32])).open().unwrap();
+        for (tenant, seq, head) in HEADS {
+            let h = engine.head(tenant).unwrap();
+            assert_eq!((h.seq, h.head.to_hex()), (seq, head.to_string()), "{tenant}");
+            assert!(engine.verify(tenant, ..).unwrap().is_intact(), "{tenant}");
+            assert!(engine.check_index(tenant).unwrap().is_consistent(), "{tenant}: {:?}", engine.check_index(tenant));
+            queries_agree_with_a_naive_filter(&engine, tenant);
+        }
+        assert_eq!(engine.api_keys("ws_acme").unwrap().len(), 1);
+        // Rows appended now get format 3 postings beside the format 2 entries
+        // (the corpus's next 400 events: the first 300 are in the fixture).
+        for chunk in corpus_events("ws_acme", 700)[300..].chunks(100) {
+            engine.append("ws_acme", chunk).unwrap();
+        }
+        assert_eq!(engine.head("ws_acme").unwrap().seq, 701);
+        assert!(engine.verify("ws_acme", ..).unwrap().is_intact());
+        assert!(engine.check_index("ws_acme").unwrap().is_consistent());
+        queries_agree_with_a_naive_filter(&engine, "ws_acme");
+    }
+    assert_eq!(format_version(dir.path()), STORE_FORMAT_VERSION.to_be_bytes());
+    assert_eq!(STORE_FORMAT_VERSION, 3);
+}
