@@ -188,18 +188,11 @@ impl Event {
             |e: &serde_json::Error| FieldError::new("", format!("malformed JSON: {}", crate::error::describe_json_error(e)));
         // serde would also accept a struct written as a JSON array of its
         // fields in order; an event and its nested records are objects only.
-        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'{') => {}
-            Some(b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9') => {
-                return Err(FieldError::new("", "an event must be a JSON object"));
-            }
-            _ => {
-                return Err(malformed(
-                    &serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
-                        .err()
-                        .unwrap_or_else(|| serde::de::Error::custom("expected a JSON object")),
-                ))
-            }
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => FieldError::new("", "an event must be a JSON object"),
+                Err(e) => malformed(&e),
+            });
         }
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let event = serde_path_to_error::deserialize(&mut de).map_err(|e| match e.inner().classify() {

@@ -1,5 +1,5 @@
 //! `annal query`: one tenant's rows in a window, filtered by indexed fields,
-//! printed as newline-delimited JSON (one [`Record::to_json`] per line).
+//! printed as newline-delimited JSON (one row per line, as `Record::write_json` writes it).
 //!
 //! Filters arrive in their textual form and are parsed by [`Query::set`], so
 //! the engine alone decides what a valid window, target or outcome is and
@@ -103,7 +103,10 @@ fn write_page(out: &mut dyn Write, page: &Page) -> io::Result<()> {
 }
 
 fn write_record(out: &mut dyn Write, r: &Record) -> io::Result<()> {
-    writeln!(out, "{}", r.to_json())
+    let mut line = String::with_capacity(1024);
+    r.write_json(&mut line);
+    line.push('\n');
+    out.write_all(line.as_bytes())
 }
 
 /// `Ok(true)` when the reader went away (the write failed with a broken

@@ -180,12 +180,16 @@ fn write_csv(engine: &Engine, tenant: &str, query: &Query, metrics: &Metrics, bo
     Ok(())
 }
 
-/// The rows as NDJSON, one [`annal_engine::Record::to_json`] a line.
+/// The rows as NDJSON, one row a line as `RecordRef::write_json` writes it
+/// (the shape of `Record::to_json`, written from the borrowed row).
 fn write_ndjson(engine: &Engine, tenant: &str, query: &Query, metrics: &Metrics, body: &mut BodyWriter) -> ApiResult<()> {
+    let mut line = String::with_capacity(2048);
     engine.scan(tenant, query, |r| {
         metrics.exported_rows.fetch_add(1, Ordering::Relaxed);
-        let written = serde_json::to_writer(&mut *body, &r.to_owned().to_json()).map_err(std::io::Error::from);
-        match written.and_then(|()| body.write_all(b"\n")) {
+        line.clear();
+        r.write_json(&mut line);
+        line.push('\n');
+        match body.write_all(line.as_bytes()) {
             Ok(()) => ControlFlow::Continue(()),
             Err(_) => ControlFlow::Break(()),
         }

@@ -58,7 +58,10 @@ async fn method_not_allowed() -> ApiError {
 
 /// Logs each request (method, route pattern, status, time; never the query
 /// string, headers or body, which may hold personal data or tokens) and
-/// counts responses and rejects.
+/// counts responses and rejects. A request answered with success is logged
+/// at `debug`, any other at `info`: at thousands of appends a second, a
+/// line per success is most of what the server writes and costs more than
+/// the request's own work, while the metrics count every one of them.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
@@ -66,6 +69,11 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let res = next.run(req).await;
     let problem = res.extensions().get::<Problem>().map(|p| p.slug());
     state.metrics.record_response(res.status().as_u16(), problem);
-    tracing::info!(%method, route, status = res.status().as_u16(), problem, ms = start.elapsed().as_secs_f64() * 1e3, "request");
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if res.status().is_success() {
+        tracing::debug!(%method, route, status = res.status().as_u16(), ms, "request");
+    } else {
+        tracing::info!(%method, route, status = res.status().as_u16(), problem, ms, "request");
+    }
     res
 }

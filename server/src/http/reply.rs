@@ -1,7 +1,7 @@
 //! How handlers answer: engine work on tokio's blocking pool, and JSON
 //! bodies with their status.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, ApiResult};
@@ -16,4 +16,11 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T>
 /// `status` with a JSON body.
 pub(crate) fn json(status: StatusCode, v: serde_json::Value) -> Response {
     (status, axum::Json(v)).into_response()
+}
+
+/// `status` with a JSON body already written as text.
+pub(crate) fn json_text(status: StatusCode, body: String) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
 }
