@@ -37,6 +37,9 @@ const WRITERS: usize = 4;
 /// same events' bytes.
 const EVENTS_PER_WRITER: usize = 1024;
 
+/// Per (batch size, first event of the batch): the index entries of that batch.
+type GroupEntries = HashMap<(usize, usize), Vec<(Vec<u8>, Vec<u8>)>>;
+
 struct Fixture {
     /// Per writer: its events.
     events: Vec<Arc<Vec<Event>>>,
@@ -47,7 +50,7 @@ struct Fixture {
     /// 1 to 4, as the record keys), as if its seqs were 1 to the batch size.
     /// Every key ends in a seq, which the baseline shifts to the real ones
     /// as it writes; the values (gaps between seqs) do not change.
-    index: Vec<Arc<HashMap<(usize, usize), Vec<(Vec<u8>, Vec<u8>)>>>>,
+    index: Vec<Arc<GroupEntries>>,
 }
 
 impl Fixture {
@@ -261,8 +264,14 @@ fn main() {
     // criterion's rule: without `--bench` (or with `--test`) it only tests.
     let small = !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--test");
     let fx = fixture();
-    let keys: usize = fx.index.iter().map(|w| w.iter().map(Vec::len).sum::<usize>()).sum();
-    println!("index keys a row, written by both sides: {:.2}", keys as f64 / (WRITERS * EVENTS_PER_WRITER) as f64);
+    for batch in BATCHES {
+        let keys: usize =
+            fx.index.iter().flat_map(|w| w.iter().filter(|((b, _), _)| *b == batch)).map(|(_, entries)| entries.len()).sum();
+        println!(
+            "index keys a row at batch {batch}, written by both sides: {:.2}",
+            keys as f64 / (WRITERS * EVENTS_PER_WRITER) as f64
+        );
+    }
     let tally = Tally::default();
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c, &tally, &fx);

@@ -135,18 +135,18 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (prepared_off, off) = {
         let e = engine(dir.path(), Durability::Sync, Policy::off());
-        least(|| events.iter().map(|ev| e.prepare("ws_stage", ev).expect("valid")).count())
+        least(|| events.iter().map(|ev| e.prepare("ws_stage", ev).expect("valid")).collect::<Vec<_>>().len())
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let (_, on) = {
         let e = engine(dir.path(), Durability::Sync, Policy::default());
-        least(|| events.iter().map(|ev| e.prepare("ws_stage", ev).expect("valid")).count())
+        least(|| events.iter().map(|ev| e.prepare("ws_stage", ev).expect("valid")).collect::<Vec<_>>().len())
     };
     assert_eq!(prepared_off, n);
     let limits = annal_engine::Limits::default();
     let records: Vec<_> = events.iter().map(|e| e.validate(&limits).expect("valid")).collect();
     let (encoded, encode) = least(|| records.iter().map(encode_event).collect::<Vec<_>>());
-    let (_, hash) = least(|| encoded.iter().map(|b| chain::leaf_hash(b)).count());
+    let (_, hash) = least(|| encoded.iter().map(|b| chain::leaf_hash(b)).collect::<Vec<_>>().len());
     let rows: Vec<Record> = records
         .into_iter()
         .enumerate()

@@ -34,7 +34,8 @@ impl RetentionDaemon {
         mut on_run: impl FnMut(Result<RunReport>) + Send + 'static,
     ) -> Result<RetentionDaemon> {
         let retention = engine.retention;
-        Periodic::start("annal-retention", interval, move |stop| on_run(retention.run(&RunOptions::default(), Some(stop))))
+        // Each run lowers its own deleting thread's priority.
+        Periodic::start("annal-retention", interval, None, move |stop| on_run(retention.run(&RunOptions::default(), Some(stop))))
             .map(RetentionDaemon)
     }
 
@@ -44,8 +45,15 @@ impl RetentionDaemon {
     }
 }
 
+/// The nice value of the checkpoint daemon's thread (Linux). Before it
+/// signs, a checkpoint verifies every row since the previous one: under a
+/// burst of appends that is a tenth or more of the server's CPU, which
+/// appends want more. At 10 it still gets about a tenth of a core against
+/// each busy normal thread, so checkpoints lag a burst and catch up after.
+pub const CHECKPOINT_NICE: i32 = 10;
+
 /// A background thread calling [`Engine::checkpoint_due`] four times a
-/// second; each checkpoint made or failure goes to `on_checkpoint`.
+/// second, at [`CHECKPOINT_NICE`]; each checkpoint made or failure goes to `on_checkpoint`.
 /// [`CheckpointDaemon::stop`] (or dropping it) ends it promptly.
 #[derive(Debug)]
 pub struct CheckpointDaemon(Periodic);
@@ -58,7 +66,7 @@ impl CheckpointDaemon {
         mut on_checkpoint: impl FnMut(std::result::Result<Checkpoint, (String, Error)>) + Send + 'static,
     ) -> Result<CheckpointDaemon> {
         let checkpoints = engine.checkpoints;
-        Periodic::start("annal-checkpoint", CHECKPOINT_POLL, move |_| {
+        Periodic::start("annal-checkpoint", CHECKPOINT_POLL, Some(CHECKPOINT_NICE), move |_| {
             let (made, failed) = checkpoints.due(&policy);
             made.into_iter().for_each(|cp| on_checkpoint(Ok(cp)));
             failed.into_iter().for_each(|f| on_checkpoint(Err(f)));

@@ -77,6 +77,25 @@ impl Engine {
         self.core.append(tenant, events)
     }
 
+    /// [`Engine::append`] without waiting, for callers that wait their own
+    /// way (an async server): validates, redacts and encodes the batch on
+    /// this thread and returns once it is handed to the writer; `done` gets
+    /// the receipts when the rows are durable, or why they were refused, on
+    /// the engine's commit thread — it must return at once (wake a task,
+    /// send on a channel), or it holds up every append behind it. An invalid
+    /// batch is an error here and `done` is not called. A policy change
+    /// between preparing and writing reaches `done` as
+    /// [`Error::PolicyChanged`]: call again. It never blocks: when the
+    /// writer's queue is full it is [`Error::Busy`].
+    pub fn append_then(
+        &self,
+        tenant: &str,
+        events: &[Event],
+        done: impl FnOnce(Result<Vec<Receipt>>) + Send + 'static,
+    ) -> Result<()> {
+        self.core.append_then(tenant, events, Box::new(done))
+    }
+
     /// Appends events already passed through [`Engine::prepare`].
     pub fn append_prepared(&self, tenant: &str, events: Vec<PreparedEvent>) -> Result<Vec<Receipt>> {
         self.core.append_prepared(tenant, events)

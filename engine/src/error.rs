@@ -176,6 +176,10 @@ pub enum Error {
     /// The engine is shutting down.
     #[error("engine is closed")]
     Closed,
+    /// The writer's queue is full: a caller that does not wait
+    /// (`Engine::append_then`) is told to come back instead of blocking.
+    #[error("the writer's queue is full; try again shortly")]
+    Busy,
     /// A retention setting or legal hold that cannot be used; names the field.
     #[error("invalid retention setting: {0}")]
     InvalidRetention(FieldError),

@@ -194,6 +194,12 @@ impl Event {
                 Err(e) => malformed(&e),
             });
         }
+        // Events are almost always valid: parse without tracking the path,
+        // which costs on every field, and only to name the field of an
+        // error parse again with it.
+        if let Ok(event) = serde_json::from_slice::<Event>(bytes) {
+            return Ok(event);
+        }
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let event = serde_path_to_error::deserialize(&mut de).map_err(|e| match e.inner().classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => malformed(e.inner()),

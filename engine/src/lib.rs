@@ -78,7 +78,7 @@ pub use builder::EngineBuilder;
 pub use chain::Hash;
 pub use checkpoint::{Checkpoint, CheckpointPolicy, Connection, KeySource, TrustedFailure, TrustedOutcome, TrustedReport};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use daemons::{CheckpointDaemon, RetentionDaemon, DEFAULT_RETENTION_INTERVAL};
+pub use daemons::{CheckpointDaemon, RetentionDaemon, CHECKPOINT_NICE, DEFAULT_RETENTION_INTERVAL};
 pub use engine::Engine;
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, ActorType, Event, EventRecord, Limits, Outcome, Target};

@@ -417,7 +417,8 @@ pub struct Page {
 /// What drives a walk.
 enum Driver<'s> {
     Chain,
-    Index(IndexKind, Probed<'s>),
+    /// Boxed: a probe holds two store iterators, and a plan moves.
+    Index(IndexKind, Box<Probed<'s>>),
 }
 
 /// What the planner's probe read of an index: the seqs of its first entries
@@ -556,7 +557,7 @@ pub(crate) fn plan<'q, 's>(
             let (est, probed) = probe(store, &key_prefix, lo, hi, query.order, mode)?;
             if est.rows < best {
                 best = est.rows;
-                driver = Driver::Index(kind, probed);
+                driver = Driver::Index(kind, Box::new(probed));
             }
             candidates.push(Estimate { index: kind.name(), ..est });
         }
@@ -701,7 +702,7 @@ impl Planned<'_, '_> {
                 Ok(v)
             }
             Driver::Index(_, probed) => {
-                let Probed { mut it, seqs: probed, mut exhausted } = probed;
+                let Probed { mut it, seqs: probed, mut exhausted } = *probed;
                 // `probed[..used]` have been fetched.
                 let mut used = 0;
                 let mut seqs = Vec::with_capacity(FETCH_CHUNK);

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::format::chain::{self, Hash};
 use crate::format::index::{decode_posting, key_seq, pseudonyms_of, time_key, with_seq, IndexKind, IndexTemplate, Indexed};
 use crate::format::keys;
-use crate::format::record::{decode_event, ChainHead, DecodeError, Record, StoredRecord};
+use crate::format::record::{ChainHead, DecodeError, Envelope, EventRef, Record, StoredRecord};
 use crate::format::retention::{RetentionAnchor, PURGED_ACTION};
 use crate::storage::{Cf, ReadMode, Store};
 
@@ -219,18 +219,19 @@ fn verify_once(
             if seq != expected {
                 return broken(expected, BreakReason::Gap { found: seq }, count);
             }
-            let rec = match StoredRecord::decode(v) {
+            // Read in place: verification copies nothing per row.
+            let rec = match Envelope::decode(v) {
                 Ok(r) => r,
                 Err(e) => return broken(seq, BreakReason::Undecodable(e.to_string()), count),
             };
-            let event = match decode_event(&rec.event) {
+            let event = match EventRef::decode(rec.event) {
                 Ok(e) => e,
                 Err(e) => return broken(seq, BreakReason::Undecodable(e.to_string()), count),
             };
-            if event.action == PURGED_ACTION && !purge_agrees(event.metadata.as_deref(), anchor.as_ref()) {
+            if event.action == PURGED_ACTION && !purge_agrees(event.metadata, anchor.as_ref()) {
                 return broken(seq, BreakReason::AnchorMismatch, count);
             }
-            if chain::leaf_hash(&rec.event) != rec.leaf {
+            if chain::leaf_hash(rec.event) != rec.leaf {
                 return broken(seq, BreakReason::LeafMismatch, count);
             }
             if rec.recorded_at < prev_ra {

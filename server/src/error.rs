@@ -153,6 +153,11 @@ impl From<annal_engine::Error> for ApiError {
             E::InvalidRetention(fe) => ApiError::from_field(Problem::InvalidRetention, fe),
             E::NoHold => ApiError::new(Problem::NoLegalHold, "the tenant has no legal hold to release"),
             E::OnHold { .. } => ApiError::new(Problem::OnLegalHold, e.to_string()),
+            E::Busy => {
+                let mut busy = ApiError::new(Problem::Unavailable, "the store is busy; try again shortly");
+                busy.retry_after = Some(1);
+                busy
+            }
             E::Poisoned | E::Closed => {
                 tracing::error!(cause = %e, "engine unavailable");
                 ApiError::new(Problem::Unavailable, "the store is not accepting requests")
@@ -227,6 +232,7 @@ mod tests {
             (E::UnsupportedFormat { found: 9, supported: 3 }, Problem::Internal),
             (E::Poisoned, Problem::Unavailable),
             (E::Closed, Problem::Unavailable),
+            (E::Busy, Problem::Unavailable),
             (E::InvalidRetention(fe()), Problem::InvalidRetention),
             (E::OnHold { since: "2026-01-01T00:00:00Z".into() }, Problem::OnLegalHold),
             (E::NoHold, Problem::NoLegalHold),

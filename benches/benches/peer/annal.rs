@@ -135,6 +135,19 @@ impl Server {
             .unwrap_or(0)
     }
 
+    /// CPU time the server process has used so far, user and system, all
+    /// threads (`/proc/<pid>/stat`), in seconds.
+    pub fn cpu_secs(&self) -> f64 {
+        let pid = self.child.as_ref().map_or(0, Child::id);
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+        ticks as f64 / rustix::param::clock_ticks_per_second() as f64
+    }
+
     /// SIGTERM, as a service manager stops it: the server drains, stops its
     /// daemons and closes the store. Panics if it does not exit cleanly.
     pub fn stop(mut self) {

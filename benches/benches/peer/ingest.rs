@@ -72,6 +72,8 @@ pub struct Round {
     pub latencies: Vec<Duration>,
     /// annal only: the server's peak RSS (VmHWM), KiB.
     pub peak_rss_kib: u64,
+    /// annal only: CPU seconds the server process used during the round.
+    pub server_cpu_secs: f64,
 }
 
 impl Round {
@@ -174,14 +176,16 @@ fn annal_round(work: &Workload, batch: usize) -> Round {
     let before = annal::head_seqs(&store, &work.tenants);
     let server = Server::start(&store, &dir.path().join("serve.log"), true);
     let writers = tokens.iter().map(|t| AnnalWriter { http: Http::connect(server.addr, t) }).collect();
+    let cpu_before = server.cpu_secs();
     let (secs, latencies) = drive(writers, work, batch);
+    let server_cpu_secs = server.cpu_secs() - cpu_before;
     let peak_rss_kib = server.peak_rss_kib();
     server.stop();
     let after = annal::head_seqs(&store, &work.tenants);
     for (i, t) in work.tenants.iter().enumerate() {
         assert_eq!(after[i] - before[i], work.events[i].len() as u64, "rows annal stored for {t}");
     }
-    Round { events: work.total(), secs, latencies, peak_rss_kib }
+    Round { events: work.total(), secs, latencies, peak_rss_kib, server_cpu_secs }
 }
 
 struct PgWriter {
@@ -257,5 +261,5 @@ fn pg_round(pg: &Postgres, work: &Workload, batch: usize) -> Round {
         let expected = work.events[i].len() as i64;
         assert_eq!((count, max_seq.unwrap_or(0)), (expected, expected), "rows and last seq PostgreSQL stored for {t}");
     }
-    Round { events: work.total(), secs, latencies, peak_rss_kib: 0 }
+    Round { events: work.total(), secs, latencies, peak_rss_kib: 0, server_cpu_secs: 0.0 }
 }

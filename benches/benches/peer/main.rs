@@ -28,6 +28,8 @@
 //! | `ANNAL_PEER_QUERY_REPS` | 200 | timed requests per query shape and side |
 //! | `ANNAL_PEER_EXPORT_REPS` | 20 | timed exports per side |
 //! | `ANNAL_PEER_PG_BIN` | newest `/usr/lib/postgresql/*/bin` | where `initdb` and `postgres` are |
+//! | `ANNAL_PEER_BATCHES` | `1,64,1024` | batch sizes to run ingest at (`none`: skip ingest) |
+//! | `ANNAL_PEER_QUERIES` | `1` | `0` skips first pages and the export |
 //!
 //! Under `cargo test` (no `--bench` flag) it runs once at smoke sizes (400
 //! events, a 600-row query tenant, one round), which still starts both
@@ -81,6 +83,21 @@ impl Sizes {
     }
 }
 
+/// The batch sizes to ingest at: `ANNAL_PEER_BATCHES` under `--bench`, else all.
+fn batch_sizes(full: bool) -> Vec<usize> {
+    let spec = if full { std::env::var("ANNAL_PEER_BATCHES").unwrap_or_default() } else { String::new() };
+    match spec.as_str() {
+        "" => vec![1, 64, 1024],
+        "none" => Vec::new(),
+        list => list
+            .split(',')
+            .map(|b| {
+                b.trim().parse().ok().filter(|&b: &usize| b > 0).expect("ANNAL_PEER_BATCHES: positive numbers, comma-separated")
+            })
+            .collect(),
+    }
+}
+
 fn main() {
     // Executed again as the server: run it and nothing else.
     if let Some(dir) = std::env::var_os(annal::SERVE_ENV) {
@@ -94,11 +111,14 @@ fn main() {
     let pg = pg::Postgres::start();
     eprintln!("peer bench: {sizes:?}; {}", pg.version);
     let work = ingest::Workload::new(sizes.events, sizes.clients);
-    let batches = ingest::run(&pg, &work, &[1, 64, 1024], sizes.rounds);
-    let queries = queries::run(&pg, sizes.query_rows, sizes.query_reps, sizes.export_reps);
+    let batches = ingest::run(&pg, &work, &batch_sizes(full), sizes.rounds);
+    let queries = (!full || std::env::var("ANNAL_PEER_QUERIES").map_or(true, |v| v != "0"))
+        .then(|| queries::run(&pg, sizes.query_rows, sizes.query_reps, sizes.export_reps));
     let version = pg.version.clone();
     drop(pg);
     println!("annal vs {version} ({:.0} s in all)", started.elapsed().as_secs_f64());
     report::print_ingest(&batches, work.total(), sizes.clients, work.mean_line_bytes());
-    report::print_queries(&queries);
+    if let Some(q) = &queries {
+        report::print_queries(q);
+    }
 }

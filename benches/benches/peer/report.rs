@@ -68,14 +68,16 @@ pub fn print_ingest(batches: &[BatchRounds], events: usize, clients: usize, mean
         );
     }
     println!();
-    println!("| batch | annal p50 / p99 ms a request | PostgreSQL p50 / p99 ms | annal serve peak RSS (VmHWM) |");
-    println!("|---|---|---|---|");
+    println!("| batch | annal p50 / p99 ms a request | PostgreSQL p50 / p99 ms | annal serve peak RSS (VmHWM) | annal serve CPU µs an event |");
+    println!("|---|---|---|---|---|");
     for b in batches {
         let lat = |rounds: &[Round]| rounds.iter().flat_map(|r| r.latencies.iter().copied()).collect::<Vec<_>>();
         let (a, p) = (lat(&b.annal), lat(&b.pg));
         let rss = b.annal.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
+        let cpu = b.annal.iter().map(|r| r.server_cpu_secs).sum::<f64>() * 1e6
+            / b.annal.iter().map(|r| r.events).sum::<usize>().max(1) as f64;
         println!(
-            "| {} | {:.2} / {:.2} | {:.2} / {:.2} | {:.0} MiB |",
+            "| {} | {:.2} / {:.2} | {:.2} / {:.2} | {:.0} MiB | {cpu:.1} |",
             b.batch,
             ms(percentile(&a, 50.0)),
             ms(percentile(&a, 99.0)),

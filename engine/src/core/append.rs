@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::prepare::{own_row_redactor, prepare, Origin, PreparedEvent};
-use super::writer::{Request, SideWrite};
+use super::writer::{ReplyTo, Request, SideWrite};
 use super::Core;
 use crate::error::{Error, FieldError, Result};
 use crate::event::{Actor, Event, RESERVED_ACTION_PREFIX};
@@ -66,6 +66,36 @@ impl Core {
                 other => return other,
             }
         }
+    }
+
+    /// Prepares a client's batch on this thread and hands it to the writer
+    /// without waiting: `done` gets the receipts once the rows are durable,
+    /// or why they were refused, on the committer thread (it must return at
+    /// once: wake a task, send on a channel). A batch that fails validation
+    /// is refused here, before anything is handed over. Unlike
+    /// [`Core::append`], a policy change between preparing and writing is
+    /// not retried: `done` gets [`Error::PolicyChanged`], and the caller
+    /// prepares the batch again.
+    pub fn append_then(&self, tenant: &str, events: &[Event], done: Box<dyn FnOnce(Result<Vec<Receipt>>) + Send>) -> Result<()> {
+        check_client_tenant(tenant)?;
+        self.check_batch_len(events.len())?;
+        let redactor = self.redactors.get(tenant)?;
+        let mut prepared = Vec::with_capacity(events.len());
+        let mut errors = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            match prepare(&self.limits, &redactor, e, Origin::Client) {
+                Ok(p) => prepared.push(p),
+                Err(fe) => errors.push((i, fe)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::InvalidBatch(errors));
+        }
+        let tenant = tenant.to_string();
+        self.queue.submit_with(
+            |reply| Request { tenant, events: prepared, reply, new_policy: None, side: Vec::new(), forget: None },
+            ReplyTo::Callback(done),
+        )
     }
 
     /// Appends events already prepared for `tenant`.

@@ -34,11 +34,20 @@ pub(crate) struct Periodic {
 
 impl Periodic {
     /// Starts thread `name`, calling `work` now and then every `interval`.
-    /// `work` gets the stop flag, to end a long piece of work early.
-    pub fn start(name: &str, interval: Duration, mut work: impl FnMut(&AtomicBool) + Send + 'static) -> Result<Periodic> {
+    /// `work` gets the stop flag, to end a long piece of work early. With
+    /// `nice`, the thread runs at that lower priority ([`lower_priority`]).
+    pub fn start(
+        name: &str,
+        interval: Duration,
+        nice: Option<i32>,
+        mut work: impl FnMut(&AtomicBool) + Send + 'static,
+    ) -> Result<Periodic> {
         let control = Arc::new(Control::default());
         let c = Arc::clone(&control);
         let thread = std::thread::Builder::new().name(name.into()).spawn(move || loop {
+            if let Some(n) = nice {
+                lower_priority(n);
+            }
             if c.stop.load(Ordering::SeqCst) {
                 return;
             }
@@ -78,6 +87,24 @@ impl Drop for Periodic {
     }
 }
 
+/// Lowers the calling thread's scheduling priority to `nice` (Linux: 0 is
+/// normal, 19 the lowest), for background work that must leave the cores
+/// to appends when they want them. Only ever lowers it: a thread already
+/// below (a niced process) keeps its priority. Best effort: where the
+/// platform refuses, the work goes on at normal priority.
+pub(crate) fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux, PRIO_PROCESS with a thread id names that thread alone.
+        let tid = Some(rustix::thread::gettid());
+        if rustix::process::getpriority_process(tid).is_ok_and(|now| now < nice) {
+            let _ = rustix::process::setpriority_process(tid, nice);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,7 +114,7 @@ mod tests {
     fn works_at_once_then_stops_promptly_from_a_long_sleep() {
         let runs = Arc::new(AtomicU64::new(0));
         let r = Arc::clone(&runs);
-        let p = Periodic::start("annal-test", Duration::from_secs(3600), move |_| {
+        let p = Periodic::start("annal-test", Duration::from_secs(3600), None, move |_| {
             r.fetch_add(1, Ordering::SeqCst);
         })
         .unwrap();
@@ -104,7 +131,7 @@ mod tests {
     #[test]
     fn long_work_ends_early_on_the_stop_flag() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let p = Periodic::start("annal-test", Duration::from_secs(3600), move |stop| {
+        let p = Periodic::start("annal-test", Duration::from_secs(3600), None, move |stop| {
             let _ = tx.send(());
             // Work that would never end on its own.
             while !stop.load(Ordering::SeqCst) {

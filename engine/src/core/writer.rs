@@ -22,7 +22,7 @@
 //! nothing built on a lost group can land. Readers see a new tenant only once
 //! its first group is durable.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
@@ -131,13 +131,28 @@ impl WriteQueue {
 
     /// Hands one request to the writer and waits for its receipts.
     pub fn submit(&self, request: impl FnOnce(ReplyTo) -> Request) -> Result<Vec<Receipt>> {
+        let (reply, rx) = mpsc::sync_channel(1);
+        self.submit_with(request, ReplyTo::Channel(reply))?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Hands one request to the writer; `reply` gets its outcome. A
+    /// callback's request never waits for room in the queue: it is refused
+    /// with [`Error::Busy`] instead (its caller does not block, by design).
+    pub fn submit_with(&self, request: impl FnOnce(ReplyTo) -> Request, reply: ReplyTo) -> Result<()> {
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(Error::Poisoned);
         }
-        let (reply, rx) = mpsc::sync_channel(1);
         let tx = self.tx.as_ref().ok_or(Error::Closed)?;
-        tx.send(request(reply)).map_err(|_| Error::Closed)?;
-        rx.recv().map_err(|_| Error::Closed)?
+        let waits = matches!(reply, ReplyTo::Channel(_));
+        let request = request(reply);
+        if waits {
+            return tx.send(request).map_err(|_| Error::Closed);
+        }
+        tx.try_send(request).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => Error::Busy,
+            mpsc::TrySendError::Disconnected(_) => Error::Closed,
+        })
     }
 }
 
@@ -174,7 +189,7 @@ fn commit_loop<'s>(context: &'s WriterContext, poisoned: &AtomicBool, groups: im
                 poisoned.store(true, Ordering::SeqCst);
                 let msg = e.to_string();
                 for (tx, _) in commit.replies {
-                    let _ = tx.send(Err(Error::Storage(msg.clone())));
+                    tx.send(Err(Error::Storage(msg.clone())));
                 }
                 continue;
             }
@@ -182,13 +197,13 @@ fn commit_loop<'s>(context: &'s WriterContext, poisoned: &AtomicBool, groups: im
         if poisoned.load(Ordering::SeqCst) {
             // An earlier group failed; this one was built on it.
             for (tx, _) in commit.replies {
-                let _ = tx.send(Err(Error::Poisoned));
+                tx.send(Err(Error::Poisoned));
             }
             continue;
         }
         context.tenants.publish(commit.new_tenants, &commit.forgotten);
         for (tx, receipts) in commit.replies {
-            let _ = tx.send(Ok(receipts));
+            tx.send(Ok(receipts));
         }
     }
 }
@@ -212,12 +227,42 @@ struct Group {
     idempotency: HashMap<(u64, String), Receipt>,
     next_tenant: u64,
     /// Each tenant's index entries of this group, by tenant number: written
-    /// once the group is staged, one posting per distinct value.
-    postings: HashMap<u64, Postings>,
+    /// once the group is staged, one posting per distinct value, tenants
+    /// in number order (so the batch's index keys are in key order).
+    postings: BTreeMap<u64, Postings>,
 }
 
-/// Where a caller waits for its receipts.
-pub(crate) type ReplyTo = SyncSender<Result<Vec<Receipt>>>;
+/// A caller's receipts (or why there are none), once its rows are durable.
+pub(crate) type Outcome = Result<Vec<Receipt>>;
+
+/// Where a request's outcome goes: a caller blocked on a channel, or a
+/// callback (an async server's task waker, say), run on the committer
+/// thread, which must return at once.
+pub(crate) enum ReplyTo {
+    Channel(SyncSender<Outcome>),
+    Callback(Box<dyn FnOnce(Outcome) + Send>),
+}
+
+impl ReplyTo {
+    fn send(self, outcome: Outcome) {
+        match self {
+            // A caller that went away does not need its answer.
+            ReplyTo::Channel(tx) => {
+                let _ = tx.send(outcome);
+            }
+            ReplyTo::Callback(f) => f(outcome),
+        }
+    }
+}
+
+impl std::fmt::Debug for ReplyTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReplyTo::Channel(_) => "ReplyTo::Channel",
+            ReplyTo::Callback(_) => "ReplyTo::Callback",
+        })
+    }
+}
 
 /// A staged group on its way to the disk.
 struct Commit<'s> {
@@ -284,15 +329,18 @@ impl Writer {
     }
 
     fn stage_group<'s>(&mut self, shared: &'s WriterContext, requests: Vec<Request>) -> Commit<'s> {
+        // Each row is its value and key plus, at most, about as much again
+        // in index postings, its head and idempotency entries.
+        let bytes: usize = requests.iter().flat_map(|r| &r.events).map(|e| e.value.len() + 64).sum();
         let mut commit = Commit {
-            batch: shared.store.batch(),
+            batch: shared.store.batch_with_capacity(bytes + 4096),
             replies: Vec::with_capacity(requests.len()),
             new_tenants: Vec::new(),
             forgotten: Vec::new(),
         };
         if self.poisoned.load(Ordering::SeqCst) {
             for r in requests {
-                let _ = r.reply.send(Err(Error::Poisoned));
+                r.reply.send(Err(Error::Poisoned));
             }
             return commit;
         }
@@ -303,7 +351,7 @@ impl Writer {
                 Ok(receipts) => commit.replies.push((req.reply, receipts)),
                 // Nothing of this request was staged; the others go on.
                 Err(e) => {
-                    let _ = req.reply.send(Err(e));
+                    req.reply.send(Err(e));
                 }
             }
         }

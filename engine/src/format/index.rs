@@ -38,7 +38,7 @@
 //! entries are both present or both absent. `Engine::check_index` proves it
 //! for a tenant.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::event::{EventRecord, EventRecordView, Outcome};
 use crate::format::record::{DecodeError, Record};
@@ -385,12 +385,16 @@ pub fn decode_posting(last: u64, value: &[u8]) -> Result<Vec<u64>, DecodeError> 
 /// group commit's rows of that tenant, or a chunk of a rebuild): one posting
 /// per distinct value part, one time entry per run of equal `recorded_at`.
 /// Rows must be added in seq order.
+///
+/// The entries come out in key order: RocksDB inserts a batch's keys into
+/// its memtable one after the other, and a key just after the previous one
+/// is found from where that one went instead of from the top of the skip
+/// list. Parts are hashed while rows are added (FxHash: short keys from
+/// our own validated values, nothing an attacker can collide usefully
+/// beyond one group) and sorted once at the end.
 #[derive(Debug, Default)]
 pub(crate) struct Postings {
-    by_part: HashMap<Vec<u8>, Vec<u64>>,
-    /// First-seen order of the parts, so the entries come out the same way
-    /// every time (the batch does not care; tests and tools read them).
-    order: Vec<Vec<u8>>,
+    by_part: FxHashMap<Vec<u8>, Vec<u64>>,
     times: Vec<(u64, u64)>,
 }
 
@@ -405,21 +409,21 @@ impl Postings {
                 Some(seqs) => seqs.push(seq),
                 None => {
                     self.by_part.insert(part.to_vec(), vec![seq]);
-                    self.order.push(part.to_vec());
                 }
             }
         }
     }
 
-    /// Calls `f(key, value)` with every entry of tenant `tenant`: the time
-    /// entries, then one posting per value part.
+    /// Calls `f(key, value)` with every entry of tenant `tenant`, in key
+    /// order: the time entries (kind `0x01`), then one posting per value part.
     pub fn for_each_entry(&self, tenant: u64, mut f: impl FnMut(&[u8], &[u8])) {
         for &(at, seq) in &self.times {
             f(&time_key(tenant, at, seq), &[]);
         }
+        let mut parts: Vec<(&Vec<u8>, &Vec<u64>)> = self.by_part.iter().collect();
+        parts.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut key = Vec::with_capacity(64);
-        for part in &self.order {
-            let seqs = &self.by_part[part];
+        for (part, seqs) in parts {
             key.clear();
             key.extend_from_slice(&tenant.to_be_bytes());
             key.extend_from_slice(part);

@@ -343,14 +343,37 @@ impl StoredRecord {
 
     /// Inverse of [`StoredRecord::encode`].
     pub fn decode(bytes: &[u8]) -> Result<StoredRecord, DecodeError> {
+        let e = Envelope::decode(bytes)?;
+        Ok(StoredRecord { recorded_at: e.recorded_at, leaf: e.leaf, head: e.head, event: e.event.to_vec() })
+    }
+}
+
+/// A stored record's envelope read in place: its fields, and the event's
+/// canonical encoding as a slice of the stored value (what verification
+/// rehashes, without copying it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    /// Engine time the row was recorded, ns since the Unix epoch.
+    pub recorded_at: u64,
+    /// Leaf hash of `event`.
+    pub leaf: Hash,
+    /// Chain head after this row.
+    pub head: Hash,
+    /// Canonical event encoding (what `leaf` covers).
+    pub event: &'a [u8],
+}
+
+impl<'a> Envelope<'a> {
+    /// Checks the CRC and the layout of [`StoredRecord::encode`]'s value.
+    pub fn decode(bytes: &'a [u8]) -> Result<Envelope<'a>, DecodeError> {
         let mut r = Reader::new(unseal(bytes)?);
         let recorded_at = r.u64()?;
         let leaf = r.hash()?;
         let head = r.hash()?;
         let len = r.u32()? as usize;
-        let event = r.take(len)?.to_vec();
+        let event = r.take(len)?;
         r.finish()?;
-        Ok(StoredRecord { recorded_at, leaf, head, event })
+        Ok(Envelope { recorded_at, leaf, head, event })
     }
 }
 
@@ -412,15 +435,8 @@ pub struct RecordRef<'a> {
 impl<'a> RecordRef<'a> {
     /// Decodes a stored value in place; `seq` comes from its key.
     pub fn from_stored(seq: u64, bytes: &'a [u8]) -> Result<RecordRef<'a>, DecodeError> {
-        // StoredRecord::decode's layout, reading the event in place.
-        let mut r = Reader::new(unseal(bytes)?);
-        let recorded_at = r.u64()?;
-        let leaf = r.hash()?;
-        let head = r.hash()?;
-        let len = r.u32()? as usize;
-        let event = EventRef::decode(r.take(len)?)?;
-        r.finish()?;
-        Ok(RecordRef { seq, recorded_at, leaf, head, event })
+        let e = Envelope::decode(bytes)?;
+        Ok(RecordRef { seq, recorded_at: e.recorded_at, leaf: e.leaf, head: e.head, event: EventRef::decode(e.event)? })
     }
 
     /// The owned row.

@@ -9,6 +9,7 @@ use serde_json::Map;
 
 use super::{retention_actor, rfc3339, LegalHold, Retainer, Retention, RetentionAnchor, PURGED_ACTION};
 use crate::core::append::OwnRow;
+use crate::core::periodic::lower_priority;
 use crate::core::reads::{self, anchor};
 use crate::core::writer::SideWrite;
 use crate::error::{Error, FieldError, Result};
@@ -114,26 +115,11 @@ pub const RUN_NICE: i32 = 10;
 pub(super) fn run(r: &Retainer, opts: &RunOptions, stop: Option<&AtomicBool>) -> Result<RunReport> {
     std::thread::scope(|s| {
         let worker = std::thread::Builder::new().name("annal-retention-run".into()).spawn_scoped(s, || {
-            lower_priority();
+            lower_priority(RUN_NICE);
             run_here(r, opts, stop)
         })?;
         worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
-}
-
-/// Lowers the calling thread's scheduling priority to [`RUN_NICE`]. Best
-/// effort: where the platform refuses, the run goes on at normal priority.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // On Linux, PRIO_PROCESS with a thread id names that thread alone.
-        // Only ever lower it: a caller that runs at a lower priority already
-        // (a niced process) keeps it.
-        let tid = Some(rustix::thread::gettid());
-        if rustix::process::getpriority_process(tid).is_ok_and(|nice| nice < RUN_NICE) {
-            let _ = rustix::process::setpriority_process(tid, RUN_NICE);
-        }
-    }
 }
 
 fn run_here(r: &Retainer, opts: &RunOptions, stop: Option<&AtomicBool>) -> Result<RunReport> {
@@ -469,7 +455,7 @@ mod tests {
     fn a_run_thread_lowers_its_own_priority_and_no_other() {
         let before = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
         let inside = std::thread::spawn(|| {
-            lower_priority();
+            lower_priority(RUN_NICE);
             rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
         })
         .join()
