@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::format::chain::{self, Hash};
 use crate::format::index::{decode_posting, key_seq, pseudonyms_of, time_key, with_seq, IndexKind, IndexTemplate, Indexed};
 use crate::format::keys;
-use crate::format::record::{ChainHead, DecodeError, Envelope, EventRef, Record, StoredRecord};
+use crate::format::record::{event_action, ChainHead, DecodeError, Envelope, EventRef, Record, StoredRecord};
 use crate::format::retention::{RetentionAnchor, PURGED_ACTION};
 use crate::storage::{Cf, ReadMode, Store};
 
@@ -224,12 +224,16 @@ fn verify_once(
                 Ok(r) => r,
                 Err(e) => return broken(seq, BreakReason::Undecodable(e.to_string()), count),
             };
-            let event = match EventRef::decode(rec.event) {
-                Ok(e) => e,
+            // Only `annal.retention.purged` rows are read beyond their action.
+            match event_action(rec.event) {
+                Ok(PURGED_ACTION) => {
+                    let metadata = EventRef::decode(rec.event).ok().and_then(|e| e.metadata);
+                    if !purge_agrees(metadata, anchor.as_ref()) {
+                        return broken(seq, BreakReason::AnchorMismatch, count);
+                    }
+                }
+                Ok(_) => {}
                 Err(e) => return broken(seq, BreakReason::Undecodable(e.to_string()), count),
-            };
-            if event.action == PURGED_ACTION && !purge_agrees(event.metadata, anchor.as_ref()) {
-                return broken(seq, BreakReason::AnchorMismatch, count);
             }
             if chain::leaf_hash(rec.event) != rec.leaf {
                 return broken(seq, BreakReason::LeafMismatch, count);

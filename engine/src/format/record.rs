@@ -348,6 +348,20 @@ impl StoredRecord {
     }
 }
 
+/// The action of a canonical event encoding, read without decoding the
+/// rest: it is the encoding's first field (a bincode string after the
+/// format byte). Verification needs every row's action, and only the rows
+/// of one action whole.
+pub fn event_action(encoded: &[u8]) -> Result<&str, DecodeError> {
+    let (&format, body) = encoded.split_first().ok_or(DecodeError::Truncated(0))?;
+    if format != EVENT_FORMAT_V1 && format != EVENT_FORMAT_V2 {
+        return Err(DecodeError::UnknownFormat(format));
+    }
+    let (action, _): (&str, usize) =
+        bincode::borrow_decode_from_slice(body, bincode_config()).map_err(|e| DecodeError::Body(e.to_string()))?;
+    Ok(action)
+}
+
 /// A stored record's envelope read in place: its fields, and the event's
 /// canonical encoding as a slice of the stored value (what verification
 /// rehashes, without copying it).
