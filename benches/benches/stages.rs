@@ -28,9 +28,15 @@
 //!   and compacting every column family to the last level, once (timed from
 //!   reopening the store, so replaying its WAL is counted too).
 //!
+//! Last, **in-process ingest as a service would do it**: [`WRITERS`]
+//! threads, each appending the corpus to its own tenant with
+//! `Engine::append` in batches of [`BATCH`], `Durability::Sync`: events/s,
+//! and the process's CPU (user and system, every thread, RocksDB's
+//! background work included) per event. Run it under `taskset -c 0` and
+//! `taskset -c 0,1` to see how it scales from one core to two.
+//!
 //! The HTTP layer (reading the body, routing, the response) is measured by
-//! `benches/http.rs` as the server's CPU per event above the in-process
-//! append's.
+//! `benches/peer` as the server process's CPU per event.
 //!
 //! Run: `cargo bench -p annal-benches --bench stages` (100,000 events;
 //! `ANNAL_STAGE_EVENTS` changes it). Under `cargo test` it runs 2,000 once.
@@ -42,12 +48,13 @@ use annal_engine::record::encode_event;
 use annal_engine::{chain, Durability, Engine, Event, Policy, RawStore, Record};
 use rustix::time::{clock_gettime, ClockId};
 
-// The benches' shared library sets the allocator the `annal` binary ships
-// with (mimalloc); naming it links it in.
-use annal_benches as _;
+// The benches' shared library (named below, so linked in) sets the
+// allocator the `annal` binary ships with, mimalloc.
 
 /// Events per append.
 const BATCH: usize = 1024;
+/// Appending threads of the in-process ingest.
+const WRITERS: usize = 4;
 
 fn cpu(clock: ClockId) -> Duration {
     let t = clock_gettime(clock);
@@ -116,6 +123,31 @@ fn write_all(events: &[Event], durability: Durability) -> (Duration, Duration, t
     let wall = wall.elapsed();
     drop(e);
     (cpu, wall, dir)
+}
+
+/// [`WRITERS`] threads appending `n` events in all, each to its own tenant,
+/// in batches of [`BATCH`]: events/s and process CPU µs an event.
+fn ingest(n: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine(dir.path(), Durability::Sync, Policy::default());
+    let streams: Vec<Vec<Event>> =
+        (0..WRITERS).map(|w| annal_benches::corpus_events(&format!("ws_ingest_{w}"), n / WRITERS)).collect();
+    let wall = Instant::now();
+    let (_, cpu) = timed(ClockId::ProcessCPUTime, || {
+        std::thread::scope(|s| {
+            for (w, events) in streams.iter().enumerate() {
+                let engine = engine.clone();
+                s.spawn(move || {
+                    for batch in events.chunks(BATCH) {
+                        engine.append(&format!("ws_ingest_{w}"), batch).expect("append");
+                    }
+                });
+            }
+        });
+    });
+    let wall = wall.elapsed();
+    let events = (n / WRITERS * WRITERS) as f64;
+    (events / wall.as_secs_f64(), cpu.as_secs_f64() * 1e6 / events)
 }
 
 fn main() {
@@ -190,6 +222,7 @@ fn main() {
         "all threads: WAL replay, flush, compaction to the last level, once",
     ));
 
+    let (rate, cpu_per_event) = ingest(n);
     let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
     println!("CPU per event, {n} events of the seeded corpus, {BATCH} an append, one appending thread:");
     println!("{:<34} {:>9}  note", "stage", "µs/event");
@@ -201,4 +234,9 @@ fn main() {
         println!("{:<34} {:>9.2}  {}", s.name, per(s.cpu), s.note);
     }
     println!("{:<34} {:>9.2}  sum of the stages above", "total (engine side)", per(total));
+    println!();
+    println!(
+        "in-process ingest, {WRITERS} threads x {BATCH} an append, Durability::Sync, {} cores: {rate:.0} events/s, {cpu_per_event:.2} µs of CPU an event",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
 }
