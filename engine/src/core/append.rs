@@ -49,18 +49,7 @@ impl Core {
         self.check_batch_len(events.len())?;
         let mut attempts = 0;
         loop {
-            let redactor = self.redactors.get(tenant)?;
-            let mut prepared = Vec::with_capacity(events.len());
-            let mut errors = Vec::new();
-            for (i, e) in events.iter().enumerate() {
-                match prepare(&self.limits, &redactor, e, Origin::Client) {
-                    Ok(p) => prepared.push(p),
-                    Err(fe) => errors.push((i, fe)),
-                }
-            }
-            if !errors.is_empty() {
-                return Err(Error::InvalidBatch(errors));
-            }
+            let prepared = self.prepare_batch(tenant, events)?;
             match self.submit(tenant, prepared, OwnRow::default()) {
                 Err(Error::PolicyChanged { .. }) if attempts < POLICY_RETRIES => attempts += 1,
                 other => return other,
@@ -79,6 +68,17 @@ impl Core {
     pub fn append_then(&self, tenant: &str, events: &[Event], done: Box<dyn FnOnce(Result<Vec<Receipt>>) + Send>) -> Result<()> {
         check_client_tenant(tenant)?;
         self.check_batch_len(events.len())?;
+        let prepared = self.prepare_batch(tenant, events)?;
+        let tenant = tenant.to_string();
+        self.queue.submit_with(
+            |reply| Request { tenant, events: prepared, reply, new_policy: None, side: Vec::new(), forget: None },
+            ReplyTo::Callback(done),
+        )
+    }
+
+    /// Prepares every event of a client's batch under the tenant's current
+    /// redactor; any that fails refuses the whole batch, every failure named.
+    fn prepare_batch(&self, tenant: &str, events: &[Event]) -> Result<Vec<PreparedEvent>> {
         let redactor = self.redactors.get(tenant)?;
         let mut prepared = Vec::with_capacity(events.len());
         let mut errors = Vec::new();
@@ -91,11 +91,7 @@ impl Core {
         if !errors.is_empty() {
             return Err(Error::InvalidBatch(errors));
         }
-        let tenant = tenant.to_string();
-        self.queue.submit_with(
-            |reply| Request { tenant, events: prepared, reply, new_policy: None, side: Vec::new(), forget: None },
-            ReplyTo::Callback(done),
-        )
+        Ok(prepared)
     }
 
     /// Appends events already prepared for `tenant`.
