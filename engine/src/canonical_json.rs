@@ -218,29 +218,44 @@ fn write_number(n: &Number, out: &mut String) {
     }
 }
 
+/// Which bytes a JSON string must escape: `"`, `\\` and the control
+/// characters below 0x20. A table lookup per byte instead of a match: this
+/// runs over every string of every row a page or an export writes.
+static ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 pub(crate) fn write_string(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
     out.push('"');
     // Copy runs that need no escaping in one go; only ASCII bytes ever need it.
     let bytes = s.as_bytes();
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
+        if !ESCAPE[usize::from(b)] {
+            continue;
+        }
         out.push_str(&s[run..i]);
-        if escape.is_empty() {
-            use std::fmt::Write;
-            let _ = write!(out, "\\u{:04x}", b);
-        } else {
-            out.push_str(escape);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
+                use std::fmt::Write;
+                let _ = write!(out, "\\u{:04x}", b);
+            }
         }
         run = i + 1;
     }
@@ -282,6 +297,20 @@ mod tests {
     fn strings_escape_minimally() {
         let v = json!("a\"b\\c\n\u{1}é\u{2028}");
         assert_eq!(to_canonical(&v).unwrap(), "\"a\\\"b\\\\c\\n\\u0001é\u{2028}\"");
+    }
+
+    #[test]
+    fn every_character_below_0x80_escapes_as_serde_json_escapes_it() {
+        // The escaping is part of the hashed canonical text (docs/FORMAT.md):
+        // each ASCII character, alone and inside a run, as serde_json writes it.
+        for b in 0u8..0x80 {
+            let c = char::from(b);
+            for s in [c.to_string(), format!("ab{c}cd{c}{c}é")] {
+                let mut out = String::new();
+                write_string(&s, &mut out);
+                assert_eq!(out, serde_json::to_string(&s).unwrap(), "byte {b:#04x}");
+            }
+        }
     }
 
     #[test]

@@ -581,11 +581,61 @@ pub fn parse_rfc3339_nanos(s: &str) -> Result<i64, String> {
 /// Formats nanoseconds since the Unix epoch as RFC 3339 UTC (`…Z`), with as
 /// many fractional digits as needed.
 pub fn format_rfc3339_nanos(ns: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        // Every i64 is within OffsetDateTime's range; keep a total function anyway.
-        .unwrap_or_else(|| ns.to_string())
+    let mut out = String::with_capacity(30);
+    write_rfc3339_nanos(ns, &mut out);
+    out
+}
+
+/// Appends `ns` (since the Unix epoch) as RFC 3339 UTC to `out`: the text
+/// the `time` crate's RFC 3339 formatter writes (a test compares the two
+/// over every kind of instant), without its allocation and checks. Every
+/// row of a page or an export holds one or two of these.
+pub fn write_rfc3339_nanos(ns: i64, out: &mut String) {
+    const NS: i64 = 1_000_000_000;
+    let (secs, nanos) = (ns.div_euclid(NS), ns.rem_euclid(NS));
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // The civil date of a day count from 1970-01-01 (H. Hinnant's
+    // algorithm, proleptic Gregorian calendar as RFC 3339 uses).
+    let z = days + 719_468;
+    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    // i64 nanoseconds span the years 1677 to 2262: always four digits.
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    /// Writes `v` as `digits` digits at `at`, then `sep`; returns the next position.
+    fn put(text: &mut [u8; 32], at: usize, v: i64, digits: usize, sep: u8) -> usize {
+        let mut v = v;
+        for i in (at..at + digits).rev() {
+            // v % 10 is a digit: the cast cannot truncate.
+            text[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        text[at + digits] = sep;
+        at + digits + 1
+    }
+    let mut text = [0u8; 32];
+    let mut at = put(&mut text, 0, year, 4, b'-');
+    at = put(&mut text, at, month, 2, b'-');
+    at = put(&mut text, at, day, 2, b'T');
+    at = put(&mut text, at, sod / 3600, 2, b':');
+    at = put(&mut text, at, sod / 60 % 60, 2, b':');
+    if nanos == 0 {
+        at = put(&mut text, at, sod % 60, 2, b'Z');
+    } else {
+        at = put(&mut text, at, sod % 60, 2, b'.');
+        // As many digits as needed: the nanoseconds without trailing zeros.
+        let (mut frac, mut digits) = (nanos, 9);
+        while frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
+        }
+        at = put(&mut text, at, frac, digits, b'Z');
+    }
+    // Digits and separators are ASCII.
+    out.push_str(std::str::from_utf8(&text[..at]).unwrap_or_default());
 }
 
 fn too_deep(field: &str) -> FieldError {
@@ -727,6 +777,29 @@ mod tests {
         for c in ['\u{0}', '\u{1f}', '\u{7f}', '\u{80}', '\u{9f}', 'a', 'é', '\u{a0}', '\u{2028}', '€', '😀'] {
             let s = format!("ab{c}cd");
             assert_eq!(has_control(&s), c.is_control(), "{:?}", c);
+        }
+    }
+
+    #[test]
+    fn timestamps_are_written_as_the_time_crate_writes_rfc_3339() {
+        let by_time = |ns: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap().format(&Rfc3339).unwrap();
+        let mut cases = vec![0, 1, -1, 999_999_999, 1_000_000_000, -1_000_000_000, 100, 120_000_000, i64::MIN, i64::MAX];
+        // Leap days, century years, the ends of months and years, seconds without and with fractions.
+        for day in ["1700-02-28", "1900-03-01", "2000-02-29", "2024-12-31", "2100-02-28", "2262-04-10"] {
+            let at = OffsetDateTime::parse(&format!("{day}T23:59:59Z"), &Rfc3339).unwrap().unix_timestamp_nanos() as i64;
+            cases.extend([at, at + 1, at + 999_999_999, at + 1_000_000_000, at - 86_400_000_000_000]);
+        }
+        // A seeded walk over the whole range.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(x as i64);
+            cases.push((x as i64) / 1_000 * 1_000);
+        }
+        for ns in cases {
+            assert_eq!(format_rfc3339_nanos(ns), by_time(ns), "{ns}");
         }
     }
 

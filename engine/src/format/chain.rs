@@ -25,11 +25,21 @@ impl Hash {
     /// Lower-case hex, 64 characters.
     pub fn to_hex(&self) -> String {
         let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-            s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-        }
+        self.push_hex(&mut s);
         s
+    }
+
+    /// Appends the lower-case hex to `out`, in one copy (every row a page
+    /// or an export writes carries two hashes).
+    pub fn push_hex(&self, out: &mut String) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; 64];
+        for (pair, b) in text.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 15)];
+        }
+        // Hex digits are ASCII.
+        out.push_str(std::str::from_utf8(&text).unwrap_or_default());
     }
 
     /// Parses 64 hex characters (either case).

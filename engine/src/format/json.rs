@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use crate::canonical_json::write_string;
-use crate::event::{format_rfc3339_nanos, EventRecord};
+use crate::event::{write_rfc3339_nanos, EventRecord};
 use crate::format::chain::Hash;
 use crate::format::record::{EventRef, Record, RecordRef};
 
@@ -53,13 +53,18 @@ impl<'o> Members<'o> {
         let _ = write!(out, "{value}");
     }
 
+    /// An instant as its RFC 3339 text (which needs no escaping).
+    fn time(&mut self, name: &str, ns: i64) {
+        let out = self.name(name);
+        out.push('"');
+        write_rfc3339_nanos(ns, out);
+        out.push('"');
+    }
+
     fn hash(&mut self, name: &str, h: &Hash) {
         let out = self.name(name);
         out.push('"');
-        for b in h.0 {
-            out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-            out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-        }
+        h.push_hex(out);
         out.push('"');
     }
 
@@ -101,7 +106,7 @@ impl EventRef<'_> {
         m.opt("key_ref", self.key_ref);
         m.json("metadata", self.metadata);
         if let Some(ns) = self.occurred_at {
-            m.str("occurred_at", &format_rfc3339_nanos(ns));
+            m.time("occurred_at", ns);
         }
         m.opt("outcome", self.outcome.map(|o| o.as_str()));
         m.opt("output_hash", self.output_hash);
@@ -116,6 +121,23 @@ impl EventRef<'_> {
         m.opt("user_agent", self.user_agent);
         m.close();
     }
+
+    /// Appends the redactions applied to the event as a JSON array,
+    /// `[{"how": …, "path": …}, …]` (a row's `redactions` member, and the
+    /// CSV export's cell of that name).
+    pub fn write_redactions_json(&self, out: &mut String) {
+        out.push('[');
+        for (i, (path, how)) in self.redactions.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let mut r = Members::open(out);
+            r.str("how", how);
+            r.str("path", path);
+            r.close();
+        }
+        out.push(']');
+    }
 }
 
 impl RecordRef<'_> {
@@ -127,20 +149,9 @@ impl RecordRef<'_> {
         m.hash("head", &self.head);
         m.hash("leaf", &self.leaf);
         m.num("policy_version", self.event.policy_version);
-        m.str("recorded_at", &format_rfc3339_nanos(i64::try_from(self.recorded_at).unwrap_or(i64::MAX)));
+        m.time("recorded_at", i64::try_from(self.recorded_at).unwrap_or(i64::MAX));
         m.num("recorded_at_ns", self.recorded_at);
-        let list = m.name("redactions");
-        list.push('[');
-        for (i, (path, how)) in self.event.redactions.iter().enumerate() {
-            if i > 0 {
-                list.push(',');
-            }
-            let mut r = Members::open(list);
-            r.str("how", how);
-            r.str("path", path);
-            r.close();
-        }
-        list.push(']');
+        self.event.write_redactions_json(m.name("redactions"));
         m.num("seq", self.seq);
         m.close();
     }

@@ -92,14 +92,12 @@ fn csv_row<'a>(r: &RecordRef<'a>) -> [Cow<'a, str>; 26] {
     let e = &r.event;
     let o = |v: Option<&'a str>| Cow::Borrowed(v.unwrap_or_default());
     let ns = |n: i64| Cow::Owned(annal_engine::event::format_rfc3339_nanos(n));
-    let redactions = if e.redactions.is_empty() {
-        String::new()
-    } else {
-        serde_json::Value::from(
-            e.redactions.iter().map(|(path, how)| serde_json::json!({"path": path, "how": how})).collect::<Vec<_>>(),
-        )
-        .to_string()
-    };
+    // Written as text: a `Value` tree of the list per row cost more than
+    // the rest of the row.
+    let mut redactions = String::new();
+    if !e.redactions.is_empty() {
+        e.write_redactions_json(&mut redactions);
+    }
     let target = e.target.unwrap_or_default();
     [
         r.seq.to_string().into(),
