@@ -91,7 +91,7 @@ fn parse_events(framing: Framing, body: &[u8], max: usize, limits: &Limits) -> A
             push(0, Event::from_json_slice(body));
         }
         Framing::Ndjson => {
-            let lines: Vec<&[u8]> = body.split(|b| *b == b'\n').filter(|l| !l.iter().all(|b| b.is_ascii_whitespace())).collect();
+            let lines = ndjson_lines(body);
             if lines.len() > max {
                 return Err(too_many(lines.len()));
             }
@@ -122,6 +122,20 @@ fn parse_events(framing: Framing, body: &[u8], max: usize, limits: &Limits) -> A
         return Err(ApiError::new(Problem::EmptyBatch, "the request holds no events"));
     }
     Ok((events.into_iter().map(|(_, e)| e).collect(), single))
+}
+
+/// The lines of an NDJSON body that hold something (blank ones skipped).
+fn ndjson_lines(body: &[u8]) -> Vec<&[u8]> {
+    let mut lines = Vec::with_capacity(memchr::memchr_iter(b'\n', body).count() + 1);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len())) {
+        let line = &body[start..end];
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            lines.push(line);
+        }
+        start = end + 1;
+    }
+    lines
 }
 
 /// Sets `key_ref` to the writing key, keeping a different client value in
@@ -384,6 +398,15 @@ mod tests {
         same.key_ref = Some("0011223344556677".into());
         stamp_key_ref(&mut same, "0011223344556677").unwrap();
         assert!(same.metadata.is_none());
+    }
+
+    #[test]
+    fn ndjson_lines_are_split_at_every_line_feed_and_blank_ones_skipped() {
+        let split = |b: &[u8]| ndjson_lines(b).into_iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>();
+        assert_eq!(split(b"a\nb\r\n\n  \n\tc"), ["a", "b\r", "\tc"]);
+        assert_eq!(split(b"a\n"), ["a"]);
+        assert!(split(b"").is_empty());
+        assert!(split(b"\n \r\n").is_empty());
     }
 
     #[test]
