@@ -28,7 +28,7 @@ use crate::format::apikey::{ApiKey, Scopes};
 use crate::format::record::{ChainHead, Receipt, Record, RecordRef};
 use crate::format::tenant::check_client_tenant;
 use crate::policy;
-use crate::query::{self, Page, Query, QueryStream, Scanned};
+use crate::query::{self, Page, PageInfo, Query, QueryStream, Scanned};
 use crate::redact::Policy;
 use crate::retention::{Retainer, Retention, RetentionStatus, RunOptions, RunReport, TenantDeletion};
 use crate::verify::{self, IndexCheck, VerifyOutcome};
@@ -185,6 +185,23 @@ impl Engine {
     pub fn query(&self, tenant: &str, query: &Query, limit: usize, cursor: Option<&str>) -> Result<Page> {
         let (n, query) = self.resolved(tenant, query)?;
         query::page(&self.core.store, &self.core.limits, tenant, n, &query, limit, cursor)
+    }
+
+    /// The page [`Engine::query`] returns, with each row lent to `f` as it
+    /// is read instead of copied into the page: a server writing rows
+    /// straight into its answer allocates nothing per row. `f` may stop the
+    /// page early (it is then not `complete`, and its cursor resumes after
+    /// the last row `f` was given).
+    pub fn query_visit(
+        &self,
+        tenant: &str,
+        query: &Query,
+        limit: usize,
+        cursor: Option<&str>,
+        mut f: impl FnMut(&RecordRef<'_>) -> ControlFlow<()>,
+    ) -> Result<PageInfo> {
+        let (n, query) = self.resolved(tenant, query)?;
+        query::page_visit(&self.core.store, &self.core.limits, tenant, n, &query, limit, cursor, &mut f)
     }
 
     /// Every row of `query`, in order, read a bounded chunk at a time

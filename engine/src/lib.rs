@@ -85,7 +85,7 @@ pub use event::{Actor, ActorType, Event, EventRecord, Limits, Outcome, Target};
 pub use format::tenant::{validate_tenant, MAX_TENANT_BYTES, PLATFORM_TENANT, RESERVED_TENANT_PREFIX};
 pub use index::IndexKind;
 pub use policy::POLICY_ACTION;
-pub use query::{Explain, Order, Page, Query, QueryStream, Scanned, TargetFilter};
+pub use query::{Explain, Order, Page, PageInfo, Query, QueryStream, Scanned, TargetFilter};
 pub use record::{ChainHead, EventRef, Receipt, Record, RecordRef};
 pub use redact::detect::Detector;
 pub use redact::{Policy, Redaction, Rule, Strategy};

@@ -414,6 +414,18 @@ pub struct Page {
     pub explain: Explain,
 }
 
+/// A page as [`crate::Engine::query_visit`] hands it out: everything of a
+/// [`Page`] but its rows, which went to the visitor.
+#[derive(Debug, Clone)]
+pub struct PageInfo {
+    /// As [`Page::cursor`].
+    pub cursor: Option<String>,
+    /// As [`Page::complete`].
+    pub complete: bool,
+    /// As [`Page::explain`]; `returned` counts the rows handed to the visitor.
+    pub explain: Explain,
+}
+
 /// What drives a walk.
 enum Driver<'s> {
     Chain,
@@ -775,6 +787,27 @@ pub(crate) fn page(
     limit: usize,
     cursor: Option<&str>,
 ) -> Result<Page> {
+    let mut records = Vec::with_capacity(limit.min(MAX_PAGE_SIZE));
+    let info = page_visit(store, limits, tenant, n, query, limit, cursor, &mut |r| {
+        records.push(r.to_owned());
+        ControlFlow::Continue(())
+    })?;
+    Ok(Page { records, cursor: info.cursor, complete: info.complete, explain: info.explain })
+}
+
+/// One page of `query` over tenant `n`, each row lent to `f`; see
+/// [`crate::Engine::query_visit`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn page_visit(
+    store: &Store,
+    limits: &Limits,
+    tenant: &str,
+    n: u64,
+    query: &Query,
+    limit: usize,
+    cursor: Option<&str>,
+    f: &mut dyn FnMut(&RecordRef<'_>) -> ControlFlow<()>,
+) -> Result<PageInfo> {
     if limit == 0 || limit > MAX_PAGE_SIZE {
         return Err(bad("limit", format!("must be 1 to {MAX_PAGE_SIZE}")));
     }
@@ -798,11 +831,11 @@ pub(crate) fn page(
     };
     let planned = plan(store, limits, n, query, after, None, ReadMode::Interactive)?;
     let mut explain = planned.explain(0, 0);
-    let (records, examined, complete) = planned.run(store, limit)?;
-    (explain.examined, explain.returned) = (examined, records.len() as u64);
-    let last = records.last().map(|r| r.seq).or(after);
+    let v = planned.visit(store, limit, f)?;
+    (explain.examined, explain.returned) = (v.examined, v.returned);
+    let last = v.last_seq.or(after);
     let cursor = last.map(|last_seq| Cursor { tenant_tag: tag, fingerprint, last_seq }.encode());
-    Ok(Page { records, cursor, complete, explain })
+    Ok(PageInfo { cursor, complete: v.complete && !v.stopped, explain })
 }
 
 /// What [`crate::Engine::scan`] did.
