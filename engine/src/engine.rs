@@ -183,8 +183,7 @@ impl Engine {
     /// API default to 100), resuming after `cursor` if given. See
     /// [`crate::query`] for how the index is chosen and why paging is exact.
     pub fn query(&self, tenant: &str, query: &Query, limit: usize, cursor: Option<&str>) -> Result<Page> {
-        let (n, query) = self.resolved(tenant, query)?;
-        query::page(&self.core.store, &self.core.limits, tenant, n, &query, limit, cursor)
+        Page::owned(|f| self.query_visit(tenant, query, limit, cursor, f))
     }
 
     /// The page [`Engine::query`] returns, with each row lent to `f` as it

@@ -777,26 +777,23 @@ impl Planned<'_, '_> {
     }
 }
 
-/// One page of `query` over tenant `n`; see [`crate::Engine::query`].
-pub(crate) fn page(
-    store: &Store,
-    limits: &Limits,
-    tenant: &str,
-    n: u64,
-    query: &Query,
-    limit: usize,
-    cursor: Option<&str>,
-) -> Result<Page> {
-    let mut records = Vec::with_capacity(limit.min(MAX_PAGE_SIZE));
-    let info = page_visit(store, limits, tenant, n, query, limit, cursor, &mut |r| {
-        records.push(r.to_owned());
-        ControlFlow::Continue(())
-    })?;
-    Ok(Page { records, cursor: info.cursor, complete: info.complete, explain: info.explain })
+impl Page {
+    /// The page `visit` gave out, with the rows it lent, owned.
+    pub(crate) fn owned(
+        visit: impl FnOnce(&mut dyn FnMut(&RecordRef<'_>) -> ControlFlow<()>) -> Result<PageInfo>,
+    ) -> Result<Page> {
+        let mut records = Vec::new();
+        let info = visit(&mut |r| {
+            records.push(r.to_owned());
+            ControlFlow::Continue(())
+        })?;
+        Ok(Page { records, cursor: info.cursor, complete: info.complete, explain: info.explain })
+    }
 }
 
 /// One page of `query` over tenant `n`, each row lent to `f`; see
-/// [`crate::Engine::query_visit`].
+/// [`crate::Engine::query_visit`] (and [`crate::Engine::query`], which
+/// keeps the rows).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn page_visit(
     store: &Store,

@@ -18,10 +18,11 @@
 //! written by the writer itself, sparing two thread wake-ups a request.
 //!
 //! **Invariants.** A receipt is sent only after the batch holding its row
-//! returned from a (synced) write, by whichever thread wrote it. The writer's working heads run at most one
-//! group ahead of the disk; groups are written strictly in staging order; a
-//! failed write poisons the engine and fails every group staged after it, so
-//! nothing built on a lost group can land. Readers see a new tenant only once
+//! returned from a (synced) write, by whichever thread wrote it. The
+//! writer's working heads run at most one group ahead of the disk; groups
+//! are written strictly in staging order; a failed write poisons the engine
+//! and fails every group staged after it, so nothing built on a lost group
+//! can land. Readers see a new tenant only once
 //! its first group is durable.
 
 use std::collections::{BTreeMap, HashMap};

@@ -127,7 +127,7 @@ fn parse_events(framing: Framing, body: &[u8], max: usize, limits: &Limits) -> A
 
 /// The lines of an NDJSON body that hold something (blank ones skipped).
 fn ndjson_lines(body: &[u8]) -> Vec<&[u8]> {
-    let mut lines = Vec::with_capacity(memchr::memchr_iter(b'\n', body).count() + 1);
+    let mut lines = Vec::new();
     let mut start = 0;
     for end in memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len())) {
         let line = &body[start..end];
