@@ -135,14 +135,48 @@ pub(crate) enum Seg {
 }
 
 /// Whether `pat` matches the whole of `path`.
+///
+/// In time proportional to the pattern's length times the path's, whatever
+/// the pattern: `reach[j]` says whether the segments seen so far match the
+/// first `j` of the path, one pass a segment. (Trying every split of the
+/// path at each `**` recursively, as this once did, takes exponential time
+/// on a pattern of many `**`, and a stored policy is applied to every later
+/// append of its tenant.)
 pub(crate) fn matches<S: AsRef<str>>(pat: &[Seg], path: &[S]) -> bool {
-    match pat.split_first() {
-        None => path.is_empty(),
-        Some((Seg::Any, rest)) => (0..=path.len()).any(|skip| matches(rest, &path[skip..])),
-        Some((seg, rest)) => match path.split_first() {
-            None => false,
-            Some((p, tail)) => (matches!(seg, Seg::One) || matches!(seg, Seg::Lit(l) if l == p.as_ref())) && matches(rest, tail),
-        },
+    // JSON paths are at most MAX_DEPTH (32) deep: no allocation for them.
+    let mut stack = [false; 40];
+    let mut heap = Vec::new();
+    let reach: &mut [bool] = if path.len() < stack.len() {
+        &mut stack[..=path.len()]
+    } else {
+        heap.resize(path.len() + 1, false);
+        &mut heap
+    };
+    reach[0] = true;
+    for seg in pat {
+        match seg {
+            // Any number of segments: reachable at j if reachable at any k <= j.
+            Seg::Any => {
+                for j in 1..reach.len() {
+                    reach[j] |= reach[j - 1];
+                }
+            }
+            // Exactly one segment, which must fit.
+            _ => {
+                for j in (1..reach.len()).rev() {
+                    reach[j] = reach[j - 1] && fits(seg, path[j - 1].as_ref());
+                }
+                reach[0] = false;
+            }
+        }
+    }
+    reach[path.len()]
+}
+
+fn fits(seg: &Seg, segment: &str) -> bool {
+    match seg {
+        Seg::Lit(l) => l == segment,
+        Seg::One | Seg::Any => true,
     }
 }
 
@@ -254,6 +288,54 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The matcher as first written: every split tried at each `**`.
+    fn naive(pat: &[Seg], path: &[&str]) -> bool {
+        match pat.split_first() {
+            None => path.is_empty(),
+            Some((Seg::Any, rest)) => (0..=path.len()).any(|skip| naive(rest, &path[skip..])),
+            Some((seg, rest)) => match path.split_first() {
+                None => false,
+                Some((p, tail)) => fits(seg, p) && naive(rest, tail),
+            },
+        }
+    }
+
+    #[test]
+    fn matching_agrees_with_trying_every_split() {
+        // Every pattern of up to five segments over {a, *, **} against every
+        // path of up to five segments over {a, b}.
+        let segs = [Seg::Lit("a".into()), Seg::One, Seg::Any];
+        let (mut pats, mut level): (Vec<Vec<Seg>>, Vec<Vec<Seg>>) = (vec![vec![]], vec![vec![]]);
+        for _ in 0..5 {
+            level = level.iter().flat_map(|p| segs.iter().map(move |s| [p.clone(), vec![s.clone()]].concat())).collect();
+            pats.extend(level.iter().cloned());
+        }
+        let mut paths: Vec<Vec<&str>> = vec![vec![]];
+        for len in 1..=5 {
+            for bits in 0..(1u32 << len) {
+                paths.push((0..len).map(|i| if bits >> i & 1 == 1 { "a" } else { "b" }).collect());
+            }
+        }
+        for p in &pats {
+            for path in &paths {
+                assert_eq!(matches(p, path), naive(p, path), "{p:?} {path:?}");
+            }
+        }
+        let deep: Vec<&str> = vec!["a"; 64];
+        assert!(matches(&[Seg::Any, Seg::Lit("a".into())], &deep));
+    }
+
+    #[test]
+    fn a_pattern_of_many_double_stars_matches_in_linear_time() {
+        // 120 `**` and a last segment no path has: trying every split would
+        // take longer than the universe has; the table takes microseconds.
+        let mut p = vec![Seg::Any; 120];
+        p.push(Seg::Lit("nowhere".into()));
+        let path: Vec<&str> = vec!["x"; 32];
+        assert!(!matches(&p, &path));
+        assert!(matches(&p[..120], &path));
+    }
 
     fn pat(p: &str) -> Vec<Seg> {
         Policy { rules: vec![Rule { path: p.into(), strategy: Strategy::Keep }], detectors: vec![] }.compile().unwrap();
