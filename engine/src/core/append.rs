@@ -59,7 +59,7 @@ impl Core {
 
     /// Prepares a client's batch on this thread and hands it to the writer
     /// without waiting: `done` gets the receipts once the rows are durable,
-    /// or why they were refused, on the committer thread (it must return at
+    /// or why they were refused, on the thread that wrote them (it must return at
     /// once: wake a task, send on a channel). A batch that fails validation
     /// is refused here, before anything is handed over. Unlike
     /// [`Core::append`], a policy change between preparing and writing is

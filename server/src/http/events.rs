@@ -236,7 +236,7 @@ pub(super) async fn append(State(state): State<AppState>, key: Key, headers: Hea
     let key_id = key.0.id.clone();
     let tenant = key.tenant().to_string();
     // Parsing and preparing a thousand events is milliseconds of CPU: a
-    // large body goes to the blocking pool; a small one (most appends are a
+    // large body goes to `blocking` (off the runtime); a small one (most appends are a
     // handful of events) is cheaper done here than handed to another
     // thread. Either way nothing waits for the fsync on a thread: the
     // engine calls back when the rows are durable.

@@ -2,9 +2,11 @@
 //!
 //! Routes are versioned under `/v1`; docs/API.md describes each with a curl
 //! example and `GET /openapi.json` serves the same in OpenAPI 3.1. Handlers
-//! do their engine work on tokio's blocking pool (`spawn_blocking`): an
-//! append waits for the group commit's fsync, a query or export reads
-//! RocksDB, and neither may stall the threads that drive connections.
+//! do engine work that may block in `reply::blocking` (`block_in_place` on
+//! the server's runtime) and stream exports from tokio's blocking pool: a
+//! query or export reads RocksDB, a large append parses and prepares for
+//! milliseconds, and neither may stall the threads that drive connections.
+//! No handler waits for an fsync on a thread: the engine calls back.
 
 mod checkpoints;
 mod download;

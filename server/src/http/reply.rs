@@ -1,4 +1,4 @@
-//! How handlers answer: engine work on tokio's blocking pool, and JSON
+//! How handlers answer: engine work off the async runtime, and JSON
 //! bodies with their status.
 
 use axum::http::{header, HeaderValue, StatusCode};
