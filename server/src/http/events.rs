@@ -18,6 +18,7 @@
 //! the first receipt back (200, `replayed: true`) instead of a second row.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::Instant;
 
 use annal_engine::{Event, FieldError, Limits, Query, Receipt, Scopes};
@@ -236,31 +237,33 @@ pub(super) async fn append(State(state): State<AppState>, key: Key, headers: Hea
     let key_id = key.0.id.clone();
     let tenant = key.tenant().to_string();
     // Parsing and preparing a thousand events is milliseconds of CPU: a
-    // large body goes to `blocking` (off the runtime); a small one (most appends are a
-    // handful of events) is cheaper done here than handed to another
-    // thread. Either way nothing waits for the fsync on a thread: the
-    // engine calls back when the rows are durable.
-    let events = if body.len() <= INLINE_BODY_BYTES {
-        request_events(framing, &body, max, state.engine.limits(), idem, &key_id)?
-    } else {
-        let engine = state.engine.clone();
-        blocking(move || request_events(framing, &body, max, engine.limits(), idem, &key_id)).await?
-    };
-    let inline = events.len() <= INLINE_EVENTS;
-    let events = std::sync::Arc::new(events);
+    // large body is parsed, prepared and handed to the writer in one
+    // `blocking` call (off the runtime; one hand-over of the worker, not one
+    // for the parse and one for the preparation); a small one (most appends
+    // are a handful of events) is cheaper done right here. Either way
+    // nothing waits for the fsync on a thread: the engine calls back when
+    // the rows are durable.
+    let off_runtime = body.len() > INLINE_BODY_BYTES;
     let start = Instant::now();
+    let mut events: Option<Arc<Vec<Event>>> = None;
     let mut attempts = 0;
     let receipts = loop {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let done = move |r| {
             let _ = tx.send(r);
         };
-        if inline {
-            state.engine.append_then(&tenant, &events, done)?;
-        } else {
-            let (engine, tenant, events) = (state.engine.clone(), tenant.clone(), std::sync::Arc::clone(&events));
-            blocking(move || engine.append_then(&tenant, &events, done).map_err(ApiError::from)).await?;
-        }
+        let (engine, tenant, body, idem, key_id) =
+            (state.engine.clone(), tenant.clone(), body.clone(), idem.clone(), key_id.clone());
+        let parsed = events.take();
+        let submit = move || -> ApiResult<Arc<Vec<Event>>> {
+            let events = match parsed {
+                Some(e) => e,
+                None => Arc::new(request_events(framing, &body, max, engine.limits(), idem, &key_id)?),
+            };
+            engine.append_then(&tenant, &events, done)?;
+            Ok(events)
+        };
+        events = Some(if off_runtime { blocking(submit).await? } else { submit()? });
         match rx.await.map_err(|_| ApiError::from(annal_engine::Error::Closed))? {
             // Another request changed the tenant's policy in between: the
             // batch is prepared again under the new one (rare, so bounded).
@@ -273,10 +276,8 @@ pub(super) async fn append(State(state): State<AppState>, key: Key, headers: Hea
     Ok(json_text(status, receipts_json(&receipts)))
 }
 
-/// Bodies up to this size are parsed on the connection's thread.
+/// Bodies up to this size are parsed and prepared on the connection's thread.
 const INLINE_BODY_BYTES: usize = 16 * 1024;
-/// Batches up to this many events are prepared on the connection's thread.
-const INLINE_EVENTS: usize = 16;
 
 /// Parameters of `GET /v1/events` besides the filters.
 pub(super) const PAGE_PARAMS: [&str; 3] = ["limit", "cursor", "explain"];
