@@ -147,26 +147,29 @@ fn concurrent_appends_with_one_idempotency_key_write_one_row() {
     assert_eq!(engine.head("t").unwrap().seq, 1);
 }
 
-#[test]
-fn concurrent_writers_get_contiguous_seqs_and_a_valid_chain() {
-    let (_d, engine, _c) = store();
+/// Runs `writer(w)` for `w` in `0..threads`, all at once; returns every
+/// seq they returned, sorted.
+fn seqs_from_threads(threads: u64, writer: impl Fn(u64) -> Vec<u64> + Sync) -> Vec<u64> {
+    let writer = &writer;
     let mut seqs: Vec<u64> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..8u64)
-            .map(|w| {
-                let engine = engine.clone();
-                s.spawn(move || {
-                    let mut mine = Vec::new();
-                    for i in 0..50 {
-                        let batch: Vec<_> = (0..(1 + i % 5)).map(|j| event(w * 1000 + i * 10 + j)).collect();
-                        mine.extend(engine.append("shared", &batch).unwrap().into_iter().map(|r| r.seq));
-                    }
-                    mine
-                })
-            })
-            .collect();
+        let hs: Vec<_> = (0..threads).map(|w| s.spawn(move || writer(w))).collect();
         hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
     seqs.sort_unstable();
+    seqs
+}
+
+#[test]
+fn concurrent_writers_get_contiguous_seqs_and_a_valid_chain() {
+    let (_d, engine, _c) = store();
+    let seqs = seqs_from_threads(8, |w| {
+        let mut mine = Vec::new();
+        for i in 0..50 {
+            let batch: Vec<_> = (0..(1 + i % 5)).map(|j| event(w * 1000 + i * 10 + j)).collect();
+            mine.extend(engine.append("shared", &batch).unwrap().into_iter().map(|r| r.seq));
+        }
+        mine
+    });
     let n = seqs.len() as u64;
     assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
     assert!(engine.verify("shared", ..).unwrap().is_intact());
@@ -179,30 +182,21 @@ fn concurrent_writers_get_contiguous_seqs_and_a_valid_chain() {
 #[test]
 fn small_and_large_groups_written_by_either_thread_keep_one_ordered_chain() {
     let (_d, engine, _c) = store();
-    let mut seqs: Vec<u64> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..6u64)
-            .map(|w| {
-                let engine = engine.clone();
-                s.spawn(move || {
-                    let mut mine = Vec::new();
-                    for i in 0..24u64 {
-                        let n = [1, 100, 3, 65, 64, 2][((w + i) % 6) as usize];
-                        let batch: Vec<_> = (0..n).map(|j| event(w * 100_000 + i * 1000 + j)).collect();
-                        let tenant = if i % 3 == 0 { "other" } else { "shared" };
-                        let receipts = engine.append(tenant, &batch).unwrap();
-                        // A request's rows are contiguous in its chain.
-                        assert!(receipts.windows(2).all(|p| p[1].seq == p[0].seq + 1));
-                        if tenant == "shared" {
-                            mine.extend(receipts.into_iter().map(|r| r.seq));
-                        }
-                    }
-                    mine
-                })
-            })
-            .collect();
-        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    let seqs = seqs_from_threads(6, |w| {
+        let mut mine = Vec::new();
+        for i in 0..24u64 {
+            let n = [1, 100, 3, 65, 64, 2][((w + i) % 6) as usize];
+            let batch: Vec<_> = (0..n).map(|j| event(w * 100_000 + i * 1000 + j)).collect();
+            let tenant = if i % 3 == 0 { "other" } else { "shared" };
+            let receipts = engine.append(tenant, &batch).unwrap();
+            // A request's rows are contiguous in its chain.
+            assert!(receipts.windows(2).all(|p| p[1].seq == p[0].seq + 1));
+            if tenant == "shared" {
+                mine.extend(receipts.into_iter().map(|r| r.seq));
+            }
+        }
+        mine
     });
-    seqs.sort_unstable();
     let n = seqs.len() as u64;
     assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
     for t in ["shared", "other"] {
