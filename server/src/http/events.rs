@@ -168,17 +168,13 @@ fn receipts_json(receipts: &[Receipt]) -> String {
     let mut out = String::with_capacity(40 + receipts.len() * 230);
     let _ = write!(out, "{{\"count\":{},\"receipts\":[", receipts.len());
     for (i, r) in receipts.iter().enumerate() {
-        let at = annal_engine::event::format_rfc3339_nanos(i64::try_from(r.recorded_at).unwrap_or(i64::MAX));
-        let _ = write!(
-            out,
-            "{}{{\"head\":\"{}\",\"leaf\":\"{}\",\"recorded_at\":\"{at}\",\"recorded_at_ns\":{},\"replayed\":{},\"seq\":{}}}",
-            if i == 0 { "" } else { "," },
-            r.head,
-            r.leaf,
-            r.recorded_at,
-            r.replayed,
-            r.seq
-        );
+        out.push_str(if i == 0 { "{\"head\":\"" } else { ",{\"head\":\"" });
+        r.head.push_hex(&mut out);
+        out.push_str("\",\"leaf\":\"");
+        r.leaf.push_hex(&mut out);
+        out.push_str("\",\"recorded_at\":\"");
+        annal_engine::event::write_rfc3339_nanos(i64::try_from(r.recorded_at).unwrap_or(i64::MAX), &mut out);
+        let _ = write!(out, "\",\"recorded_at_ns\":{},\"replayed\":{},\"seq\":{}}}", r.recorded_at, r.replayed, r.seq);
     }
     out.push_str("]}");
     out
@@ -410,6 +406,27 @@ mod tests {
         same.key_ref = Some("0011223344556677".into());
         stamp_key_ref(&mut same, "0011223344556677").unwrap();
         assert!(same.metadata.is_none());
+    }
+
+    #[test]
+    fn receipts_are_the_json_serde_json_writes_for_them() {
+        let h = |b: u8| annal_engine::Hash([b; 32]);
+        let receipts = [
+            Receipt { seq: 1, recorded_at: 1_767_225_600_000_000_000, leaf: h(1), head: h(0xab), replayed: false },
+            Receipt { seq: 2, recorded_at: 1_767_225_600_123_400_000, leaf: h(2), head: h(0xcd), replayed: true },
+        ];
+        let expected = serde_json::json!({
+            "count": 2,
+            "receipts": receipts.iter().map(|r| serde_json::json!({
+                "head": r.head.to_hex(),
+                "leaf": r.leaf.to_hex(),
+                "recorded_at": annal_engine::event::format_rfc3339_nanos(r.recorded_at as i64),
+                "recorded_at_ns": r.recorded_at,
+                "replayed": r.replayed,
+                "seq": r.seq,
+            })).collect::<Vec<_>>(),
+        });
+        assert_eq!(receipts_json(&receipts), expected.to_string());
     }
 
     #[test]
