@@ -1,6 +1,8 @@
 //! API keys: who may write to and read from a tenant's chain.
 //!
-//! A key belongs to exactly one tenant and carries [`Scopes`]. Its token,
+//! A key belongs to exactly one tenant and carries [`Scopes`]; a platform
+//! key ([`Scopes::PLATFORM`], nothing else) belongs to the platform chain
+//! and manages workspaces, never reading one. Its token,
 //! `ak_<id>_<secret>`, is shown once, when the key is created: the store
 //! keeps only a BLAKE3 hash of the 256-bit secret (derive-key mode with the
 //! context [`SECRET_HASH_CONTEXT`]), so a copy of the data directory gives
@@ -34,7 +36,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::event::Actor;
 use crate::format::apikey::{entry_key, lookup_key, parse_token, secret_hash, to_hex, Entry, ID_BYTES, SECRET_BYTES};
 use crate::format::record::{seal, unseal, DecodeError, VALUE_FORMAT_V1};
-use crate::format::tenant::check_client_tenant;
+use crate::format::tenant::{check_client_tenant, PLATFORM_TENANT};
 use crate::storage::{Cf, ReadMode, Store};
 
 fn corrupt(id: &[u8], e: DecodeError) -> Error {
@@ -46,8 +48,40 @@ fn corrupt(id: &[u8], e: DecodeError) -> Error {
 /// `annal.key.created` row (by `by`, with the key's id, scopes and
 /// label) in the tenant's chain first.
 pub(crate) fn create(core: &Core, tenant: &str, scopes: Scopes, label: &str, by: &Actor) -> Result<(ApiKey, String)> {
-    let n = core.number(tenant)?;
-    if scopes.0 == 0 || scopes.0 & !7 != 0 {
+    core.number(tenant)?;
+    create_first(core, tenant, scopes, label, by)
+}
+
+/// [`create`] for a tenant that may have no chain yet: the key's row is
+/// then the chain's first.
+pub(crate) fn create_first(core: &Core, tenant: &str, scopes: Scopes, label: &str, by: &Actor) -> Result<(ApiKey, String)> {
+    check_client_tenant(tenant)?;
+    check_tenant_request(scopes, label)?;
+    mint(core, tenant, scopes, label, by)
+}
+
+/// [`check_request`] for a tenant's key, which never has the `platform` scope.
+pub(crate) fn check_tenant_request(scopes: Scopes, label: &str) -> Result<()> {
+    check_request(scopes, label)?;
+    if scopes.contains(Scopes::PLATFORM) {
+        return Err(Error::InvalidApiKeyRequest(FieldError::new(
+            "scopes",
+            "`platform` is the scope of platform keys only, which belong to no tenant",
+        )));
+    }
+    Ok(())
+}
+
+/// Creates a platform key (scope `platform` only, in the platform chain,
+/// which the key's `annal.key.created` row starts if it has no row yet).
+pub(crate) fn create_platform(core: &Core, label: &str, by: &Actor) -> Result<(ApiKey, String)> {
+    check_request(Scopes::PLATFORM, label)?;
+    mint(core, PLATFORM_TENANT, Scopes::PLATFORM, label, by)
+}
+
+/// Refuses unknown or missing scopes and labels too long or with control characters.
+pub(crate) fn check_request(scopes: Scopes, label: &str) -> Result<()> {
+    if scopes.0 == 0 || scopes.0 & !15 != 0 {
         return Err(Error::InvalidApiKeyRequest(FieldError::new("scopes", "at least one known scope is required")));
     }
     if label.len() > MAX_LABEL_BYTES || label.chars().any(char::is_control) {
@@ -56,6 +90,12 @@ pub(crate) fn create(core: &Core, tenant: &str, scopes: Scopes, label: &str, by:
             format!("must be at most {MAX_LABEL_BYTES} bytes without control characters"),
         )));
     }
+    Ok(())
+}
+
+/// Records the key's row, then stores the key under the tenant's number
+/// (which the row may just have assigned).
+fn mint(core: &Core, tenant: &str, scopes: Scopes, label: &str, by: &Actor) -> Result<(ApiKey, String)> {
     let mut id = [0u8; ID_BYTES];
     let mut secret = [0u8; SECRET_BYTES];
     getrandom::fill(&mut id)
@@ -66,8 +106,8 @@ pub(crate) fn create(core: &Core, tenant: &str, scopes: Scopes, label: &str, by:
     meta.insert("key_id".into(), key_id.clone().into());
     meta.insert("scopes".into(), scopes.names().into());
     meta.insert("label".into(), label.into());
-    check_client_tenant(tenant)?;
     let receipt = core.append_own(tenant, KEY_CREATED_ACTION, by, &meta, OwnRow::default())?;
+    let n = core.tenants.number_even_closing(tenant)?;
     let entry = Entry {
         hash: *secret_hash(&secret).as_bytes(),
         scopes,
@@ -116,6 +156,16 @@ pub(crate) fn deletions(store: &Store, n: u64) -> Result<Vec<SideWrite>> {
 /// changes nothing and records nothing. A key of another tenant is
 /// [`Error::UnknownApiKey`], exactly like one that does not exist.
 pub(crate) fn revoke(core: &Core, tenant: &str, id: &str, by: &Actor) -> Result<ApiKey> {
+    check_client_tenant(tenant)?;
+    revoke_in(core, tenant, id, by)
+}
+
+/// Revokes platform key `id` ([`revoke`] for the platform chain).
+pub(crate) fn revoke_platform(core: &Core, id: &str, by: &Actor) -> Result<ApiKey> {
+    revoke_in(core, PLATFORM_TENANT, id, by)
+}
+
+fn revoke_in(core: &Core, tenant: &str, id: &str, by: &Actor) -> Result<ApiKey> {
     let n = core.number(tenant)?;
     let raw = parse_id(id).ok_or(Error::UnknownApiKey)?;
     let store = &core.store;
@@ -132,7 +182,6 @@ pub(crate) fn revoke(core: &Core, tenant: &str, id: &str, by: &Actor) -> Result<
     meta.insert("key_id".into(), id.into());
     meta.insert("scopes".into(), entry.scopes.names().into());
     meta.insert("label".into(), entry.label.clone().into());
-    check_client_tenant(tenant)?;
     core.append_own(tenant, KEY_REVOKED_ACTION, by, &meta, OwnRow::default())?;
     Ok(entry.to_key(&raw, tenant))
 }
@@ -153,6 +202,10 @@ pub(crate) fn authenticate(store: &Store, token: &str) -> Result<ApiKey> {
     let entry = Entry::decode(&v).map_err(|e| corrupt(&id, e))?;
     // blake3::Hash's == runs in constant time.
     if secret_hash(&secret) != blake3::Hash::from_bytes(entry.hash) || entry.revoked_at != 0 {
+        return Err(Error::InvalidApiKey);
+    }
+    // A tenant whose deletion is scheduled: its keys stop at once.
+    if reads::pending_deletion(store, n)?.is_some() {
         return Err(Error::InvalidApiKey);
     }
     let tenant = reads::tenant_name(store, n)?.ok_or(Error::InvalidApiKey)?;

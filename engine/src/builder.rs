@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::checkpoint::{Checkpointer, KeySource, SigningKeyPair};
 use crate::core::clock::{Clock, SystemClock};
+use crate::core::upgrade::UpgradeBackup;
 use crate::core::{Core, CoreOptions, Durability};
 use crate::engine::Engine;
 use crate::error::Result;
@@ -46,6 +47,7 @@ pub struct EngineBuilder {
     max_batch_events: usize,
     default_policy: Policy,
     signing_key: KeySource,
+    upgrade_backup: UpgradeBackup,
 }
 
 impl EngineBuilder {
@@ -65,6 +67,7 @@ impl EngineBuilder {
             max_batch_events: 10_000,
             default_policy: Policy::default(),
             signing_key: KeySource::DataDir,
+            upgrade_backup: UpgradeBackup::Required,
         }
     }
 
@@ -73,6 +76,24 @@ impl EngineBuilder {
     /// generated (mode 0600) into the data directory on first open.
     pub fn signing_key(mut self, source: KeySource) -> Self {
         self.signing_key = source;
+        self
+    }
+
+    /// Before upgrading a store of an older format, take a backup into the
+    /// backup directory `dir` ([`crate::Backups`]). By default an older
+    /// store is refused with
+    /// [`Error::UpgradeNeedsBackup`](crate::Error::UpgradeNeedsBackup)
+    /// until this or [`EngineBuilder::upgrade_without_backup`] is chosen:
+    /// an upgrade rewrites the store, and going back needs the backup.
+    pub fn upgrade_backup_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.upgrade_backup = UpgradeBackup::Into(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Upgrade a store of an older format without a backup first (see
+    /// [`EngineBuilder::upgrade_backup_dir`]).
+    pub fn upgrade_without_backup(mut self) -> Self {
+        self.upgrade_backup = UpgradeBackup::Skip;
         self
     }
 
@@ -168,6 +189,7 @@ impl EngineBuilder {
             queue_depth: self.queue_depth,
             max_batch_events: self.max_batch_events,
             default_policy: self.default_policy,
+            upgrade_backup: self.upgrade_backup,
         })?;
         let signer = SigningKeyPair::load(&self.signing_key, &self.path)?;
         let core = Arc::new(core);

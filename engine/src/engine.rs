@@ -16,6 +16,7 @@ use std::ops::ControlFlow;
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::apikeys;
 use crate::checkpoint::{Checkpoint, CheckpointPolicy, Checkpointer, TrustedOutcome};
@@ -30,7 +31,9 @@ use crate::format::tenant::check_client_tenant;
 use crate::policy;
 use crate::query::{self, Page, PageInfo, Query, QueryStream, Scanned};
 use crate::redact::Policy;
-use crate::retention::{Retainer, Retention, RetentionStatus, RunOptions, RunReport, TenantDeletion};
+use crate::retention::{
+    Purges, Retainer, Retention, RetentionStatus, RunOptions, RunReport, Scheduled, TenantDeletion, TenantInfo,
+};
 use crate::verify::{self, IndexCheck, VerifyOutcome};
 
 /// An open annal store. Clone it freely; all clones share one writer.
@@ -386,5 +389,69 @@ impl Engine {
     /// disk.
     pub fn delete_tenant(&self, tenant: &str, reason: &str, actor: Actor) -> Result<TenantDeletion> {
         self.retention.delete_tenant(tenant, reason, &actor)
+    }
+
+    // ---- Workspaces, for a platform ----------------------------------------
+
+    /// Creates `tenant` with a first key of `scopes` labelled `label`, by
+    /// `actor`, and returns the key with its token (shown this once). An
+    /// `annal.tenant.created` row of the platform chain records it;
+    /// [`Error::TenantExists`] if the tenant has a chain.
+    pub fn create_tenant(&self, tenant: &str, scopes: Scopes, label: &str, actor: Actor) -> Result<(ApiKey, String)> {
+        self.retention.create_tenant(tenant, scopes, label, &actor)
+    }
+
+    /// Schedules `tenant`'s deletion `grace` from now, by `actor`, for
+    /// `reason`: from the moment this returns its keys authenticate nothing
+    /// and none of its rows is served; [`Engine::purge_due_deletions`]
+    /// deletes it once `grace` has passed, unless
+    /// [`Engine::cancel_tenant_deletion`] came first. A zero `grace`
+    /// deletes it at once. Recorded as `annal.tenant.deletion_scheduled` in
+    /// the platform chain.
+    pub fn schedule_tenant_deletion(&self, tenant: &str, reason: &str, grace: Duration, actor: Actor) -> Result<Scheduled> {
+        self.retention.schedule_deletion(tenant, reason, grace, &actor)
+    }
+
+    /// Cancels `tenant`'s scheduled deletion, by `actor`
+    /// (`annal.tenant.deletion_cancelled` in the platform chain).
+    pub fn cancel_tenant_deletion(&self, tenant: &str, actor: Actor) -> Result<Receipt> {
+        self.retention.cancel_deletion(tenant, &actor)
+    }
+
+    /// Deletes every tenant whose scheduled deletion is due by the engine's
+    /// clock; returns those deleted and those that failed.
+    pub fn purge_due_deletions(&self) -> Purges {
+        self.retention.purge_due(None)
+    }
+
+    /// Every client tenant, closing ones included, with its head seq and
+    /// scheduled deletion.
+    pub fn tenant_infos(&self) -> Result<Vec<TenantInfo>> {
+        self.retention.tenant_infos()
+    }
+
+    /// One client tenant, closing or not.
+    pub fn tenant_info(&self, tenant: &str) -> Result<TenantInfo> {
+        self.retention.tenant_info(tenant)
+    }
+
+    /// Creates a platform key ([`Scopes::PLATFORM`]; it belongs to the
+    /// platform chain, which records its creation), returned with its token.
+    pub fn create_platform_key(&self, label: &str, by: Actor) -> Result<(ApiKey, String)> {
+        apikeys::create_platform(&self.core, label, &by)
+    }
+
+    /// Revokes platform key `id`, by `by` (`annal.key.revoked` in the
+    /// platform chain); it authenticates nothing from the next request on.
+    pub fn revoke_platform_key(&self, id: &str, by: Actor) -> Result<ApiKey> {
+        apikeys::revoke_platform(&self.core, id, &by)
+    }
+
+    /// Every platform key, revoked ones included.
+    pub fn platform_keys(&self) -> Result<Vec<ApiKey>> {
+        match apikeys::list(&self.core, crate::PLATFORM_TENANT) {
+            Err(Error::UnknownTenant) => Ok(Vec::new()),
+            other => other,
+        }
     }
 }

@@ -189,6 +189,16 @@ pub enum Error {
         /// When the hold was placed, RFC 3339.
         since: String,
     },
+    /// The tenant's deletion is scheduled: it is no longer served, and
+    /// takes no rows, until the deletion is cancelled.
+    #[error("the tenant is scheduled for deletion")]
+    TenantClosing,
+    /// A scheduled deletion was to be cancelled, but the tenant has none.
+    #[error("the tenant has no scheduled deletion")]
+    NoPendingDeletion,
+    /// A tenant was to be created that already has a chain (or is closing).
+    #[error("the tenant already exists")]
+    TenantExists,
     /// A legal hold was to be released, but the tenant has none.
     #[error("the tenant has no legal hold to release")]
     NoHold,
@@ -208,6 +218,21 @@ pub enum Error {
     /// existing one only ([`crate::EngineBuilder::create_if_missing`]).
     #[error("no annal store in {}", .0.display())]
     NoStore(std::path::PathBuf),
+    /// The store's format is older than this build's, and the upgrade was
+    /// asked to take a backup first but was given nowhere to put it
+    /// ([`crate::EngineBuilder::upgrade_backup_dir`]) nor told to go
+    /// without ([`crate::EngineBuilder::upgrade_without_backup`]).
+    #[error("the store is format version {found} and must be upgraded to {current}; give a backup directory for the backup taken first, or choose explicitly to upgrade without one")]
+    UpgradeNeedsBackup {
+        /// Version found on disk.
+        found: u32,
+        /// Version this build writes.
+        current: u32,
+    },
+    /// A backup could not be made, found, verified or restored; the message
+    /// names the backup, file or directory.
+    #[error("backup: {0}")]
+    Backup(String),
     /// RocksDB reported an error.
     #[error("storage: {0}")]
     Storage(String),

@@ -35,7 +35,8 @@
 //! 4. **features** — `query`, `verify`, `apikeys`, `policy`, `checkpoint`,
 //!    `retention`, each over the core or the store alone; among themselves a
 //!    tree (retention → checkpoint → verify, retention → apikeys);
-//! 5. **façade** — [`Engine`] (`engine.rs`), its builder and daemons, and
+//! 5. **façade** — [`Engine`] (`engine.rs`), its builder and daemons,
+//!    [`backup`] (which opens engines of its own on restored copies), and
 //!    this file's re-exports.
 //!
 //! ARCHITECTURE.md at the repository root has the map; `engine/tests/it/layers.rs`
@@ -63,6 +64,7 @@ pub mod query;
 pub mod retention;
 pub mod verify;
 // Layer 5: façade.
+pub mod backup;
 mod builder;
 mod daemons;
 mod engine;
@@ -74,11 +76,14 @@ pub use crate::core::upgrade::STORE_FORMAT_VERSION;
 pub use crate::core::Durability;
 pub use crate::format::{chain, index, record};
 pub use apikeys::{ApiKey, Scopes};
+pub use backup::{BackupCheck, BackupInfo, Backups, ChainCheck, Created, Ledger, LedgerEntry, LedgerKind, Restored};
 pub use builder::EngineBuilder;
 pub use chain::Hash;
 pub use checkpoint::{Checkpoint, CheckpointPolicy, Connection, KeySource, TrustedFailure, TrustedOutcome, TrustedReport};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use daemons::{CheckpointDaemon, RetentionDaemon, CHECKPOINT_NICE, DEFAULT_RETENTION_INTERVAL};
+pub use daemons::{
+    BackupDaemon, BackupOutcome, CheckpointDaemon, RetentionDaemon, BACKUP_NICE, CHECKPOINT_NICE, DEFAULT_RETENTION_INTERVAL,
+};
 pub use engine::Engine;
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, ActorType, Event, EventRecord, Limits, Outcome, Target};
@@ -90,7 +95,8 @@ pub use record::{ChainHead, EventRef, Receipt, Record, RecordRef};
 pub use redact::detect::Detector;
 pub use redact::{Policy, Redaction, Rule, Strategy};
 pub use retention::{
-    LegalHold, Retention, RetentionAnchor, RetentionStatus, RunOptions, RunReport, TenantDeletion, TenantRun, Tier,
+    LegalHold, PendingDeletion, Purges, Retention, RetentionAnchor, RetentionStatus, RunOptions, RunReport, Scheduled,
+    TenantDeletion, TenantInfo, TenantRun, Tier,
 };
 pub use storage::{Cf, RawStore};
 pub use verify::{BreakReason, ChainBreak, IndexCheck, VerifyOutcome, VerifyReport};

@@ -68,6 +68,9 @@ impl Core {
     pub fn append_then(&self, tenant: &str, events: &[Event], done: Box<dyn FnOnce(Result<Vec<Receipt>>) + Send>) -> Result<()> {
         check_client_tenant(tenant)?;
         self.check_batch_len(events.len())?;
+        if self.tenants.is_closing(tenant) {
+            return Err(Error::TenantClosing);
+        }
         let prepared = self.prepare_batch(tenant, events)?;
         let tenant = tenant.to_string();
         self.queue.submit_with(
@@ -143,6 +146,11 @@ impl Core {
     fn submit(&self, tenant: &str, events: Vec<PreparedEvent>, row: OwnRow) -> Result<Vec<Receipt>> {
         validate_tenant(tenant)?;
         self.check_batch_len(events.len())?;
+        // A closing tenant takes no rows; its deletion's own row goes to the
+        // platform chain, which never closes.
+        if self.tenants.is_closing(tenant) {
+            return Err(Error::TenantClosing);
+        }
         let OwnRow { side, forget, new_policy } = row;
         self.queue.submit(|reply| Request { tenant: tenant.to_string(), events, reply, new_policy, side, forget })
     }

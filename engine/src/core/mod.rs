@@ -68,6 +68,7 @@ pub(crate) struct CoreOptions {
     pub queue_depth: usize,
     pub max_batch_events: usize,
     pub default_policy: Policy,
+    pub upgrade_backup: upgrade::UpgradeBackup,
 }
 
 /// The shared state of an open store and the way into its writer.
@@ -100,10 +101,11 @@ impl Core {
         }
         opts.default_policy.compile().map_err(Error::InvalidPolicy)?;
         let store = Store::open(&opts.path, &opts.store)?;
-        upgrade::check_format(&store)?;
+        upgrade::check_format(&store, &opts.upgrade_backup)?;
         let (mut states, next_tenant) = recover::recover(&store)?;
         let redactors = Arc::new(Redactors::load(&store, &mut states, opts.default_policy, opts.clock.now_ns())?);
-        let tenants = Arc::new(Directory::new(states.iter().map(|(name, t)| (name.clone(), t.number)).collect()));
+        let closing = recover::closing(&store, &states)?;
+        let tenants = Arc::new(Directory::new(states.iter().map(|(name, t)| (name.clone(), t.number)).collect(), closing));
         let context = WriterContext {
             store: store.clone(),
             clock: Arc::clone(&opts.clock),

@@ -9,7 +9,7 @@ use crate::format::chain;
 use crate::format::index::{key_seq, time_key};
 use crate::format::keys;
 use crate::format::record::{ChainHead, DecodeError, Record};
-use crate::format::retention::{LegalHold, Retention, RetentionAnchor};
+use crate::format::retention::{LegalHold, PendingDeletion, Retention, RetentionAnchor};
 use crate::storage::{Cf, ReadMode, Store};
 
 fn corrupt(what: &str, n: u64, e: DecodeError) -> Error {
@@ -81,6 +81,14 @@ pub(crate) fn first_seq_at_or_after(store: &Store, n: u64, at: u64) -> Result<Op
 }
 
 /// The name of tenant number `n`, from the registry.
+/// Tenant number `n`'s scheduled deletion, if any.
+pub(crate) fn pending_deletion(store: &Store, n: u64) -> Result<Option<PendingDeletion>> {
+    store
+        .get(Cf::Tenants, &keys::tenant_meta(keys::TAG_DELETION, n))?
+        .map(|v| PendingDeletion::decode(&v).map_err(|e| Error::Corrupt(format!("scheduled deletion of tenant {n}: {e}"))))
+        .transpose()
+}
+
 pub(crate) fn tenant_name(store: &Store, n: u64) -> Result<Option<String>> {
     match store.get(Cf::Tenants, &keys::tenant_by_number(n))? {
         None => Ok(None),

@@ -1,7 +1,7 @@
 //! Reading every tenant's chain back when a store opens: the registry
 //! entry, the head, and a check that the head names the last stored row.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::reads;
 use super::writer::TenantState;
@@ -53,4 +53,16 @@ pub(crate) fn recover(store: &Store) -> Result<(HashMap<String, TenantState>, u6
     }
     let max_number = tenants.values().map(|t| t.number).max().unwrap_or(0);
     Ok((tenants, next_tenant.max(max_number + 1)))
+}
+
+/// The tenants whose deletion is scheduled (a `'d'` entry in `tenants`).
+pub(crate) fn closing(store: &Store, tenants: &HashMap<String, TenantState>) -> Result<HashSet<String>> {
+    let from = keys::tenant_meta(keys::TAG_DELETION, 0);
+    let to = keys::tenant_meta(keys::TAG_DELETION + 1, 0);
+    let marked: HashSet<u64> = store
+        .scan(Cf::Tenants, &from, &to, false, usize::MAX, ReadMode::Interactive)?
+        .into_iter()
+        .filter_map(|(k, _)| k.get(1..9).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes))
+        .collect();
+    Ok(tenants.iter().filter(|(_, t)| marked.contains(&t.number)).map(|(name, _)| name.clone()).collect())
 }

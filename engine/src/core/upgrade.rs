@@ -2,6 +2,7 @@
 //! a store opens (docs/FORMAT.md, "Version history").
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::format::index::{pseudonyms_of, IndexTemplate, Indexed, Postings};
@@ -11,25 +12,53 @@ use crate::storage::{Cf, ReadMode, Store};
 
 /// Store format version this build reads and writes (`meta/format_version`).
 /// Version 2 added the `index` column family; version 3 writes one posting
-/// per value per group commit instead of one entry per row (docs/FORMAT.md,
-/// "Version history").
-pub const STORE_FORMAT_VERSION: u32 = 3;
+/// per value per group commit instead of one entry per row; version 4 may
+/// hold scheduled workspace deletions and platform keys, which a version 3
+/// build would ignore (serving a workspace that is being deleted), so it
+/// must refuse the store (docs/FORMAT.md, "Version history").
+pub const STORE_FORMAT_VERSION: u32 = 4;
 
-/// Checks the store's format version and upgrades an older store; marks a
-/// new store with this build's version.
+/// What opening a store of an older format does before upgrading it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UpgradeBackup {
+    /// Refuse the open ([`Error::UpgradeNeedsBackup`]): the default, so that
+    /// no upgrade ever runs without the operator having chosen.
+    #[default]
+    Required,
+    /// Take a backup into this backup directory first (incremental with the
+    /// backups already there), then upgrade.
+    Into(PathBuf),
+    /// Upgrade without a backup.
+    Skip,
+}
+
+/// Checks the store's format version and upgrades an older store, after
+/// the backup `backup` asks for; marks a new store with this build's
+/// version.
 ///
+/// - Version 3 → 4 changes no byte: only the version moves, so that a
+///   version 3 build refuses the store from then on.
 /// - Version 2 → 3 changes no byte: every format 2 index entry is a
 ///   format 3 posting of one row (empty value, its seq in the key), and its
 ///   per-row time entries are valid per-run ones. Only the version moves,
 ///   so that a format 2 build, which would read a posting of several rows
 ///   as one row, refuses the store from then on.
-/// - Version 1 → 3 builds the index from the rows.
-pub(crate) fn check_format(store: &Store) -> Result<()> {
+/// - Version 1 → 4 builds the index from the rows.
+pub(crate) fn check_format(store: &Store, backup: &UpgradeBackup) -> Result<()> {
     match store.get(Cf::Meta, keys::META_FORMAT)? {
         Some(v) => {
             let found = <[u8; 4]>::try_from(v.as_slice())
                 .map(u32::from_be_bytes)
                 .map_err(|_| Error::Corrupt("meta/format_version".into()))?;
+            if (1..STORE_FORMAT_VERSION).contains(&found) {
+                match backup {
+                    UpgradeBackup::Required => return Err(Error::UpgradeNeedsBackup { found, current: STORE_FORMAT_VERSION }),
+                    UpgradeBackup::Into(dir) => {
+                        store.backup(dir)?;
+                    }
+                    UpgradeBackup::Skip => {}
+                }
+            }
             if found == 1 {
                 // Version 1 had no index: build it from the rows, then mark
                 // the store. A crash in between re-runs the rebuild, which
@@ -37,7 +66,7 @@ pub(crate) fn check_format(store: &Store) -> Result<()> {
                 rebuild_index(store)?;
                 return set_format(store);
             }
-            if found == 2 {
+            if found == 2 || found == 3 {
                 return set_format(store);
             }
             if found != STORE_FORMAT_VERSION {

@@ -68,6 +68,8 @@ pub(crate) enum SideWrite {
     /// the number is the request's tenant's (assigned by this very request
     /// for a new tenant).
     TenantMeta { tag: u8, value: Option<Vec<u8>> },
+    /// Put one key.
+    Put(Cf, Vec<u8>, Vec<u8>),
     /// Delete one key.
     Delete(Cf, Vec<u8>),
     /// Delete every key in `[from, to)`.
@@ -472,6 +474,7 @@ impl Writer {
                     batch.put(Cf::Tenants, &keys::tenant_meta(*tag, state.number), v)
                 }
                 SideWrite::TenantMeta { tag, value: None } => batch.delete(Cf::Tenants, &keys::tenant_meta(*tag, state.number)),
+                SideWrite::Put(cf, k, v) => batch.put(*cf, k, v),
                 SideWrite::Delete(cf, k) => batch.delete(*cf, k),
                 SideWrite::DeleteRange(cf, from, to) => batch.delete_range(*cf, from, to),
             }

@@ -32,7 +32,12 @@ impl Scopes {
     pub const READ: Scopes = Scopes(2);
     /// Manage the tenant's keys and redaction policy.
     pub const ADMIN: Scopes = Scopes(4);
-    const ALL: [(Scopes, &'static str); 3] = [(Scopes::INGEST, "ingest"), (Scopes::READ, "read"), (Scopes::ADMIN, "admin")];
+    /// Manage workspaces and backups: a platform key's one scope. Platform
+    /// keys belong to the platform chain, never to a tenant, and have no
+    /// other scope, so they read no tenant's rows; tenant keys never have it.
+    pub const PLATFORM: Scopes = Scopes(8);
+    const ALL: [(Scopes, &'static str); 4] =
+        [(Scopes::INGEST, "ingest"), (Scopes::READ, "read"), (Scopes::ADMIN, "admin"), (Scopes::PLATFORM, "platform")];
 
     /// Parses scope names (`ingest`, `read`, `admin`); at least one. An
     /// error names the field `scopes`.
@@ -42,7 +47,7 @@ impl Scopes {
             let name = name.as_ref();
             match Scopes::ALL.iter().find(|(_, n)| *n == name) {
                 Some((bit, _)) => s.0 |= bit.0,
-                None => return Err(FieldError::new("scopes", "unknown scope; expected `ingest`, `read` or `admin`")),
+                None => return Err(FieldError::new("scopes", "unknown scope; expected `ingest`, `read`, `admin` or `platform`")),
             }
         }
         if s.0 == 0 {

@@ -79,6 +79,9 @@ pub const TAG_HOLD: u8 = b'h';
 /// `tenants`: `'a' ‖ tenant:u64` → the tenant's retention anchor (absent: nothing deleted yet).
 pub const TAG_ANCHOR: u8 = b'a';
 
+/// `tenants`: `'d' ‖ tenant:u64` → the tenant's scheduled deletion (absent: none).
+pub const TAG_DELETION: u8 = b'd';
+
 /// `tenants`: `tag ‖ tenant:u64`, the layout of every per-tenant entry but policies.
 pub fn tenant_meta(tag: u8, tenant: u64) -> [u8; 9] {
     let mut k = [0u8; 9];

@@ -17,6 +17,13 @@ pub const RELEASED_ACTION: &str = "annal.retention.released";
 /// Action of the row recording a deletion by retention; carries the anchor.
 pub const PURGED_ACTION: &str = "annal.retention.purged";
 
+/// Action of the platform row recording a tenant's deletion being scheduled.
+pub const DELETION_SCHEDULED_ACTION: &str = "annal.tenant.deletion_scheduled";
+/// Action of the platform row recording a scheduled deletion being cancelled.
+pub const DELETION_CANCELLED_ACTION: &str = "annal.tenant.deletion_cancelled";
+/// Action of the platform row recording a tenant's creation by a platform key.
+pub const TENANT_CREATED_ACTION: &str = "annal.tenant.created";
+
 /// Shortest retention a tenant may have, in days.
 pub const MIN_DAYS: u32 = 90;
 /// Longest retention a tenant may have, in days (seven years).
@@ -321,5 +328,72 @@ mod tests {
         }
         assert_eq!(Retention::Tier(Tier::Free).cutoff(100 * NS_PER_DAY), 10 * NS_PER_DAY);
         assert_eq!(Retention::Tier(Tier::Free).cutoff(1), 0);
+    }
+}
+
+/// A tenant's scheduled deletion: from `scheduled_at` its keys authenticate
+/// nothing and its rows are unreadable; at `purge_after` its content is
+/// deleted (`annal.tenant.deleted`) unless the deletion is cancelled first.
+/// Stored under `tenants` `'d' ‖ tenant:u64`, written in the batch of the
+/// platform row that records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDeletion {
+    /// Engine time the deletion was scheduled, ns since the Unix epoch.
+    pub scheduled_at: u64,
+    /// Engine time from which the content is purged, ns since the Unix epoch.
+    pub purge_after: u64,
+    /// The deletion's id (16 hex digits), carried by each of its platform rows.
+    pub deletion_id: [u8; 8],
+}
+
+impl PendingDeletion {
+    /// `0x01 ‖ scheduled_at:u64 ‖ purge_after:u64 ‖ deletion_id[8] ‖ crc32` (29 bytes).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(29);
+        out.push(record::VALUE_FORMAT_V1);
+        out.extend_from_slice(&self.scheduled_at.to_be_bytes());
+        out.extend_from_slice(&self.purge_after.to_be_bytes());
+        out.extend_from_slice(&self.deletion_id);
+        record::seal(out)
+    }
+
+    /// Inverse of [`PendingDeletion::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<PendingDeletion, DecodeError> {
+        let mut r = Reader::new(record::unseal(bytes)?);
+        let scheduled_at = r.u64()?;
+        let purge_after = r.u64()?;
+        let deletion_id = r.take(8)?.try_into().map_err(|_| DecodeError::Body("deletion id".into()))?;
+        r.finish()?;
+        Ok(PendingDeletion { scheduled_at, purge_after, deletion_id })
+    }
+
+    /// The deletion id as 16 lowercase hex digits.
+    pub fn id_hex(&self) -> String {
+        deletion_id_hex(&self.deletion_id)
+    }
+}
+
+/// A deletion id as 16 lowercase hex digits, as platform rows carry it.
+pub fn deletion_id_hex(id: &[u8; 8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod pending_tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_deletion_round_trips_and_refuses_damage() {
+        let p = PendingDeletion { scheduled_at: 7, purge_after: 9, deletion_id: [1, 2, 3, 4, 5, 6, 7, 0xab] };
+        let bytes = p.encode();
+        assert_eq!(bytes.len(), 29);
+        assert_eq!(PendingDeletion::decode(&bytes).unwrap(), p);
+        assert_eq!(p.id_hex(), "01020304050607ab");
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 1;
+            assert!(PendingDeletion::decode(&b).is_err(), "byte {i}");
+        }
+        assert!(PendingDeletion::decode(&bytes[..20]).is_err());
     }
 }

@@ -29,13 +29,16 @@
 //! mutex, so a hold that has returned stops deletion before the next batch,
 //! and a policy change applies from the next batch on.
 
+mod lifecycle;
 mod run;
 mod tenant;
 
 pub use crate::format::retention::{
-    check_reason, LegalHold, Retention, RetentionAnchor, Tier, HOLD_ACTION, MAX_DAYS, MAX_REASON_BYTES, MIN_DAYS, NS_PER_DAY,
-    PURGED_ACTION, RELEASED_ACTION, SET_ACTION,
+    check_reason, LegalHold, PendingDeletion, Retention, RetentionAnchor, Tier, DELETION_CANCELLED_ACTION,
+    DELETION_SCHEDULED_ACTION, HOLD_ACTION, MAX_DAYS, MAX_REASON_BYTES, MIN_DAYS, NS_PER_DAY, PURGED_ACTION, RELEASED_ACTION,
+    SET_ACTION, TENANT_CREATED_ACTION,
 };
+pub use lifecycle::{Purges, Scheduled, TenantInfo};
 pub use run::{RunOptions, RunReport, TenantRun, DEFAULT_BATCH_ROWS, DEFAULT_IDLE_RATIO, RUN_NICE};
 pub use tenant::{TenantDeletion, TENANT_DELETED_ACTION};
 

@@ -11,6 +11,8 @@
 //! records up to the first torn one (`PointInTime` recovery), so after a crash
 //! the store holds a prefix of the acknowledged batches, never half of one.
 
+pub(crate) mod backup;
+
 use std::path::Path;
 
 use rocksdb::{
@@ -19,6 +21,8 @@ use rocksdb::{
 };
 
 use crate::error::{Error, Result};
+
+pub use backup::BackupInfo;
 
 /// The column families annal keeps. docs/FORMAT.md gives each one's key and value layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -38,6 +38,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("engine", 4),
     ("builder", 4),
     ("daemons", 4),
+    ("backup", 4),
     ("", 4),
 ];
 

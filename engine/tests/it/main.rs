@@ -2,12 +2,14 @@
 //! real engine on a RocksDB store in a temporary directory.
 
 mod append;
+mod backup;
 mod bundle;
 mod checkpoint;
 mod crash;
 mod golden;
 mod kill;
 mod layers;
+mod lifecycle;
 mod query;
 mod redaction;
 mod retention;

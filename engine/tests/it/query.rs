@@ -474,7 +474,7 @@ fn a_version_1_store_is_indexed_on_open() {
         }
         raw.put(Cf::Meta, b"format_version", &1u32.to_be_bytes()).unwrap();
     }
-    let engine = Engine::open(dir.path()).unwrap();
+    let engine = Engine::builder(dir.path()).upgrade_without_backup().open().unwrap();
     assert!(engine.check_index("t").unwrap().is_consistent());
     let p = engine.query("t", &Query { session: Some("s_1".into()), ..Query::default() }, 10, None).unwrap();
     assert_eq!(p.records.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 3]);

@@ -461,9 +461,14 @@ fn the_daemon_runs_at_start_and_stops_promptly() {
     append_n(&engine, "t", 100, "x");
     clock.advance(91 * DAY);
     let (tx, rx) = std::sync::mpsc::channel();
-    let daemon = annal_engine::RetentionDaemon::start(engine.clone(), std::time::Duration::from_secs(3600), move |r| {
-        let _ = tx.send(r.map(|r| r.rows));
-    })
+    let daemon = annal_engine::RetentionDaemon::start(
+        engine.clone(),
+        std::time::Duration::from_secs(3600),
+        move |r| {
+            let _ = tx.send(r.map(|r| r.rows));
+        },
+        |_, _| {},
+    )
     .unwrap();
     assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap().unwrap(), 101);
     let started = std::time::Instant::now();
@@ -518,7 +523,8 @@ fn a_daemon_stopped_mid_run_records_what_it_deleted_and_the_next_run_goes_on() {
     engine.set_retention("t", Retention::Tier(Tier::Free), operator()).unwrap();
     append_n(&engine, "t", 20_000, "x");
     clock.advance(91 * DAY);
-    let daemon = annal_engine::RetentionDaemon::start(engine.clone(), std::time::Duration::from_secs(3600), |_| {}).unwrap();
+    let daemon =
+        annal_engine::RetentionDaemon::start(engine.clone(), std::time::Duration::from_secs(3600), |_| {}, |_, _| {}).unwrap();
     let started = std::time::Instant::now();
     while engine.retention("t").unwrap().anchor.is_none() {
         assert!(started.elapsed() < std::time::Duration::from_secs(30), "no batch was written");

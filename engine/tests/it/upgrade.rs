@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use annal_engine::{Cf, Engine, KeySource, Order, Query, RawStore, Record, STORE_FORMAT_VERSION};
+use annal_engine::{Backups, Cf, Engine, Error, KeySource, Order, Query, RawStore, Record, STORE_FORMAT_VERSION};
 
 use crate::corpus_events;
 use crate::query::{naive, walk};
@@ -60,12 +60,20 @@ fn queries_agree_with_a_naive_filter(engine: &Engine, tenant: &str) {
 }
 
 #[test]
-fn a_format_2_store_opens_as_format_3_with_every_row_head_and_index_entry() {
+fn a_format_2_store_opens_as_format_4_with_every_row_head_and_index_entry() {
     let dir = tempfile::tempdir().unwrap();
     copy_fixture(dir.path());
     assert_eq!(format_version(dir.path()), 2u32.to_be_bytes());
+    // No upgrade without a backup, unless the caller says so.
+    match Engine::builder(dir.path()).signing_key(KeySource::Seed([7; 32])).open() {
+        Err(Error::UpgradeNeedsBackup { found: 2, current: 4 }) => {}
+        other => panic!("an upgrade without a backup choice: {other:?}"),
+    }
+    assert_eq!(format_version(dir.path()), 2u32.to_be_bytes());
+    let backups = tempfile::tempdir().unwrap();
     {
-        let engine = Engine::builder(dir.path()).signing_key(KeySource::Seed([7; 32])).open().unwrap();
+        let engine =
+            Engine::builder(dir.path()).signing_key(KeySource::Seed([7; 32])).upgrade_backup_dir(backups.path()).open().unwrap();
         for (tenant, seq, head) in HEADS {
             let h = engine.head(tenant).unwrap();
             assert_eq!((h.seq, h.head.to_hex()), (seq, head.to_string()), "{tenant}");
@@ -85,5 +93,55 @@ fn a_format_2_store_opens_as_format_3_with_every_row_head_and_index_entry() {
         queries_agree_with_a_naive_filter(&engine, "ws_acme");
     }
     assert_eq!(format_version(dir.path()), STORE_FORMAT_VERSION.to_be_bytes());
-    assert_eq!(STORE_FORMAT_VERSION, 3);
+    assert_eq!(STORE_FORMAT_VERSION, 4);
+}
+
+#[test]
+fn the_backup_taken_before_an_upgrade_restores_the_old_store() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture(dir.path());
+    let backups = tempfile::tempdir().unwrap();
+    drop(Engine::builder(dir.path()).signing_key(KeySource::Seed([7; 32])).upgrade_backup_dir(backups.path()).open().unwrap());
+    let set = Backups::new(backups.path());
+    assert_eq!(set.list().unwrap().len(), 1);
+    let back = tempfile::tempdir().unwrap();
+    let target = back.path().join("store");
+    let open = |p: &Path| {
+        // What the backup holds is the store before the upgrade.
+        assert_eq!(format_version(p), 2u32.to_be_bytes());
+        Engine::builder(p).signing_key(KeySource::Seed([7; 32])).upgrade_without_backup().open()
+    };
+    set.restore(None, &target, &open).unwrap();
+    let engine = Engine::builder(&target).signing_key(KeySource::Seed([7; 32])).open().unwrap();
+    for (tenant, seq, head) in HEADS {
+        let h = engine.head(tenant).unwrap();
+        assert_eq!((h.seq, h.head.to_hex()), (seq, head.to_string()), "{tenant}");
+    }
+}
+
+#[test]
+fn a_format_3_store_is_upgraded_to_4_after_its_backup_changing_no_other_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = Engine::builder(dir.path()).signing_key(KeySource::Seed([7; 32])).open().unwrap();
+        for chunk in corpus_events("ws_acme", 300).chunks(100) {
+            engine.append("ws_acme", chunk).unwrap();
+        }
+    }
+    // What a format 3 build left: the same bytes, version 3.
+    let raw = RawStore::open(dir.path()).unwrap();
+    raw.put(Cf::Meta, b"format_version", &3u32.to_be_bytes()).unwrap();
+    let before: Vec<_> = [Cf::Records, Cf::Index, Cf::Heads, Cf::Tenants].iter().map(|cf| raw.entries(*cf).unwrap()).collect();
+    drop(raw);
+    assert!(matches!(
+        Engine::builder(dir.path()).signing_key(KeySource::Seed([7; 32])).open(),
+        Err(Error::UpgradeNeedsBackup { found: 3, current: 4 })
+    ));
+    let backups = tempfile::tempdir().unwrap();
+    drop(Engine::builder(dir.path()).signing_key(KeySource::Seed([7; 32])).upgrade_backup_dir(backups.path()).open().unwrap());
+    assert_eq!(format_version(dir.path()), 4u32.to_be_bytes());
+    let raw = RawStore::open(dir.path()).unwrap();
+    let after: Vec<_> = [Cf::Records, Cf::Index, Cf::Heads, Cf::Tenants].iter().map(|cf| raw.entries(*cf).unwrap()).collect();
+    assert_eq!(before, after);
+    assert_eq!(Backups::new(backups.path()).list().unwrap().len(), 1);
 }
