@@ -60,6 +60,27 @@ pub struct Config {
     /// generated on first start; `ANNAL_SIGNING_KEY_FILE` or
     /// `ANNAL_SIGNING_KEY` (the hex seed) are read too.
     pub signing_key: Option<PathBuf>,
+    /// The backup directory (docs/OPERATIONS.md, "Backups"): where the
+    /// server's scheduled backups, `POST /v1/admin/backups` and the backup
+    /// before a format upgrade go, and where the deletion ledger is kept.
+    /// Default none: no backups are taken, and a store of an older format
+    /// is refused unless `no_backup` is set.
+    pub backup_dir: Option<PathBuf>,
+    /// Seconds between scheduled backups, the first at start; default
+    /// 86,400 (daily) when `backup_dir` is set. 0 takes none on a schedule.
+    pub backup_every_secs: u64,
+    /// Backups kept in `backup_dir`, the newest; default 10.
+    pub backup_keep: usize,
+    /// Verify each scheduled backup by restoring it (a full chain
+    /// verification of every tenant) right after it is made; default on.
+    pub backup_verify: bool,
+    /// Upgrade a store of an older format without a backup first; default
+    /// off (`--no-backup`).
+    pub no_backup: bool,
+    /// Seconds between a workspace's deletion (`DELETE /v1/tenants/{id}`)
+    /// and the purge of its content, during which the deletion can be
+    /// cancelled; default 2,592,000 (30 days). 0 purges at once.
+    pub tenant_deletion_grace_secs: u64,
 }
 
 /// How log lines are written.
@@ -113,6 +134,12 @@ impl Default for Config {
             checkpoint_every_rows: 10_000,
             checkpoint_every_secs: 60,
             signing_key: None,
+            backup_dir: None,
+            backup_every_secs: 86_400,
+            backup_keep: 10,
+            backup_verify: true,
+            no_backup: false,
+            tenant_deletion_grace_secs: 30 * 86_400,
         }
     }
 }
@@ -145,6 +172,9 @@ impl Config {
                 anyhow::bail!("{name} must be at least 1");
             }
         }
+        if self.backup_keep == 0 {
+            anyhow::bail!("backup_keep must be at least 1");
+        }
         if !(self.rate_limit_per_sec >= 0.0 && self.rate_limit_per_sec.is_finite()) {
             anyhow::bail!("rate_limit_per_sec must be a finite number >= 0");
         }
@@ -162,6 +192,11 @@ impl Config {
     /// [`Config::request_timeout_ms`] as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// [`Config::tenant_deletion_grace_secs`] as a duration.
+    pub fn tenant_deletion_grace(&self) -> Duration {
+        Duration::from_secs(self.tenant_deletion_grace_secs)
     }
 
     /// [`Config::shutdown_grace_ms`] as a duration.

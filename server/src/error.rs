@@ -148,6 +148,11 @@ impl From<annal_engine::Error> for ApiError {
             // it: the tenant was deleted while this request ran, and its key
             // authenticates nothing any more.
             E::UnknownTenant => ApiError::new(Problem::Unauthorized, "invalid or revoked api key"),
+            // A tenant key of a workspace whose deletion was scheduled
+            // while this request ran: the key authenticates nothing now.
+            E::TenantClosing => ApiError::new(Problem::Unauthorized, "invalid or revoked api key"),
+            E::TenantExists => ApiError::new(Problem::TenantExists, "a tenant with this id exists").field("tenant"),
+            E::NoPendingDeletion => ApiError::new(Problem::NoPendingDeletion, "the tenant has no scheduled deletion to cancel"),
             E::UnknownApiKey => ApiError::new(Problem::NotFound, "no api key with that id in this tenant").field("id"),
             E::InvalidApiKeyRequest(fe) => ApiError::from_field(Problem::InvalidKeyRequest, fe),
             E::InvalidRetention(fe) => ApiError::from_field(Problem::InvalidRetention, fe),
@@ -172,7 +177,9 @@ impl From<annal_engine::Error> for ApiError {
             | E::InvalidTenant(_)
             | E::WrongTenant
             | E::InvalidOption { .. }
-            | E::NoStore(_) => ApiError::internal(&e),
+            | E::NoStore(_)
+            | E::UpgradeNeedsBackup { .. }
+            | E::Backup(_) => ApiError::internal(&e),
         }
     }
 }
@@ -237,9 +244,14 @@ mod tests {
             (E::OnHold { since: "2026-01-01T00:00:00Z".into() }, Problem::OnLegalHold),
             (E::NoHold, Problem::NoLegalHold),
             (E::HeadMoved, Problem::ConcurrentChange),
+            (E::TenantClosing, Problem::Unauthorized),
+            (E::TenantExists, Problem::TenantExists),
+            (E::NoPendingDeletion, Problem::NoPendingDeletion),
             (E::InvalidOption { option: "max_batch_events", message: secret.into() }, Problem::Internal),
             (E::NoStore(secret.into()), Problem::Internal),
             (E::Storage(secret.into()), Problem::Internal),
+            (E::Backup(secret.into()), Problem::Internal),
+            (E::UpgradeNeedsBackup { found: 2, current: 3 }, Problem::Internal),
             (E::Io(std::io::Error::other(secret)), Problem::Internal),
         ];
         for (e, want) in cases {

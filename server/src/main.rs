@@ -120,6 +120,49 @@ enum Command {
     /// Tenants: delete one whose workspace closed its account.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Backups: create, list, verify (by restoring), restore.
+    #[command(subcommand)]
+    Backup(cli::backup::Command),
+    /// Upgrade a store of an older format, after a backup (or, knowingly, without).
+    Upgrade {
+        #[command(flatten)]
+        store: StoreDir,
+        /// The backup directory the backup before the upgrade goes to.
+        #[arg(long, env = "ANNAL_BACKUP_DIR", required_unless_present = "no_backup")]
+        backup_dir: Option<PathBuf>,
+        /// Upgrade without a backup.
+        #[arg(long, conflicts_with = "backup_dir")]
+        no_backup: bool,
+    },
+    /// Platform keys: the keys that create and delete workspaces and take
+    /// backups over HTTP, and read no tenant's rows.
+    #[command(subcommand)]
+    PlatformKey(PlatformKeyCommand),
+}
+
+/// `annal platform-key …`.
+#[derive(Subcommand, Debug)]
+enum PlatformKeyCommand {
+    /// Create a platform key; prints its token (shown only this once) on stdout.
+    Create {
+        #[command(flatten)]
+        store: NewStoreDir,
+        /// Free text to tell keys apart.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List the platform keys (NDJSON, no secrets).
+    List {
+        #[command(flatten)]
+        store: StoreDir,
+    },
+    /// Revoke a platform key.
+    Revoke {
+        #[command(flatten)]
+        store: StoreDir,
+        /// The key's id (16 hex digits).
+        id: String,
+    },
 }
 
 /// `annal tenant …`.
@@ -143,6 +186,10 @@ enum TenantCommand {
         /// Who deletes it, as the platform chain records it.
         #[arg(long, env = "ANNAL_ACTOR", default_value = "operator")]
         actor: String,
+        /// The backup directory, whose deletion ledger records the deletion
+        /// (so that no restore brings the tenant back).
+        #[arg(long, env = "ANNAL_BACKUP_DIR")]
+        backup_dir: Option<PathBuf>,
     },
 }
 
@@ -266,6 +313,21 @@ struct ServeArgs {
     /// File with the checkpoint signing key's hex seed [default: DATA_DIR/checkpoint-signing.key, generated].
     #[arg(long)]
     signing_key: Option<PathBuf>,
+    /// Backup directory: scheduled backups, the backup before a format upgrade, the deletion ledger [default: none].
+    #[arg(long, env = "ANNAL_BACKUP_DIR")]
+    backup_dir: Option<PathBuf>,
+    /// Seconds between scheduled backups, the first at start; 0 for none [default: 86400].
+    #[arg(long, env = "ANNAL_BACKUP_EVERY_SECS")]
+    backup_every_secs: Option<u64>,
+    /// Backups kept [default: 10].
+    #[arg(long, env = "ANNAL_BACKUP_KEEP")]
+    backup_keep: Option<usize>,
+    /// Upgrade a store of an older format without taking a backup first.
+    #[arg(long)]
+    no_backup: bool,
+    /// Seconds from a workspace's deletion to its purge, 0 for at once [default: 2592000].
+    #[arg(long, env = "ANNAL_TENANT_DELETION_GRACE_SECS")]
+    tenant_deletion_grace_secs: Option<u64>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -297,11 +359,18 @@ impl ServeArgs {
             log,
             retention_interval_secs,
             checkpoint_every_rows,
-            checkpoint_every_secs
+            checkpoint_every_secs,
+            backup_every_secs,
+            backup_keep,
+            tenant_deletion_grace_secs
         );
         if self.signing_key.is_some() {
             c.signing_key = self.signing_key;
         }
+        if self.backup_dir.is_some() {
+            c.backup_dir = self.backup_dir;
+        }
+        c.no_backup |= self.no_backup;
         if let Some(f) = self.log_format {
             c.log_format = match f {
                 LogFormatArg::Text => LogFormat::Text,
@@ -507,8 +576,27 @@ fn run(args: Args) -> anyhow::Result<u8> {
         }
         Command::Query(q) => run_query(*q, out, err),
         Command::Retention(r) => run_retention(r, out),
-        Command::Tenant(TenantCommand::Delete { store, tenant, confirm, reason, actor }) => {
-            cli::retention::delete_tenant(&store.open_for(&tenant)?, &tenant, &confirm, &reason, &actor, out)
+        Command::Tenant(TenantCommand::Delete { store, tenant, confirm, reason, actor, backup_dir }) => {
+            let engine = store.open_for(&tenant)?;
+            let code = cli::retention::delete_tenant(&engine, &tenant, &confirm, &reason, &actor, out)?;
+            if let Some(dir) = backup_dir {
+                annal_engine::Backups::new(dir).sync_ledger(&engine)?;
+            }
+            Ok(code)
+        }
+        Command::Backup(c) => cli::backup::run(c, out, err),
+        Command::Upgrade { store, backup_dir, no_backup } => {
+            cli::backup::upgrade(&store.data_dir, backup_dir.as_deref(), no_backup, out)
+        }
+        Command::PlatformKey(PlatformKeyCommand::Create { store, label }) => {
+            let engine = cli::store::open_for_write(&store.data_dir, Durability::Sync)?;
+            cli::backup::create_platform_key(&engine, &label, out, err)
+        }
+        Command::PlatformKey(PlatformKeyCommand::List { store }) => cli::backup::list_platform_keys(&store.open()?, out),
+        Command::PlatformKey(PlatformKeyCommand::Revoke { store, id }) => {
+            let key = store.open()?.revoke_platform_key(&id, cli::admin::cli_actor())?;
+            writeln!(out, "{}", key.to_json())?;
+            Ok(cli::EXIT_OK)
         }
     }
 }

@@ -75,6 +75,83 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<u16, u64>>,
     /// Requests refused, by problem slug.
     rejects: Mutex<BTreeMap<&'static str, u64>>,
+    /// The last backup's and verification's outcome.
+    pub backup: BackupStatus,
+}
+
+/// When the last backup and the last verification ran and how they ended,
+/// for `/metrics` and `GET /v1/admin/backups`.
+#[derive(Debug, Default)]
+pub struct BackupStatus(Mutex<BackupState>);
+
+#[derive(Debug, Default, Clone)]
+struct BackupState {
+    /// (unix seconds, succeeded, backup id, bytes) of the last attempt.
+    backup: Option<(u64, bool, Option<u32>, u64)>,
+    /// Unix seconds of the last successful backup.
+    last_good: Option<u64>,
+    /// (unix seconds, backup good) of the last verification.
+    verify: Option<(u64, bool)>,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl BackupStatus {
+    /// Records a backup attempt.
+    pub fn record_backup<E>(&self, r: Result<&annal_engine::BackupInfo, E>) {
+        let now = unix_now();
+        let mut s = self.0.lock();
+        s.backup = Some(match r {
+            Ok(b) => {
+                s.last_good = Some(now);
+                (now, true, Some(b.id), b.bytes)
+            }
+            Err(_) => (now, false, None, 0),
+        });
+    }
+
+    /// Records a verification: whether the backup restored and verified.
+    pub fn record_verify(&self, good: bool) {
+        self.0.lock().verify = Some((unix_now(), good));
+    }
+
+    /// As JSON: `{last_backup: {at, ok, id, bytes}, last_verification: {at, ok}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let s = self.0.lock().clone();
+        let at = |secs: u64| annal_engine::event::format_rfc3339_nanos(i64::try_from(secs).unwrap_or(0) * 1_000_000_000);
+        serde_json::json!({
+            "last_backup": s.backup.map(|(t, ok, id, bytes)| serde_json::json!({"at": at(t), "ok": ok, "id": id, "bytes": bytes})),
+            "last_verification": s.verify.map(|(t, ok)| serde_json::json!({"at": at(t), "ok": ok})),
+        })
+    }
+
+    fn render(&self, out: &mut String) {
+        let s = self.0.lock().clone();
+        let now = unix_now();
+        let gauge = |out: &mut String, name: &str, help: &str, v: Option<u64>| {
+            if let Some(v) = v {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+            }
+        };
+        gauge(out, "annal_backup_last_run_timestamp_seconds", "When the last backup ran (Unix time).", s.backup.map(|b| b.0));
+        gauge(out, "annal_backup_last_run_success", "1 if the last backup succeeded.", s.backup.map(|b| u64::from(b.1)));
+        gauge(
+            out,
+            "annal_backup_last_success_age_seconds",
+            "Seconds since the last successful backup.",
+            s.last_good.map(|t| now.saturating_sub(t)),
+        );
+        gauge(out, "annal_backup_last_bytes", "Bytes of the last successful backup.", s.backup.filter(|b| b.1).map(|b| b.3));
+        gauge(out, "annal_backup_last_verify_timestamp_seconds", "When the last verification ran.", s.verify.map(|v| v.0));
+        gauge(
+            out,
+            "annal_backup_last_verify_success",
+            "1 if the last backup verified restored and verified whole.",
+            s.verify.map(|v| u64::from(v.1)),
+        );
+    }
 }
 
 impl Default for Metrics {
@@ -87,6 +164,7 @@ impl Default for Metrics {
             exported_rows: AtomicU64::new(0),
             requests: Mutex::new(BTreeMap::new()),
             rejects: Mutex::new(BTreeMap::new()),
+            backup: BackupStatus::default(),
         }
     }
 }
@@ -136,6 +214,7 @@ impl Metrics {
         for (reason, n) in self.rejects.lock().iter() {
             let _ = writeln!(out, "annal_rejects_total{{reason=\"{reason}\"}} {n}");
         }
+        self.backup.render(&mut out);
         out
     }
 }

@@ -78,6 +78,12 @@ problems! {
     ConcurrentChange => (CONFLICT, "concurrent-change", "Concurrent change"),
     /// A legal hold was to be released, but there is none.
     NoLegalHold => (CONFLICT, "no-legal-hold", "No legal hold"),
+    /// A workspace was to be created that exists already.
+    TenantExists => (CONFLICT, "tenant-exists", "Tenant exists"),
+    /// A workspace's deletion was to be cancelled, but none is scheduled.
+    NoPendingDeletion => (CONFLICT, "no-pending-deletion", "No scheduled deletion"),
+    /// A backup was asked for, but the server has no backup directory.
+    BackupsNotConfigured => (CONFLICT, "backups-not-configured", "Backups not configured"),
     /// The tenant is under a legal hold, which forbids the change.
     OnLegalHold => (CONFLICT, "on-legal-hold", "Under legal hold"),
     /// The body is larger than the server takes.

@@ -4,7 +4,7 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use annal_engine::Engine;
+use annal_engine::{Backups, Engine};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -21,6 +21,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Per-key token buckets.
     pub rate: Arc<RateLimiter>,
+    /// The backup directory, when the server has one (`backup_dir`).
+    pub backups: Option<Backups>,
     /// Set when shutdown begins: `/readyz` then answers 503 so a load
     /// balancer stops sending requests.
     pub draining: Arc<AtomicBool>,
@@ -31,6 +33,7 @@ impl AppState {
     pub fn new(engine: Engine, config: Config) -> AppState {
         AppState {
             engine,
+            backups: config.backup_dir.as_ref().map(Backups::new),
             rate: Arc::new(RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),

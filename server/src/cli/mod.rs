@@ -5,6 +5,7 @@
 //! command in-process and look at what it printed.
 
 pub mod admin;
+pub mod backup;
 pub mod bundle;
 pub mod checkpoint;
 pub mod ingest;

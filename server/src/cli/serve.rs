@@ -1,12 +1,14 @@
-//! `annal serve`: opens the store, starts the retention daemon and runs the
-//! HTTP server until SIGTERM or SIGINT, then drains, stops the daemon (a run
-//! in progress stops after its current batch, which is recorded) and closes
-//! the engine (which syncs the WAL).
+//! `annal serve`: opens the store (after a backup, when its format must be
+//! upgraded), starts the retention, checkpoint and backup daemons and runs
+//! the HTTP server until SIGTERM or SIGINT, then drains, stops the daemons
+//! (a retention run in progress stops after its current batch, which is
+//! recorded; a backup in progress finishes) and closes the engine (which
+//! syncs the WAL).
 
 use std::time::Duration;
 
-use annal_engine::{CheckpointDaemon, CheckpointPolicy};
-use annal_engine::{Engine, Limits, RetentionDaemon};
+use annal_engine::{BackupDaemon, BackupOutcome, CheckpointDaemon, CheckpointPolicy};
+use annal_engine::{Engine, Error, Limits, RetentionDaemon};
 
 use crate::config::{Config, LogFormat};
 use crate::state::AppState;
@@ -22,21 +24,66 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
         LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
     };
     let limits = Limits { max_event_bytes: config.max_event_bytes, ..Limits::default() };
-    let engine = Engine::builder(&config.data_dir)
+    let mut builder = Engine::builder(&config.data_dir)
         .durability(config.durability.into())
         .limits(limits)
         .max_batch_events(config.max_batch_events)
-        .signing_key(super::store::key_source(config.signing_key.as_deref())?)
-        .open()?;
+        .signing_key(super::store::key_source(config.signing_key.as_deref())?);
+    builder = match (&config.backup_dir, config.no_backup) {
+        (_, true) => builder.upgrade_without_backup(),
+        (Some(dir), false) => builder.upgrade_backup_dir(dir),
+        (None, false) => builder,
+    };
+    let engine = builder.open().map_err(|e| match e {
+        Error::UpgradeNeedsBackup { .. } => {
+            anyhow::anyhow!("{e}: start with --backup-dir DIR (a backup is taken there first) or, knowingly, --no-backup")
+        }
+        e => e.into(),
+    })?;
+    let state = AppState::new(engine.clone(), config.clone());
     let daemon = match config.retention_interval_secs {
         0 => None,
-        secs => Some(RetentionDaemon::start(engine.clone(), Duration::from_secs(secs), |r| match r {
-            Ok(r) if r.rows > 0 || r.stopped => {
-                tracing::info!(rows = r.rows, secs = r.elapsed.as_secs_f64(), stopped = r.stopped, "retention run")
-            }
-            Ok(r) => tracing::debug!(secs = r.elapsed.as_secs_f64(), "retention run: nothing expired"),
-            Err(e) => tracing::error!(cause = %e, "retention run failed"),
-        })?),
+        secs => {
+            let ledger = state.clone();
+            Some(RetentionDaemon::start(
+                engine.clone(),
+                Duration::from_secs(secs),
+                |r| match r {
+                    Ok(r) if r.rows > 0 || r.stopped => {
+                        tracing::info!(rows = r.rows, secs = r.elapsed.as_secs_f64(), stopped = r.stopped, "retention run")
+                    }
+                    Ok(r) => tracing::debug!(secs = r.elapsed.as_secs_f64(), "retention run: nothing expired"),
+                    Err(e) => tracing::error!(cause = %e, "retention run failed"),
+                },
+                move |purged, failed| {
+                    for (tenant, d) in &purged {
+                        tracing::info!(%tenant, rows = d.rows_removed, deletion_id = %d.deletion_id, "workspace purged");
+                    }
+                    for (tenant, e) in failed {
+                        tracing::error!(%tenant, cause = %e, "scheduled workspace deletion failed");
+                    }
+                    if let (false, Some(b)) = (purged.is_empty(), &ledger.backups) {
+                        if let Err(e) = b.sync_ledger(&ledger.engine) {
+                            tracing::error!(cause = %e, "deletion ledger not updated; the next backup will add the deletion");
+                        }
+                    }
+                },
+            )?)
+        }
+    };
+    let backups = match (&state.backups, config.backup_every_secs) {
+        (Some(b), secs) if secs > 0 => {
+            let metrics = state.metrics.clone();
+            Some(BackupDaemon::start(
+                engine.clone(),
+                b.clone(),
+                Duration::from_secs(secs),
+                config.backup_keep,
+                config.backup_verify,
+                move |o: BackupOutcome| log_backup(&metrics, o),
+            )?)
+        }
+        _ => None,
     };
     let checkpoints = match (config.checkpoint_every_rows, config.checkpoint_every_secs) {
         (0, 0) => None,
@@ -60,7 +107,6 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
         // On stdout, one line, so scripts and tests can read the port.
         println!("annal listening on http://{addr}");
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
-        let state = AppState::new(engine, config);
         crate::serve::serve(listener, state, crate::serve::signal()).await?;
         anyhow::Ok(())
     })?;
@@ -70,8 +116,42 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
     if let Some(d) = checkpoints {
         d.stop();
     }
-    // The runtime, the daemon and with them the last engine handle are gone: the writer
+    if let Some(d) = backups {
+        d.stop();
+    }
+    drop(engine);
+    // The runtime, the daemons and with them the last engine handle are gone: the writer
     // has committed everything queued and the WAL is synced.
     tracing::info!("stopped");
     Ok(super::EXIT_OK)
+}
+
+/// Logs a scheduled backup's outcome and records it for `/metrics`.
+fn log_backup(metrics: &crate::metrics::Metrics, o: BackupOutcome) {
+    metrics.backup.record_backup(o.created.as_ref().map(|c| &c.backup));
+    match &o.created {
+        Ok(c) => {
+            tracing::info!(id = c.backup.id, bytes = c.backup.bytes, files = c.backup.files, "backup made");
+            for (tenant, e) in &c.unchecked {
+                tracing::error!(%tenant, cause = %e, "chain not checkpointed before the backup");
+            }
+        }
+        Err(e) => tracing::error!(cause = %e, "backup failed"),
+    }
+    match o.verified {
+        Some(Ok(check)) => {
+            metrics.backup.record_verify(check.is_good());
+            for c in check.chains.iter().filter(|c| c.problem.is_some()) {
+                tracing::error!(tenant = %c.tenant, problem = c.problem.as_deref().unwrap_or(""), "backup verification");
+            }
+            if check.is_good() {
+                tracing::info!(id = check.backup.id, chains = check.chains.len(), "backup verified by restore");
+            }
+        }
+        Some(Err(e)) => {
+            metrics.backup.record_verify(false);
+            tracing::error!(cause = %e, "backup does not restore");
+        }
+        None => {}
+    }
 }

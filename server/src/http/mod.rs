@@ -16,6 +16,7 @@ mod health;
 mod input;
 mod keys;
 pub mod openapi;
+mod platform;
 mod redaction;
 mod reply;
 mod retention;

@@ -9,7 +9,7 @@
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 use super::openapi::{q, Operation, Param, EXPORT, FILTERS, PAGE};
-use super::{checkpoints, events, export, health, keys, redaction, retention, verify};
+use super::{checkpoints, events, export, health, keys, platform, redaction, retention, verify};
 use crate::state::AppState;
 
 /// The methods routes answer.
@@ -255,6 +255,100 @@ pub const ROUTES: &[Route] = &[
             params: &[&[Param { name: "id", place: "path", doc: "the key's id (16 hex digits)" }]],
             response: Some("Key"),
             errors: &[401, 403, 404, 429],
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/tenants",
+        handler: |m| on(m, platform::create),
+        doc: Operation {
+            summary: "Create a workspace with its first key (token shown once); a platform-chain row records it",
+            scope: Some("platform"),
+            body: &["application/json"],
+            ok: (201, "application/json"),
+            request: Some("NewTenant"),
+            response: Some("CreatedTenant"),
+            errors: &[401, 403, 409, 413, 422, 429],
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/tenants",
+        handler: |m| on(m, platform::list),
+        doc: Operation {
+            summary: "Every workspace, those being deleted included",
+            scope: Some("platform"),
+            response: Some("TenantList"),
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/tenants/{id}",
+        handler: |m| on(m, platform::get),
+        doc: Operation {
+            summary: "One workspace and its scheduled deletion, if any",
+            scope: Some("platform"),
+            params: &[&[Param { name: "id", place: "path", doc: "the tenant id" }]],
+            response: Some("Tenant"),
+            errors: &[401, 403, 404, 429],
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Delete,
+        path: "/v1/tenants/{id}",
+        handler: |m| on(m, platform::delete),
+        doc: Operation {
+            summary: "Delete a workspace: closed at once, purged after tenant_deletion_grace_secs unless cancelled (202)",
+            scope: Some("platform"),
+            params: &[&[
+                Param { name: "id", place: "path", doc: "the tenant id" },
+                Param { name: "reason", place: "query", doc: "why, recorded in the platform chain" },
+            ]],
+            ok: (202, "application/json"),
+            response: Some("Tenant"),
+            errors: &[400, 401, 403, 404, 409, 429],
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/tenants/{id}/cancel-deletion",
+        handler: |m| on(m, platform::cancel_deletion),
+        doc: Operation {
+            summary: "Cancel a workspace's scheduled deletion: served again, chain and keys as they were",
+            scope: Some("platform"),
+            params: &[&[Param { name: "id", place: "path", doc: "the tenant id" }]],
+            response: Some("Tenant"),
+            errors: &[401, 403, 404, 409, 429],
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/admin/backups",
+        handler: |m| on(m, platform::create_backup),
+        doc: Operation {
+            summary: "Take a backup now (incremental, while ingest goes on); 201 once complete",
+            scope: Some("platform"),
+            ok: (201, "application/json"),
+            response: Some("CreatedBackup"),
+            errors: &[401, 403, 409, 429, 500],
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/admin/backups",
+        handler: |m| on(m, platform::list_backups),
+        doc: Operation {
+            summary: "The backups kept and the last backup's and verification's outcome",
+            scope: Some("platform"),
+            response: Some("BackupList"),
+            errors: &[401, 403, 409, 429],
             ..Operation::DEFAULT
         },
     },

@@ -82,6 +82,17 @@ impl Fixture {
         Fixture { _dir: dir, engine, state }
     }
 
+    /// A fixture over an engine of the caller's (another clock, say), in `dir`.
+    pub fn over(dir: tempfile::TempDir, engine: Engine, config: Config) -> Fixture {
+        let state = AppState::new(engine.clone(), config);
+        Fixture { _dir: dir, engine, state }
+    }
+
+    /// A platform key's token.
+    pub fn platform_key(&self) -> String {
+        self.engine.create_platform_key("test", actor()).unwrap().1
+    }
+
     /// Creates `tenant` (if needed) and a key with `scopes`; returns its token.
     pub fn key(&self, tenant: &str, scopes: &[&str]) -> String {
         if !self.engine.tenants().iter().any(|t| t == tenant) {
@@ -218,4 +229,21 @@ impl HttpClient {
         let body = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
         Ok(Resp { status, headers, body })
     }
+}
+
+/// Every file under `dir`, at any depth.
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
 }

@@ -371,12 +371,22 @@ async fn the_router_serves_exactly_the_routes_openapi_describes() {
             assert_ne!(res.status, 401, "{} {} needs no key", r.method.as_str(), r.path);
             continue;
         };
-        let only = f.key("ws_a", &[scope]);
+        // Platform routes take platform keys only; tenant routes refuse them.
+        let (only, without) = if scope == "platform" {
+            (f.platform_key(), f.key("ws_a", &scopes))
+        } else {
+            let others: Vec<&str> = scopes.into_iter().filter(|s| *s != scope).collect();
+            (f.key("ws_a", &[scope]), f.key("ws_a", &others))
+        };
         let res = f.call(Req { method: method.clone(), content_type: Some(JSON), ..get(&uri, &only) }).await;
         assert_ne!(res.status, 403, "{} {} with `{scope}`", r.method.as_str(), r.path);
-        let others: Vec<&str> = scopes.into_iter().filter(|s| *s != scope).collect();
-        let without = f.key("ws_a", &others);
-        f.call(Req { method, content_type: Some(JSON), ..get(&uri, &without) }).await.problem(403, "insufficient-scope");
+        f.call(Req { method: method.clone(), content_type: Some(JSON), ..get(&uri, &without) })
+            .await
+            .problem(403, "insufficient-scope");
+        if scope != "platform" {
+            let platform = f.platform_key();
+            f.call(Req { method, content_type: Some(JSON), ..get(&uri, &platform) }).await.problem(403, "insufficient-scope");
+        }
     }
     // Every reference resolves.
     fn refs(v: &Value, out: &mut Vec<String>) {

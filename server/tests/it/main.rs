@@ -1,14 +1,17 @@
 //! annal-server's integration tests, one binary (RocksDB is linked once):
 //! the command line as a real process (`cli`, `checkpoint`, `retention`),
 //! the router in-process (`oneshot`), the server over a real socket with a
-//! real HTTP client, and a SIGKILL crash test. `common` holds the one set
+//! real HTTP client (`socket`, `platform` for workspaces and backups), and
+//! a SIGKILL crash test. `common` holds the one set
 //! of helpers they share.
 
+mod backup;
 mod checkpoint;
 mod cli;
 mod common;
 mod crash;
 mod http;
 mod layers;
+mod platform;
 mod retention;
 mod socket;
