@@ -1,0 +1,196 @@
+//! Backups of a large store: how long a full backup takes and how many
+//! bytes it writes, the incremental backup after more rows, the restore,
+//! and what a backup does to the latency of appends made while it runs.
+//!
+//! The store is the query bench's 10M-event, 100-tenant store
+//! (`annal_benches::query_store`, built once and cached), used through a
+//! copy whose SST files are hard links (RocksDB never changes an SST file
+//! in place, so the cache stays as it was). Printed:
+//!
+//! 1. backup 1 of the store: seconds and bytes written to the backup directory;
+//! 2. 1,000,000 more events (10,000 a tenant), then backup 2: seconds and the
+//!    bytes it added to the directory (the incremental part);
+//! 3. restore of backup 2 into a new directory (`Backups::restore`: copy,
+//!    checksums, ledger, retention run, rename): seconds;
+//! 4. append latency: one thread appends single events (`Durability::Sync`)
+//!    to tenant `live`, in rounds that alternate between no backup and a full
+//!    backup into a fresh directory running beside it; p50/p99 of each and
+//!    the p99 ratio (goal: at most 2).
+//!
+//! Run: `cargo bench -p annal-benches --bench backup` (the first run builds
+//! the 10M store, about four minutes). `ANNAL_BENCH_EVENTS` and
+//! `ANNAL_BENCH_TENANTS` change the store's size. Without `--bench` (as
+//! `cargo test --all-targets` runs it) it does the same on 20,000 events in
+//! a temporary directory, as a check that it works.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use annal_benches::corpus_events;
+use annal_benches::query_store::{self, StoreSpec};
+use annal_engine::backup::open_scratch;
+use annal_engine::{Backups, Engine, KeySource};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// A copy of the store in `from` at `to`: SST files hard-linked, the rest
+/// (manifest, WAL, options, CURRENT) copied, since RocksDB appends to those.
+fn link_copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dst = to.join(p.file_name().unwrap());
+        if p.extension().is_some_and(|x| x == "sst") {
+            std::fs::hard_link(&p, &dst).unwrap();
+        } else if p.is_file() {
+            std::fs::copy(&p, &dst).unwrap();
+        }
+    }
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn open(path: &Path) -> Engine {
+    Engine::builder(path).signing_key(KeySource::Seed([5; 32])).open().expect("open store")
+}
+
+/// Appends single events to `live` until `stop`, returning each latency.
+fn append_until(engine: &Engine, stop: &AtomicBool, events: &[annal_engine::Event]) -> Vec<Duration> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let started = Instant::now();
+        engine.append("live", std::slice::from_ref(&events[i % events.len()])).expect("append");
+        out.push(started.elapsed());
+        i += 1;
+    }
+    out
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let (store_dir, spec) = if full {
+        let spec = StoreSpec::from_env_or(10_000_000, 100);
+        let cached = query_store::cached(&spec, &query_store::cache_root());
+        let copy = scratch.path().join("store");
+        link_copy(&cached.db, &copy);
+        (copy, spec)
+    } else {
+        let spec = StoreSpec { events: 20_000, tenants: 4, ..StoreSpec::from_env_or(20_000, 4) };
+        let db = scratch.path().join("store");
+        query_store::build(&spec, &db, false);
+        (db, spec)
+    };
+    let engine = open(&store_dir);
+    println!(
+        "store: {} events in {} tenants, {:.0} MB on disk",
+        spec.events,
+        spec.tenants,
+        mb(query_store::dir_bytes(&store_dir))
+    );
+
+    // A backup checkpoints every chain first, which verifies the rows since
+    // its last checkpoint: the whole store the first time. Timed apart.
+    let started = Instant::now();
+    for t in engine.tenants() {
+        engine.checkpoint(&t).expect("checkpoint");
+    }
+    println!("checkpoints of every chain first (every row verified): {:.2} s", started.elapsed().as_secs_f64());
+
+    // 1. The first, full backup.
+    let dir = scratch.path().join("backups");
+    let backups = Backups::new(&dir);
+    let started = Instant::now();
+    let first = backups.create(&engine, None).expect("backup 1");
+    let first_secs = started.elapsed().as_secs_f64();
+    let first_bytes = query_store::dir_bytes(&dir);
+    println!("backup 1: {first_secs:.2} s, {:.0} MB written ({} files)", mb(first_bytes), first.backup.files);
+
+    // 2. More rows, then the incremental backup.
+    let more_per_tenant = if full { 10_000 } else { 500 };
+    let started = Instant::now();
+    for t in spec.tenant_names() {
+        for chunk in corpus_events(&t, more_per_tenant).chunks(1000) {
+            engine.append(&t, chunk).expect("append");
+        }
+    }
+    let added = more_per_tenant * spec.tenants as usize;
+    println!("appended {added} more events in {:.1} s", started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let second = backups.create(&engine, None).expect("backup 2");
+    let second_secs = started.elapsed().as_secs_f64();
+    let grown = query_store::dir_bytes(&dir) - first_bytes;
+    println!(
+        "backup 2 (incremental): {second_secs:.2} s, {:.0} MB added to the directory for a backup of {:.0} MB",
+        mb(grown),
+        mb(second.backup.bytes)
+    );
+
+    // 3. Restore of backup 2.
+    let target = scratch.path().join("restored");
+    let started = Instant::now();
+    let restored = backups.restore(None, &target, &open_scratch).expect("restore");
+    println!(
+        "restore of backup {}: {:.2} s ({:.0} MB)",
+        restored.backup.id,
+        started.elapsed().as_secs_f64(),
+        mb(query_store::dir_bytes(&target))
+    );
+    std::fs::remove_dir_all(&target).unwrap();
+
+    // 4. Append latency with and without a backup beside it, interleaved.
+    let events = corpus_events("live", 1000);
+    let rounds = if full { 3 } else { 1 };
+    let (mut quiet, mut during) = (Vec::new(), Vec::new());
+    let mut backup_secs = Vec::new();
+    for round in 0..rounds {
+        // Quiet: as long as the last backup took (at least 2 s).
+        let quiet_for = Duration::from_secs_f64(backup_secs.last().copied().unwrap_or(if full { 8.0 } else { 0.3 }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (e, s) = (engine.clone(), Arc::clone(&stop));
+        let ev = events.clone();
+        let writer = std::thread::spawn(move || append_until(&e, &s, &ev));
+        std::thread::sleep(quiet_for);
+        stop.store(true, Ordering::SeqCst);
+        quiet.extend(writer.join().unwrap());
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let (e, s) = (engine.clone(), Arc::clone(&stop));
+        let ev = events.clone();
+        let writer = std::thread::spawn(move || append_until(&e, &s, &ev));
+        let fresh = Backups::new(scratch.path().join(format!("round{round}")));
+        let started = Instant::now();
+        fresh.create(&engine, None).expect("backup during appends");
+        backup_secs.push(started.elapsed().as_secs_f64());
+        stop.store(true, Ordering::SeqCst);
+        during.extend(writer.join().unwrap());
+        std::fs::remove_dir_all(fresh.dir()).unwrap();
+    }
+    quiet.sort();
+    during.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (qp50, qp99) = (percentile(&quiet, 0.5), percentile(&quiet, 0.99));
+    let (dp50, dp99) = (percentile(&during, 0.5), percentile(&during, 0.99));
+    println!(
+        "appends without a backup: {} at p50 {:.2} ms, p99 {:.2} ms; during {} full backups ({:.1} s each): {} at p50 {:.2} ms, p99 {:.2} ms",
+        quiet.len(),
+        ms(qp50),
+        ms(qp99),
+        rounds,
+        backup_secs.iter().sum::<f64>() / backup_secs.len() as f64,
+        during.len(),
+        ms(dp50),
+        ms(dp99)
+    );
+    println!("p99 during / without: {:.2} (goal <= 2)", dp99.as_secs_f64() / qp99.as_secs_f64().max(1e-9));
+}
