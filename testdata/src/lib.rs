@@ -2121,6 +2121,25 @@ pub fn seeded_pii(seed: u64, n: usize) -> Vec<String> {
     g.take_pii().into_iter().collect()
 }
 
+/// Every file under `dir`, at any depth: the tests that search every byte
+/// a store or a backup directory holds, or damage one of its files.
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,20 +48,4 @@ pub fn corpus_events(tenant: &str, n: usize) -> Vec<Event> {
         .collect()
 }
 
-/// Every file under `dir`, at any depth: the store's SST, WAL, manifest
-/// and other files, for tests that search every stored byte.
-pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
+pub use annal_testdata::files_under;
