@@ -50,6 +50,13 @@ use crate::verify::VerifyOutcome;
 /// Action of the platform row a restore writes into the restored store.
 pub const BACKUP_RESTORED_ACTION: &str = "annal.backup.restored";
 
+/// A backup as JSON, as the server and the command line show it:
+/// `{id, created_at (RFC 3339), bytes, files}`.
+pub fn info_json(b: &BackupInfo) -> serde_json::Value {
+    let at = crate::event::format_rfc3339_nanos(b.created_at.saturating_mul(1_000_000_000));
+    serde_json::json!({"id": b.id, "created_at": at, "bytes": b.bytes, "files": b.files})
+}
+
 /// What [`Backups::create`] did.
 #[derive(Debug)]
 pub struct Created {
@@ -319,15 +326,7 @@ impl Backups {
 }
 
 fn parse_id(hex: &str) -> Result<[u8; 8]> {
-    let bad = || Error::Backup(format!("deletion ledger: `{hex}` is not a deletion id"));
-    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    let mut id = [0u8; 8];
-    for (i, b) in id.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
-    Ok(id)
+    crate::format::apikey::parse_id(hex).ok_or_else(|| Error::Backup(format!("deletion ledger: `{hex}` is not a deletion id")))
 }
 
 fn restore_actor() -> Actor {

@@ -375,7 +375,7 @@ impl PendingDeletion {
 
 /// A deletion id as 16 lowercase hex digits, as platform rows carry it.
 pub fn deletion_id_hex(id: &[u8; 8]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
+    crate::format::checkpoint::hex(id)
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use annal_engine::backup::open_scratch;
-use annal_engine::{BackupInfo, Backups, Engine};
+use annal_engine::backup::{info_json, open_scratch};
+
+use annal_engine::{Backups, Engine};
 
 use super::admin::cli_actor;
 use super::store::key_source;
@@ -75,11 +76,6 @@ pub enum Command {
         #[arg(long)]
         signing_key: Option<PathBuf>,
     },
-}
-
-fn info_json(b: &BackupInfo) -> serde_json::Value {
-    let at = annal_engine::event::format_rfc3339_nanos(b.created_at.saturating_mul(1_000_000_000));
-    serde_json::json!({"id": b.id, "created_at": at, "bytes": b.bytes, "files": b.files})
 }
 
 /// Runs one `annal backup` command.

@@ -7,7 +7,8 @@
 //! server has a backup directory, so that a restore never brings a deleted
 //! workspace back.
 
-use annal_engine::{BackupInfo, Error, Scheduled, Scopes, TenantInfo};
+use annal_engine::backup::info_json;
+use annal_engine::{Error, Scheduled, Scopes, TenantInfo};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -37,11 +38,6 @@ fn tenant_json(t: &TenantInfo) -> Value {
             "purge_after": rfc3339(d.purge_after),
         })),
     })
-}
-
-fn backup_json(b: &BackupInfo) -> Value {
-    let at = annal_engine::event::format_rfc3339_nanos(b.created_at.saturating_mul(1_000_000_000));
-    json!({"id": b.id, "created_at": at, "bytes": b.bytes, "files": b.files})
 }
 
 /// On platform routes a tenant that does not exist is a 404 of its own,
@@ -194,7 +190,7 @@ pub(super) async fn create_backup(State(state): State<AppState>, key: Key) -> Ap
     })
     .await?;
     let unchecked: Vec<Value> = made.unchecked.iter().map(|(t, e)| json!({"tenant": t, "error": e.to_string()})).collect();
-    Ok(json(StatusCode::CREATED, json!({"backup": backup_json(&made.backup), "unchecked": unchecked})))
+    Ok(json(StatusCode::CREATED, json!({"backup": info_json(&made.backup), "unchecked": unchecked})))
 }
 
 /// `GET /v1/admin/backups`: the backups kept, oldest first, and the last
@@ -205,6 +201,6 @@ pub(super) async fn list_backups(State(state): State<AppState>, key: Key) -> Api
     let all = blocking(move || backups.list().map_err(ApiError::from)).await?;
     Ok(json(
         StatusCode::OK,
-        json!({"backups": all.iter().map(backup_json).collect::<Vec<_>>(), "status": state.metrics.backup.to_json()}),
+        json!({"backups": all.iter().map(info_json).collect::<Vec<_>>(), "status": state.metrics.backup.to_json()}),
     ))
 }
