@@ -96,6 +96,8 @@ pub(crate) fn check_request(scopes: Scopes, label: &str) -> Result<()> {
 /// Records the key's row, then stores the key under the tenant's number
 /// (which the row may just have assigned).
 fn mint(core: &Core, tenant: &str, scopes: Scopes, label: &str, by: &Actor) -> Result<(ApiKey, String)> {
+    let label = core.free_text(tenant, label)?;
+    let label = label.as_str();
     let mut id = [0u8; ID_BYTES];
     let mut secret = [0u8; SECRET_BYTES];
     getrandom::fill(&mut id)

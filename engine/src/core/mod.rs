@@ -132,6 +132,14 @@ impl Core {
         self.tenants.number(tenant)
     }
 
+    /// `text`, written by a person (a hold's reason, a key's label), as
+    /// annal may store it in `tenant`'s chain and beside it: with the
+    /// tenant's current detectors applied (docs/REDACTION.md, "Free text
+    /// annal writes"). The raw text is never stored.
+    pub fn free_text(&self, tenant: &str, text: &str) -> Result<String> {
+        Ok(self.redactors.get(tenant)?.free_text(text).into_owned())
+    }
+
     /// Engine time now, ns since the Unix epoch.
     pub fn now(&self) -> u64 {
         self.clock.now_ns()

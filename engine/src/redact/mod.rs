@@ -125,6 +125,18 @@ impl Redactor {
         self.compiled.fields[f]
     }
 
+    /// `text` with every value the policy's detectors find replaced. For
+    /// free text annal stores from a person's words outside any event
+    /// field (a legal hold's reason, an API key's label, a deletion's
+    /// reason): no field rule names it, so the detectors are what stands
+    /// between it and the chain.
+    pub fn free_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match detect::redact_text(text, self.compiled.detectors) {
+            Some((redacted, _)) => Cow::Owned(redacted),
+            None => Cow::Borrowed(text),
+        }
+    }
+
     /// Whether any JSON rule or detector can change `diff`/`metadata`.
     pub fn touches_json(&self) -> bool {
         !self.compiled.json.is_empty() || !self.compiled.detectors.is_empty()

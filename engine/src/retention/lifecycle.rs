@@ -83,7 +83,7 @@ impl Retainer {
         apikeys::check_tenant_request(scopes, label)?;
         let mut m = Map::new();
         m.insert("tenant".into(), tenant.into());
-        m.insert("label".into(), label.into());
+        m.insert("label".into(), self.core.free_text(PLATFORM_TENANT, label)?.into());
         self.core.append_own(PLATFORM_TENANT, TENANT_CREATED_ACTION, actor, &m, OwnRow::default())?;
         apikeys::create_first(&self.core, tenant, scopes, label, actor)
     }
@@ -127,7 +127,7 @@ impl Retainer {
         let pending = PendingDeletion { scheduled_at: self.core.now(), purge_after, deletion_id };
         let mut m = Map::new();
         m.insert("tenant".into(), tenant.into());
-        m.insert("reason".into(), reason.into());
+        m.insert("reason".into(), self.core.free_text(PLATFORM_TENANT, reason)?.into());
         m.insert("deletion_id".into(), pending.id_hex().into());
         m.insert("purge_after".into(), rfc3339(pending.purge_after));
         m.insert("purge_after_ns".into(), pending.purge_after.into());

@@ -138,7 +138,8 @@ impl Retainer {
         check_reason(reason)?;
         check_client_tenant(tenant)?;
         let _guard = self.lock.lock();
-        let hold = LegalHold { reason: reason.to_string(), since: self.core.now() };
+        let reason = self.core.free_text(tenant, reason)?;
+        let hold = LegalHold { reason: reason.clone(), since: self.core.now() };
         let mut m = Map::new();
         m.insert("reason".into(), reason.into());
         let side = vec![SideWrite::TenantMeta { tag: keys::TAG_HOLD, value: Some(hold.encode()) }];

@@ -76,6 +76,7 @@ impl Retainer {
     ) -> Result<TenantDeletion> {
         check_client_tenant(tenant)?;
         check_reason(reason)?;
+        let reason = self.core.free_text(PLATFORM_TENANT, reason)?;
         let store = &self.core.store;
         let mut attempts = 0;
         let (n, deletion) = loop {
@@ -95,7 +96,7 @@ impl Retainer {
             m.insert("rows".into(), head.seq.into());
             m.insert("rows_removed".into(), (head.seq - floor).into());
             m.insert("rows_deleted_by_retention".into(), floor.into());
-            m.insert("reason".into(), reason.into());
+            m.insert("reason".into(), reason.clone().into());
             m.insert("deletion_id".into(), deletion_id.clone().into());
             if let Some(seq) = reapplied {
                 m.insert("reapplied_from".into(), seq.into());

@@ -263,3 +263,33 @@ fn policy_changes_are_rows_of_the_chain() {
     let p = engine.prepare("ws", &login).unwrap();
     assert!(matches!(engine.append_prepared("other", vec![p]), Err(Error::WrongTenant)));
 }
+
+#[test]
+fn admin_free_text_is_redacted_before_it_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::builder(dir.path()).compression(false).open().unwrap();
+    let (email, phone, other) = ("jane.doe@acme.com", "+1 415 555 0132", "legal.ops@acme.com");
+    engine.append("acme", &[Event::new("auth.login", ActorType::User, "u1")]).unwrap();
+    let hold = engine.place_hold("acme", &format!("Doe v. Acme, {email} {phone}"), admin()).unwrap();
+    let (key, _) = engine.create_api_key("acme", annal_engine::Scopes::READ, &format!("export for {other}"), admin()).unwrap();
+    let (first, _) = engine.create_tenant("globex", annal_engine::Scopes::ADMIN, &format!("owner {other}"), admin()).unwrap();
+    engine
+        .schedule_tenant_deletion("globex", &format!("asked by {email}"), std::time::Duration::from_secs(3600), admin())
+        .unwrap();
+
+    // What is read back is the redacted text, in the settings and the rows.
+    let reason = engine.retention("acme").unwrap().hold.unwrap().reason;
+    assert_eq!(reason, "Doe v. Acme, [email:j***@acme.com] [phone]", "the hold's reason");
+    let row = engine.get("acme", hold.seq).unwrap().unwrap();
+    let metadata: serde_json::Value = serde_json::from_str(&row.event.metadata.unwrap()).unwrap();
+    assert_eq!(metadata["reason"], reason.as_str());
+    assert_eq!(key.label, "export for [email:l***@acme.com]");
+    assert_eq!(first.label, "owner [email:l***@acme.com]");
+    // No stored byte holds a raw value: not in the WAL, not in the SSTs.
+    let needles = [email, phone, other].map(String::from);
+    drop(engine);
+    let (in_wal, _, _) = scan_files(dir.path(), &needles);
+    RawStore::open(dir.path()).unwrap().flush().unwrap();
+    let (in_ssts, _, _) = scan_files(dir.path(), &needles);
+    assert!(in_wal.is_empty() && in_ssts.is_empty(), "{in_wal:?} {in_ssts:?}");
+}
