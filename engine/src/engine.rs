@@ -145,6 +145,16 @@ impl Engine {
         policy::pseudonym(&self.core, tenant, value)
     }
 
+    /// `Some(`[`Error::Poisoned`]`)` once a write to the store has failed
+    /// (a full disk, an I/O error): from then on every append gets that
+    /// error, reads still work, and only reopening the store (recovery from
+    /// the WAL on disk) makes it take appends again. `annal serve` answers
+    /// `/readyz` with 503 meanwhile and exits with its own code
+    /// (docs/OPERATIONS.md, "When a write fails").
+    pub fn poisoned(&self) -> Option<Error> {
+        self.core.poisoned()
+    }
+
     // ---- Reading ---------------------------------------------------------
 
     /// Every tenant with a chain, sorted.

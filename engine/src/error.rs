@@ -170,9 +170,18 @@ pub enum Error {
         supported: u32,
     },
     /// A write to the store failed earlier; the engine accepts no more appends
-    /// until it is reopened, because the state on disk is then uncertain.
-    #[error("engine is poisoned after a failed write; reopen the store")]
-    Poisoned,
+    /// until it is reopened, because the state on disk is then uncertain
+    /// (after a failed fsync, what the page cache holds says nothing about
+    /// the disk: only recovery from the WAL on disk is trustworthy).
+    #[error("engine is poisoned after a failed write{}; reopen the store", if *.no_space { " (the disk is full)" } else { "" })]
+    Poisoned {
+        /// The failed write failed for lack of space (ENOSPC).
+        no_space: bool,
+    },
+    /// The disk holding the store is full: the write was refused and
+    /// nothing of it is stored.
+    #[error("the disk holding the store is full: {0}")]
+    NoSpace(String),
     /// The engine is shutting down.
     #[error("engine is closed")]
     Closed,

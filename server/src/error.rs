@@ -163,7 +163,11 @@ impl From<annal_engine::Error> for ApiError {
                 busy.retry_after = Some(1);
                 busy
             }
-            E::Poisoned | E::Closed => {
+            E::NoSpace(_) | E::Poisoned { no_space: true } => {
+                tracing::error!(cause = %e, "the store's disk is full");
+                ApiError::new(Problem::InsufficientStorage, "the store's disk is full; nothing of this request was stored")
+            }
+            E::Poisoned { no_space: false } | E::Closed => {
                 tracing::error!(cause = %e, "engine unavailable");
                 ApiError::new(Problem::Unavailable, "the store is not accepting requests")
             }
@@ -237,7 +241,9 @@ mod tests {
             (E::InvalidApiKeyRequest(fe()), Problem::InvalidKeyRequest),
             (E::Corrupt(secret.into()), Problem::Internal),
             (E::UnsupportedFormat { found: 9, supported: 3 }, Problem::Internal),
-            (E::Poisoned, Problem::Unavailable),
+            (E::Poisoned { no_space: false }, Problem::Unavailable),
+            (E::Poisoned { no_space: true }, Problem::InsufficientStorage),
+            (E::NoSpace(secret.into()), Problem::InsufficientStorage),
             (E::Closed, Problem::Unavailable),
             (E::Busy, Problem::Unavailable),
             (E::InvalidRetention(fe()), Problem::InvalidRetention),

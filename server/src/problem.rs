@@ -115,6 +115,10 @@ problems! {
     Internal => (INTERNAL_SERVER_ERROR, "internal", "Internal error"),
     /// The store accepts no requests (after a failed write, or closing).
     Unavailable => (SERVICE_UNAVAILABLE, "unavailable", "Unavailable"),
+    /// The disk holding the store is full: nothing of the request was
+    /// stored, and the server takes no writes until it is restarted with
+    /// space freed (docs/OPERATIONS.md, "When a write fails").
+    InsufficientStorage => (INSUFFICIENT_STORAGE, "insufficient-storage", "Insufficient storage"),
     /// The server is shutting down.
     Draining => (SERVICE_UNAVAILABLE, "draining", "Shutting down"),
 }

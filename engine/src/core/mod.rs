@@ -140,6 +140,12 @@ impl Core {
         Ok(self.redactors.get(tenant)?.free_text(text).into_owned())
     }
 
+    /// [`Error::Poisoned`] once a write to the store has failed: the
+    /// engine then takes no appends until it is reopened.
+    pub fn poisoned(&self) -> Option<Error> {
+        self.queue.poisoned()
+    }
+
     /// Engine time now, ns since the Unix epoch.
     pub fn now(&self) -> u64 {
         self.clock.now_ns()

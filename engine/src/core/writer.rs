@@ -26,7 +26,7 @@
 //! its first group is durable.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -104,6 +104,33 @@ pub(crate) struct WriterContext {
     pub max_group_events: usize,
 }
 
+/// Set once a group's write fails, never cleared: the engine then takes no
+/// more appends (nor stages any on top of the failed group) until the
+/// store is reopened. Remembers whether the disk was full, which a
+/// supervisor and a client are told apart (507, not 503).
+#[derive(Debug, Default)]
+pub(crate) struct Poison(AtomicU8);
+
+impl Poison {
+    const FAILED: u8 = 1;
+    const NO_SPACE: u8 = 2;
+
+    pub fn set(&self, no_space: bool) {
+        // The first failure's cause stays.
+        let _ =
+            self.0.compare_exchange(0, if no_space { Self::NO_SPACE } else { Self::FAILED }, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst) != 0
+    }
+
+    /// The error every append gets once set.
+    pub fn error(&self) -> Error {
+        Error::Poisoned { no_space: self.0.load(Ordering::SeqCst) == Self::NO_SPACE }
+    }
+}
+
 /// The way into the writer thread; the core owns it, and dropping it (the
 /// last handle on the core going) stops the writer once everything queued
 /// is committed.
@@ -111,7 +138,7 @@ pub(crate) struct WriterContext {
 pub(crate) struct WriteQueue {
     tx: Option<SyncSender<Request>>,
     thread: Option<JoinHandle<()>>,
-    poisoned: Arc<AtomicBool>,
+    poisoned: Arc<Poison>,
     store: Store,
     durability: Durability,
 }
@@ -126,12 +153,17 @@ impl WriteQueue {
         depth: usize,
     ) -> Result<WriteQueue> {
         let (tx, rx) = mpsc::sync_channel(depth);
-        let poisoned = Arc::new(AtomicBool::new(false));
+        let poisoned = Arc::new(Poison::default());
         let (store, durability) = (context.store.clone(), context.durability);
         let writer =
             Writer { context, tenants, next_tenant, rx, poisoned: Arc::clone(&poisoned), in_flight_idempotency: HashMap::new() };
         let thread = std::thread::Builder::new().name("annal-writer".into()).spawn(move || writer.run())?;
         Ok(WriteQueue { tx: Some(tx), thread: Some(thread), poisoned, store, durability })
+    }
+
+    /// The error appends get, once a write has failed.
+    pub fn poisoned(&self) -> Option<Error> {
+        self.poisoned.is_set().then(|| self.poisoned.error())
     }
 
     /// Hands one request to the writer and waits for its receipts.
@@ -145,8 +177,8 @@ impl WriteQueue {
     /// callback's request never waits for room in the queue: it is refused
     /// with [`Error::Busy`] instead (its caller does not block, by design).
     pub fn submit_with(&self, request: impl FnOnce(ReplyTo) -> Request, reply: ReplyTo) -> Result<()> {
-        if self.poisoned.load(Ordering::SeqCst) {
-            return Err(Error::Poisoned);
+        if self.poisoned.is_set() {
+            return Err(self.poisoned.error());
         }
         let tx = self.tx.as_ref().ok_or(Error::Closed)?;
         let waits = matches!(reply, ReplyTo::Channel(_));
@@ -180,7 +212,7 @@ struct Writer {
     tenants: HashMap<String, TenantState>,
     next_tenant: u64,
     rx: Receiver<Request>,
-    poisoned: Arc<AtomicBool>,
+    poisoned: Arc<Poison>,
     /// Idempotency entries of the group the committer may still be writing:
     /// not yet readable from the store, already binding.
     in_flight_idempotency: HashMap<(u64, String), Receipt>,
@@ -192,12 +224,7 @@ const INLINE_GROUP_EVENTS: usize = 64;
 
 /// The committer: writes staged groups in order, then publishes and replies;
 /// `done` is called after each group.
-fn commit_loop<'s>(
-    context: &'s WriterContext,
-    poisoned: &AtomicBool,
-    groups: impl IntoIterator<Item = Commit<'s>>,
-    done: impl Fn(),
-) {
+fn commit_loop<'s>(context: &'s WriterContext, poisoned: &Poison, groups: impl IntoIterator<Item = Commit<'s>>, done: impl Fn()) {
     for commit in groups {
         commit_one(context, poisoned, commit);
         done();
@@ -205,21 +232,22 @@ fn commit_loop<'s>(
 }
 
 /// Writes one staged group, then publishes its tenants and replies.
-fn commit_one<'s>(context: &'s WriterContext, poisoned: &AtomicBool, commit: Commit<'s>) {
-    if commit.batch.len() > 0 && !poisoned.load(Ordering::SeqCst) {
+fn commit_one<'s>(context: &'s WriterContext, poisoned: &Poison, commit: Commit<'s>) {
+    if commit.batch.len() > 0 && !poisoned.is_set() {
         if let Err(e) = context.store.write(commit.batch, context.durability == Durability::Sync) {
-            poisoned.store(true, Ordering::SeqCst);
+            let no_space = matches!(e, Error::NoSpace(_));
+            poisoned.set(no_space);
             let msg = e.to_string();
             for (tx, _) in commit.replies {
-                tx.send(Err(Error::Storage(msg.clone())));
+                tx.send(Err(if no_space { Error::NoSpace(msg.clone()) } else { Error::Storage(msg.clone()) }));
             }
             return;
         }
     }
-    if poisoned.load(Ordering::SeqCst) {
+    if poisoned.is_set() {
         // An earlier group failed; this one was built on it.
         for (tx, _) in commit.replies {
-            tx.send(Err(Error::Poisoned));
+            tx.send(Err(poisoned.error()));
         }
         return;
     }
@@ -378,9 +406,9 @@ impl Writer {
             new_tenants: Vec::new(),
             forgotten: Vec::new(),
         };
-        if self.poisoned.load(Ordering::SeqCst) {
+        if self.poisoned.is_set() {
             for r in requests {
-                r.reply.send(Err(Error::Poisoned));
+                r.reply.send(Err(self.poisoned.error()));
             }
             return commit;
         }

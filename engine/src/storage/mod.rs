@@ -97,8 +97,16 @@ impl Default for StoreOptions {
     }
 }
 
+/// RocksDB's error as annal's. A full disk is told apart (RocksDB reports
+/// ENOSPC as an I/O error whose text is the system's `strerror`, or as its
+/// own `NoSpace` subcode): the server answers it with 507, not 500.
 fn map_err(e: rocksdb::Error) -> Error {
-    Error::Storage(e.into_string())
+    let text = e.into_string();
+    if text.contains("No space left on device") || text.contains("No space") {
+        Error::NoSpace(text)
+    } else {
+        Error::Storage(text)
+    }
 }
 
 /// An open RocksDB database with annal's column families. Cloning is

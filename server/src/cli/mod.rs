@@ -27,6 +27,11 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_BROKEN: u8 = 2;
 /// Exit status: `ingest` rejected some lines (the valid ones were appended).
 pub const EXIT_REJECTS: u8 = 3;
+/// Exit status of `annal serve` after a write to the store failed (a full
+/// disk, an I/O error): it drained and stopped so that a supervisor starts
+/// it again, and the store is recovered from the WAL on disk (sysexits'
+/// EX_TEMPFAIL; docs/OPERATIONS.md, "When a write fails").
+pub const EXIT_WRITE_FAILED: u8 = 75;
 
 /// The tenant a command was given, or every tenant of the store.
 pub fn tenant_or_every(engine: &Engine, tenant: Option<&str>) -> Vec<String> {

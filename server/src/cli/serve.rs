@@ -3,8 +3,11 @@
 //! the HTTP server until SIGTERM or SIGINT, then drains, stops the daemons
 //! (a retention run in progress stops after its current batch, which is
 //! recorded; a backup in progress finishes) and closes the engine (which
-//! syncs the WAL).
+//! syncs the WAL). After a failed write to the store it does the same on
+//! its own and exits with [`super::EXIT_WRITE_FAILED`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use annal_engine::{BackupDaemon, BackupOutcome, CheckpointDaemon, CheckpointPolicy};
@@ -49,6 +52,19 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
                 engine.clone(),
                 Duration::from_secs(secs),
                 |r| match r {
+                    Ok(r) if r.tenants.iter().any(|t| t.error.is_some()) => {
+                        // The others went on; each failure is named, by tenant.
+                        for t in r.tenants.iter().filter(|t| t.error.is_some()) {
+                            let cause = t.error.as_deref().unwrap_or_default();
+                            tracing::error!(tenant = %t.tenant, rows = t.rows, cause, "retention run failed for a tenant");
+                        }
+                        tracing::warn!(
+                            rows = r.rows,
+                            secs = r.elapsed.as_secs_f64(),
+                            stopped = r.stopped,
+                            "retention run, with failures"
+                        )
+                    }
                     Ok(r) if r.rows > 0 || r.stopped => {
                         tracing::info!(rows = r.rows, secs = r.elapsed.as_secs_f64(), stopped = r.stopped, "retention run")
                     }
@@ -98,6 +114,8 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
             })?)
         }
     };
+    let write_failed = Arc::new(AtomicBool::new(false));
+    let (watched, flag) = (engine.clone(), Arc::clone(&write_failed));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -107,7 +125,24 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
         // On stdout, one line, so scripts and tests can read the port.
         println!("annal listening on http://{addr}");
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
-        crate::serve::serve(listener, state, crate::serve::signal()).await?;
+        let stop = async move {
+            tokio::select! {
+                () = crate::serve::signal() => {}
+                e = write_failure(&watched) => {
+                    tracing::error!(
+                        cause = %e,
+                        "a write to the store failed: draining, then exiting with status {} so that a supervisor restarts annal \
+                         (the store is then recovered from its WAL on disk)",
+                        super::EXIT_WRITE_FAILED
+                    );
+                    flag.store(true, Ordering::SeqCst);
+                    // Health checks see `/readyz` answer 503 before the
+                    // port closes, and route writes elsewhere first.
+                    tokio::time::sleep(WRITE_FAILURE_LINGER).await;
+                }
+            }
+        };
+        crate::serve::serve(listener, state, stop).await?;
         anyhow::Ok(())
     })?;
     if let Some(d) = daemon {
@@ -122,8 +157,28 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
     drop(engine);
     // The runtime, the daemons and with them the last engine handle are gone: the writer
     // has committed everything queued and the WAL is synced.
+    if write_failed.load(Ordering::SeqCst) {
+        tracing::error!(status = super::EXIT_WRITE_FAILED, "stopped after a failed write");
+        return Ok(super::EXIT_WRITE_FAILED);
+    }
     tracing::info!("stopped");
     Ok(super::EXIT_OK)
+}
+
+/// How long `annal serve` keeps answering after a failed write (reads
+/// served, writes refused, `/readyz` 503) before it drains and exits.
+const WRITE_FAILURE_LINGER: Duration = Duration::from_secs(1);
+
+/// The engine's error once a write to the store has failed (checked ten
+/// times a second; `/readyz` sees it at once, from the engine itself).
+async fn write_failure(engine: &Engine) -> Error {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        if let Some(e) = engine.poisoned() {
+            return e;
+        }
+    }
 }
 
 /// Logs a scheduled backup's outcome and records it for `/metrics`.

@@ -16,8 +16,18 @@ pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// 503 once shutdown has begun, so balancers drain the instance first.
+/// 503 once shutdown has begun, so balancers drain the instance first,
+/// and once a write to the store has failed (the engine takes no appends
+/// until `annal serve` is restarted; docs/OPERATIONS.md, "When a write
+/// fails").
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
+    if let Some(e) = state.engine.poisoned() {
+        let detail = match e {
+            annal_engine::Error::Poisoned { no_space: true } => "a write failed: the store's disk is full",
+            _ => "a write to the store failed",
+        };
+        return ApiError::new(Problem::Unavailable, detail).into_response();
+    }
     if state.draining.load(Ordering::SeqCst) {
         return ApiError::new(Problem::Draining, "shutting down").into_response();
     }

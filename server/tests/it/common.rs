@@ -1,10 +1,10 @@
 //! Fixtures shared by the tests: the `annal` binary as a process, a store
 //! with the router state over it, requests in-process and over a socket.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use annal_engine::{Actor, ActorType, Cf, Engine, Event, RawStore, Scopes};
 pub use annal_server::config::Config;
@@ -232,3 +232,30 @@ impl HttpClient {
 }
 
 pub use annal_testdata::files_under;
+
+/// A key of `tenant` with `scopes`, made by `annal keys create`; its token.
+pub fn cli_key(dir: &str, tenant: &str, scopes: &str) -> String {
+    annal_ok(&["keys", "create", "--data-dir", dir, "--tenant", tenant, "--scope", scopes]).trim().to_string()
+}
+
+/// `tenant` made by `annal tenants create`, and a key of it.
+pub fn tenant_with_key(dir: &str, tenant: &str, scopes: &str) -> String {
+    annal_ok(&["tenants", "create", "--data-dir", dir, tenant]);
+    cli_key(dir, tenant, scopes)
+}
+
+/// `annal serve` on `dir` (a free port, no rate limit, warnings only, and
+/// `extra` flags); returns the child and the address it printed.
+pub fn spawn_server(dir: &str, extra: &[&str]) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args(["serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--rate-limit-per-sec", "0", "--log", "warn"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
+    (child, addr)
+}

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,33 +11,6 @@ use std::time::Duration;
 use annal_engine::Engine;
 
 use crate::common::*;
-
-/// A key of `tenant` with `scopes`, made by `annal keys create`; its token.
-fn key(dir: &str, tenant: &str, scopes: &str) -> String {
-    annal_ok(&["keys", "create", "--data-dir", dir, "--tenant", tenant, "--scope", scopes]).trim().to_string()
-}
-
-/// `tenant` made by `annal tenants create`, and a key of it.
-fn tenant_with_key(dir: &str, tenant: &str, scopes: &str) -> String {
-    annal_ok(&["tenants", "create", "--data-dir", dir, tenant]);
-    key(dir, tenant, scopes)
-}
-
-/// `annal serve` on `dir` (a free port, no rate limit, warnings only, and
-/// `extra` flags); returns the child and the address it printed.
-fn spawn_server(dir: &str, extra: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args(["serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--rate-limit-per-sec", "0", "--log", "warn"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
-    (child, addr)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_clients_ingest_loses_no_acknowledged_row() {
@@ -151,7 +124,7 @@ async fn serve_runs_retention_on_its_interval() {
         let old: Vec<Event> = (0..20).map(|i| Event::new("auth.login", ActorType::User, format!("u{i}"))).collect();
         engine.append("ws_t", &old).unwrap();
     }
-    let token = key(&dir, "ws_t", "admin,read");
+    let token = cli_key(&dir, "ws_t", "admin,read");
     let (mut child, addr) = spawn_server(&dir, &["--retention-interval-secs", "1"]);
     let client = HttpClient::new(addr);
     // The run deletes in batches, then appends its `annal.retention.purged` row.

@@ -2,7 +2,8 @@
 //! the command line as a real process (`cli`, `checkpoint`, `retention`),
 //! the router in-process (`oneshot`), the server over a real socket with a
 //! real HTTP client (`socket`, `platform` for workspaces and backups), and
-//! a SIGKILL crash test. `common` holds the one set
+//! a SIGKILL crash test, a full disk under the real server (`diskfull`).
+//! `common` holds the one set
 //! of helpers they share.
 
 mod backup;
@@ -10,6 +11,7 @@ mod checkpoint;
 mod cli;
 mod common;
 mod crash;
+mod diskfull;
 mod http;
 mod layers;
 mod platform;
