@@ -6,7 +6,8 @@
 # NDJSON requests of 1,000 events; query a page, export a CSV, verify every
 # chain over HTTP; then stop the server with SIGTERM (a graceful shutdown)
 # and verify the store offline once more. Tokens are kept, readable by the
-# owner only, in DATA_DIR.keys/ (a token is shown only when it is created).
+# owner only, in DATA_DIR.keys/ (a token is shown only when it is created);
+# the checkpoint signing key in DATA_DIR.signing.key.
 # Usage: ./run.sh [DATA_DIR]     Environment: ANNAL_LISTEN (default 127.0.0.1:7878)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,6 +19,19 @@ LISTEN="${ANNAL_LISTEN:-127.0.0.1:7878}"
 ANNAL=./target/release/annal
 cargo build --release --locked -p annal-server -p annal-testdata
 ./target/release/gen-corpus --out testdata/corpus
+
+# The checkpoint signing key, made once, kept beside the data directory and
+# never inside it (every copy and backup of the store would hold it there;
+# an older run.sh left it inside: it is moved out).
+SIGNING_KEY="$DATA_DIR.signing.key"
+if [ ! -e "$SIGNING_KEY" ]; then
+  if [ -e "$DATA_DIR/checkpoint-signing.key" ]; then
+    mv "$DATA_DIR/checkpoint-signing.key" "$SIGNING_KEY"
+  else
+    "$ANNAL" checkpoint init-key "$SIGNING_KEY" >/dev/null
+  fi
+fi
+export ANNAL_SIGNING_KEY_FILE="$SIGNING_KEY"
 
 # Bootstrap, offline (the server is not running yet, so it may open the store).
 mkdir -p "$KEYS_DIR" && chmod 700 "$KEYS_DIR"

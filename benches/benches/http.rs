@@ -52,7 +52,8 @@ fn config() -> Config {
 
 /// A fresh store with tenant `t` and an ingest+read key; returns the token.
 fn store(dir: &std::path::Path) -> (Engine, String) {
-    let engine = Engine::builder(dir).durability(Durability::Sync).open().unwrap();
+    let engine =
+        Engine::builder(dir).durability(Durability::Sync).signing_key(annal_engine::KeySource::Seed([0xbe; 32])).open().unwrap();
     engine.append_system("ws_bench", "annal.tenant.created", actor(), Default::default()).unwrap();
     let (_, token) = engine.create_api_key("ws_bench", Scopes::INGEST.union(Scopes::READ), "bench", actor()).unwrap();
     (engine, token)

@@ -586,7 +586,7 @@ fn main() {
         (spec, store.db)
     };
 
-    let engine = Engine::open(&path).expect("open store");
+    let engine = Engine::builder(&path).signing_key(annal_benches::bench_key()).open().expect("open store");
     let db = open_baseline(&path);
     let chose = Instant::now();
     let cases = choose_cases(&engine, &db, &spec);

@@ -59,7 +59,7 @@ fn main() {
     let (rows, baseline_for) = if full { (1_000_000u64, Duration::from_secs(8)) } else { (20_000, Duration::from_millis(300)) };
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = Arc::new(ManualClock::new(T0));
-    let engine = Engine::builder(dir.path()).clock(clock.clone()).open().expect("open");
+    let engine = Engine::builder(dir.path()).clock(clock.clone()).signing_key(annal_benches::bench_key()).open().expect("open");
     let ops = Actor { kind: ActorType::User, id: "u_ops".into(), name: None, email: None, on_behalf_of: None };
     engine.set_retention("old", Retention::Tier(Tier::Free), ops).expect("set");
     // Without idempotency keys: cycling through the corpus would otherwise

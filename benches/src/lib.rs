@@ -21,6 +21,20 @@ use annal_engine::Event;
 
 pub mod query_store;
 
+/// The checkpoint signing key of every store the benches make (a bench's
+/// stores are scratch; annal never makes a key up, so one is given).
+pub const BENCH_SEED: [u8; 32] = [0xbe; 32];
+
+/// [`BENCH_SEED`] as a key source.
+pub fn bench_key() -> annal_engine::KeySource {
+    annal_engine::KeySource::Seed(BENCH_SEED)
+}
+
+/// [`BENCH_SEED`] as `ANNAL_SIGNING_KEY` takes it, for `annal serve` in a child process.
+pub fn bench_seed_hex() -> String {
+    "be".repeat(32)
+}
+
 /// `n` events of the seeded corpus for `tenant`.
 pub fn corpus_events(tenant: &str, n: usize) -> Vec<Event> {
     annal_testdata::events_for_tenant(annal_testdata::DEFAULT_SEED, tenant, n)

@@ -187,8 +187,12 @@ type Chunk = Vec<PreparedEvent>;
 pub fn build(spec: &StoreSpec, path: &Path, progress: bool) -> BuildReport {
     let started = Instant::now();
     let clock = Arc::new(ManualClock::new(T0_NS));
-    let engine =
-        Engine::builder(path).clock(clock.clone()).durability(Durability::Buffered).open().expect("open store for building");
+    let engine = Engine::builder(path)
+        .clock(clock.clone())
+        .durability(Durability::Buffered)
+        .signing_key(crate::bench_key())
+        .open()
+        .expect("open store for building");
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1) as u64;
     let per_tenant = spec.per_tenant();
     let chunks = spec.chunks();

@@ -66,14 +66,15 @@ impl EngineBuilder {
             queue_depth: 4_096,
             max_batch_events: 10_000,
             default_policy: Policy::default(),
-            signing_key: KeySource::DataDir,
+            signing_key: KeySource::None,
             upgrade_backup: UpgradeBackup::Required,
         }
     }
 
     /// Where the checkpoint signing key comes from; default
-    /// [`KeySource::DataDir`](KeySource::DataDir), a key
-    /// generated (mode 0600) into the data directory on first open.
+    /// [`KeySource::None`]: no key, so checkpoints are read and checked but
+    /// not made (nor, therefore, retention deletions or a backup's
+    /// checkpoints). annal never generates a key on open.
     pub fn signing_key(mut self, source: KeySource) -> Self {
         self.signing_key = source;
         self
@@ -191,7 +192,7 @@ impl EngineBuilder {
             default_policy: self.default_policy,
             upgrade_backup: self.upgrade_backup,
         })?;
-        let signer = SigningKeyPair::load(&self.signing_key, &self.path)?;
+        let signer = SigningKeyPair::load(&self.signing_key)?;
         let core = Arc::new(core);
         let checkpoints = Arc::new(Checkpointer::new(Arc::clone(&core), signer));
         Ok(Engine::compose(core, checkpoints, self.path))

@@ -128,8 +128,8 @@ impl BackupDaemon {
             let created = backups.create(&engine, Some(keep));
             let verified = match (&created, verify) {
                 (Ok(c), true) => {
-                    let key = engine.checkpoint_public_key().0;
-                    Some(backups.verify(Some(c.backup.id), Some(&key), &open_scratch))
+                    let key = engine.checkpoint_public_key().map(|(k, _)| k);
+                    Some(backups.verify(Some(c.backup.id), key.as_ref(), &open_scratch))
                 }
                 _ => None,
             };

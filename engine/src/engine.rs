@@ -292,8 +292,9 @@ impl Engine {
 
     // ---- Checkpoints and bundles -----------------------------------------
 
-    /// The checkpoint signing key's public half (32 bytes) and id (8 bytes).
-    pub fn checkpoint_public_key(&self) -> ([u8; 32], [u8; 8]) {
+    /// The checkpoint signing key's public half (32 bytes) and id (8
+    /// bytes); `None` when the engine was opened without a key.
+    pub fn checkpoint_public_key(&self) -> Option<([u8; 32], [u8; 8])> {
         self.checkpoints.public_key()
     }
 

@@ -182,6 +182,10 @@ pub enum Error {
     /// nothing of it is stored.
     #[error("the disk holding the store is full: {0}")]
     NoSpace(String),
+    /// The engine was opened without a checkpoint signing key
+    /// (`KeySource::None`) and was asked to sign.
+    #[error("no checkpoint signing key: this store was opened without one, and making a checkpoint needs it")]
+    NoSigningKey,
     /// The engine is shutting down.
     #[error("engine is closed")]
     Closed,

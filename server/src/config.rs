@@ -56,10 +56,17 @@ pub struct Config {
     /// one, if rows were appended; default 60.
     pub checkpoint_every_secs: u64,
     /// The checkpoint signing key: a file holding the hex Ed25519 seed
-    /// (owner-only). Default: `checkpoint-signing.key` in the data directory,
-    /// generated on first start; `ANNAL_SIGNING_KEY_FILE` or
-    /// `ANNAL_SIGNING_KEY` (the hex seed) are read too.
+    /// (owner-only), outside the data directory, made once by `annal
+    /// checkpoint init-key PATH`. `ANNAL_SIGNING_KEY_FILE` and
+    /// `ANNAL_SIGNING_KEY` (the hex seed) override this setting, and
+    /// `--signing-key` overrides them; with none of them, the default file
+    /// `~/.config/annal/checkpoint-signing.key` if it exists. The server
+    /// does not start without a key, and never makes one.
     pub signing_key: Option<PathBuf>,
+    /// `--signing-key`, kept apart from the file's `signing_key` because
+    /// the environment comes between them; never read from the file.
+    #[serde(skip)]
+    pub signing_key_flag: Option<PathBuf>,
     /// The backup directory (docs/OPERATIONS.md, "Backups"): where the
     /// server's scheduled backups, `POST /v1/admin/backups` and the backup
     /// before a format upgrade go, and where the deletion ledger is kept.
@@ -134,6 +141,7 @@ impl Default for Config {
             checkpoint_every_rows: 10_000,
             checkpoint_every_secs: 60,
             signing_key: None,
+            signing_key_flag: None,
             backup_dir: None,
             backup_every_secs: 86_400,
             backup_keep: 10,

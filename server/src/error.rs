@@ -183,6 +183,7 @@ impl From<annal_engine::Error> for ApiError {
             | E::InvalidOption { .. }
             | E::NoStore(_)
             | E::UpgradeNeedsBackup { .. }
+            | E::NoSigningKey
             | E::Backup(_) => ApiError::internal(&e),
         }
     }
@@ -258,6 +259,7 @@ mod tests {
             (E::Storage(secret.into()), Problem::Internal),
             (E::Backup(secret.into()), Problem::Internal),
             (E::UpgradeNeedsBackup { found: 2, current: 3 }, Problem::Internal),
+            (E::NoSigningKey, Problem::Internal),
             (E::Io(std::io::Error::other(secret)), Problem::Internal),
         ];
         for (e, want) in cases {

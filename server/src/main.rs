@@ -310,7 +310,7 @@ struct ServeArgs {
     /// A checkpoint after this many seconds with new rows [default: 60].
     #[arg(long, env = "ANNAL_CHECKPOINT_EVERY_SECS")]
     checkpoint_every_secs: Option<u64>,
-    /// File with the checkpoint signing key's hex seed [default: DATA_DIR/checkpoint-signing.key, generated].
+    /// File with the checkpoint signing key's hex seed; beats ANNAL_SIGNING_KEY_FILE, ANNAL_SIGNING_KEY and the config file [default: ~/.config/annal/checkpoint-signing.key if it exists].
     #[arg(long)]
     signing_key: Option<PathBuf>,
     /// Backup directory: scheduled backups, the backup before a format upgrade, the deletion ledger [default: none].
@@ -364,9 +364,7 @@ impl ServeArgs {
             backup_keep,
             tenant_deletion_grace_secs
         );
-        if self.signing_key.is_some() {
-            c.signing_key = self.signing_key;
-        }
+        c.signing_key_flag = self.signing_key;
         if self.backup_dir.is_some() {
             c.backup_dir = self.backup_dir;
         }
@@ -520,6 +518,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("annal: {e:#}");
+            if matches!(e.downcast_ref(), Some(annal_engine::Error::NoSigningKey)) {
+                eprintln!("annal: {}", cli::store::HOW_TO_GIVE_A_KEY);
+            }
             ExitCode::from(EXIT_ERROR)
         }
     }

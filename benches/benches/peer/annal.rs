@@ -56,7 +56,7 @@ fn admin() -> Actor {
 /// `dir` (created if missing); returns the tokens, in `tenants` order.
 /// `clock`, when given, is the engine's clock for these rows.
 pub fn prepare_store(dir: &Path, tenants: &[String], clock: Option<u64>) -> Vec<String> {
-    let mut builder = Engine::builder(dir);
+    let mut builder = Engine::builder(dir).signing_key(annal_benches::bench_key());
     if let Some(ns) = clock {
         builder = builder.clock(Arc::new(ManualClock::new(ns)));
     }
@@ -102,6 +102,7 @@ impl Server {
         let exe = std::env::current_exe().expect("the bench binary's path");
         let mut cmd = Command::new(exe);
         cmd.env(SERVE_ENV, dir).stdin(Stdio::null()).stdout(Stdio::piped());
+        cmd.env_remove("ANNAL_SIGNING_KEY_FILE").env("ANNAL_SIGNING_KEY", annal_benches::bench_seed_hex());
         cmd.stderr(std::fs::File::create(log).expect("create the server log"));
         if !retention {
             cmd.env(NO_RETENTION_ENV, "1");

@@ -119,10 +119,16 @@ impl Checkpointer {
                 format!("holds no stored rows (the chain holds seq {}..={})", floor + 1, head.seq),
             )));
         }
-        let (public_key, kid) = self.public_key();
-        let end = match self.at_or_after(tenant, to)? {
-            Some(cp) if cp.public_key == public_key => cp,
-            _ => self.checkpoint(tenant)?,
+        // The end: a stored checkpoint at or past the window's end, signed
+        // by this engine's key, else one made now. Without a key, any
+        // stored one will do (a bundle needs no key to be written, only a
+        // checkpoint to end it).
+        let covering = self.at_or_after(tenant, to)?;
+        let (end, public_key, kid) = match (self.public_key(), covering) {
+            (Some((pk, kid)), Some(cp)) if cp.public_key == pk => (cp, pk, kid),
+            (Some((pk, kid)), _) => (self.checkpoint(tenant)?, pk, kid),
+            (None, Some(cp)) => (cp.clone(), cp.public_key, cp.key_id),
+            (None, None) => return Err(Error::NoSigningKey),
         };
         // The start: the latest checkpoint of this key at or before the
         // window that retention has not deleted past, else anchor or genesis.

@@ -15,15 +15,23 @@ use crate::format::chain::Hash;
 pub use crate::format::checkpoint::{from_hex, hex, key_id, verify_signature, KEY_ID_DOMAIN};
 use crate::format::checkpoint::{message, Checkpoint};
 
-/// Name of the key file annal generates in the data directory.
+/// The key file's name where annal's command line looks for it by default:
+/// `$XDG_CONFIG_HOME/annal/` (or `~/.config/annal/`), never the data
+/// directory (docs/OPERATIONS.md, "The signing key").
 pub const KEY_FILE: &str = "checkpoint-signing.key";
 
-/// Where the signing key comes from.
+/// Where the signing key comes from. annal never makes one up: a key is
+/// created only on purpose ([`init_key_file`], `annal checkpoint
+/// init-key`), and never inside the data directory, whose every copy and
+/// backup would then hold it.
 #[derive(Clone, Default)]
 pub enum KeySource {
-    /// `checkpoint-signing.key` in the data directory, generated on first open.
+    /// No key: the engine reads, appends, verifies and checks checkpoints,
+    /// but signs none. Making a checkpoint, and so a retention run that
+    /// deletes or a backup's checkpoints, fails with
+    /// [`Error::NoSigningKey`].
     #[default]
-    DataDir,
+    None,
     /// A key file at this path (never generated: a missing file is an error).
     File(PathBuf),
     /// The seed itself (e.g. from the `ANNAL_SIGNING_KEY` environment variable).
@@ -34,7 +42,7 @@ impl std::fmt::Debug for KeySource {
     // Never prints a seed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            KeySource::DataDir => f.write_str("DataDir"),
+            KeySource::None => f.write_str("None"),
             KeySource::File(p) => f.debug_tuple("File").field(p).finish(),
             KeySource::Seed(_) => f.write_str("Seed(..)"),
         }
@@ -103,22 +111,12 @@ impl SigningKeyPair {
         SigningKeyPair { key: SigningKey::from_bytes(seed) }
     }
 
-    /// Loads (or, for [`KeySource::DataDir`], creates) the key for a store in `data_dir`.
-    pub fn load(source: &KeySource, data_dir: &Path) -> Result<SigningKeyPair> {
+    /// Loads the key `source` names; `None` for [`KeySource::None`].
+    pub fn load(source: &KeySource) -> Result<Option<SigningKeyPair>> {
         match source {
-            KeySource::Seed(s) => Ok(SigningKeyPair::from_seed(s)),
-            KeySource::File(p) => read_key_file(p),
-            KeySource::DataDir => {
-                let path = data_dir.join(KEY_FILE);
-                if path.exists() {
-                    return read_key_file(&path);
-                }
-                let mut seed = [0u8; 32];
-                getrandom::fill(&mut seed).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
-                write_key_file(&path, &seed)?;
-                // Another process may have linked its key first: use the one on disk.
-                read_key_file(&path)
-            }
+            KeySource::None => Ok(None),
+            KeySource::Seed(s) => Ok(Some(SigningKeyPair::from_seed(s))),
+            KeySource::File(p) => read_key_file(p).map(Some),
         }
     }
 
@@ -157,10 +155,19 @@ fn read_key_file(path: &Path) -> Result<SigningKeyPair> {
     Ok(SigningKeyPair::from_seed(&seed))
 }
 
-fn write_key_file(path: &Path, seed: &[u8; 32]) -> Result<()> {
+/// Creates a new signing key in a new file at `path` (mode 0600; its
+/// directory is created if missing) and returns it. Refuses a path where a
+/// file exists: a key replaced by mistake would leave every checkpoint it
+/// signed unverifiable against the key that is then published.
+pub fn init_key_file(path: &Path) -> Result<SigningKeyPair> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
     // Written under a temporary name and linked into place: a crash leaves
-    // either no key file or a whole one, and of two processes creating it at
-    // once, one links first and the other then reads that key.
+    // either no key file or a whole one, and a file already there is never
+    // replaced (the link fails).
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
@@ -170,13 +177,15 @@ fn write_key_file(path: &Path, seed: &[u8; 32]) -> Result<()> {
         o.mode(0o600);
     }
     let mut f = o.open(&tmp)?;
-    f.write_all(format!("{}\n", Hash(*seed).to_hex()).as_bytes())?;
+    f.write_all(format!("{}\n", Hash(seed).to_hex()).as_bytes())?;
     f.sync_all()?;
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Ok(()) => Ok(SigningKeyPair::from_seed(&seed)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(key_error(&format!("{} exists; annal never replaces a signing key", path.display())))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -34,7 +34,7 @@ pub use crate::format::checkpoint::{
     key_id, message, verify_signature, Checkpoint, CHECKPOINT_DOMAIN, JSON_FORMAT, KEY_ID_DOMAIN, MESSAGE_VERSION,
 };
 pub use bundle::{verify_bundle, BundleError, BundleReport};
-pub use key::{KeySource, SigningKeyPair, KEY_FILE};
+pub use key::{init_key_file, KeySource, SigningKeyPair, KEY_FILE};
 pub use trusted::{Connection, TrustedFailure, TrustedOutcome, TrustedReport};
 
 use crate::core::reads;
@@ -67,20 +67,22 @@ impl Default for CheckpointPolicy {
 #[derive(Debug)]
 pub(crate) struct Checkpointer {
     core: Arc<Core>,
-    signer: SigningKeyPair,
+    /// `None`: opened without a key; checkpoints are read and checked, not made.
+    signer: Option<SigningKeyPair>,
     /// Serialises checkpoint making: two makers racing from the same
     /// previous checkpoint would store two successors of it.
     lock: parking_lot::Mutex<()>,
 }
 
 impl Checkpointer {
-    pub fn new(core: Arc<Core>, signer: SigningKeyPair) -> Checkpointer {
+    pub fn new(core: Arc<Core>, signer: Option<SigningKeyPair>) -> Checkpointer {
         Checkpointer { core, signer, lock: parking_lot::Mutex::new(()) }
     }
 
-    /// The checkpoint signing key's public half (32 bytes) and id (8 bytes).
-    pub fn public_key(&self) -> ([u8; 32], [u8; 8]) {
-        (self.signer.public_key(), self.signer.key_id())
+    /// The checkpoint signing key's public half (32 bytes) and id (8
+    /// bytes); `None` without a key.
+    pub fn public_key(&self) -> Option<([u8; 32], [u8; 8])> {
+        self.signer.as_ref().map(|k| (k.public_key(), k.key_id()))
     }
 
     /// Signs and stores a checkpoint of `tenant`'s current head, after
@@ -88,6 +90,7 @@ impl Checkpointer {
     /// never signed: the error says where it breaks). Returns the latest
     /// checkpoint unchanged when no row was appended since.
     pub fn checkpoint(&self, tenant: &str) -> Result<Checkpoint> {
+        let signer = self.signer.as_ref().ok_or(Error::NoSigningKey)?;
         let _guard = self.lock.lock();
         let n = self.core.number(tenant)?;
         let head = self.core.head(tenant)?;
@@ -135,8 +138,7 @@ impl Checkpointer {
                 return Err(Error::Corrupt(format!("chain broken at seq {}: {}; no checkpoint signed", b.seq, b.reason)))
             }
         }
-        let cp =
-            Checkpoint::sign(&self.signer, tenant, head.seq, head.head, head.recorded_at, prev_seq, prev_head, self.core.now());
+        let cp = Checkpoint::sign(signer, tenant, head.seq, head.head, head.recorded_at, prev_seq, prev_head, self.core.now());
         let mut b = self.core.store.batch();
         b.put(Cf::Checkpoints, &cp_key(n, cp.seq), &cp.encode_value());
         self.core.store.write(b, true)?;

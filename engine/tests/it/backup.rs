@@ -63,7 +63,7 @@ fn a_backup_taken_under_load_restores_every_row_acknowledged_before_it() {
     stop.store(true, Ordering::Relaxed);
     writers.into_iter().for_each(|w| w.join().unwrap());
 
-    let check = backups.verify(None, Some(&engine.checkpoint_public_key().0), &open).unwrap();
+    let check = backups.verify(None, Some(&engine.checkpoint_public_key().unwrap().0), &open).unwrap();
     assert!(check.is_good(), "{:?}", check.chains);
     assert_eq!(check.backup, made.backup);
     let target = tempfile::tempdir().unwrap();
@@ -86,9 +86,10 @@ fn a_backup_taken_under_load_restores_every_row_acknowledged_before_it() {
 fn backups_are_incremental_and_never_hold_the_signing_key() {
     let dir = tempfile::tempdir().unwrap();
     let backups_dir = tempfile::tempdir().unwrap();
-    // The default key source writes the key into the data directory.
-    let engine = Engine::open(dir.path()).unwrap();
-    assert!(dir.path().join(KEY_FILE).is_file());
+    // A key file kept beside the data directory, as an operator might.
+    let key_file = dir.path().join(KEY_FILE);
+    annal_engine::checkpoint::init_key_file(&key_file).unwrap();
+    let engine = Engine::builder(dir.path().join("store")).signing_key(KeySource::File(key_file)).open().unwrap();
     fill(&engine, "a", 3000);
     let backups = Backups::new(backups_dir.path());
     let first = backups.create(&engine, None).unwrap().backup;

@@ -15,7 +15,7 @@ use crate::{event, T0};
 const DAY: u64 = 86_400_000_000_000;
 
 fn open(dir: &Path, clock: &Arc<ManualClock>) -> Engine {
-    Engine::builder(dir).clock(clock.clone()).default_policy(Policy::off()).open().unwrap()
+    Engine::builder(dir).clock(clock.clone()).default_policy(Policy::off()).signing_key(crate::KEY).open().unwrap()
 }
 
 fn append(engine: &Engine, n: u64) {
@@ -78,7 +78,7 @@ fn bundles_cover_their_window_from_a_trusted_start_to_a_checkpoint() {
     assert_eq!((r.start, r.end_seq, r.rows), (("genesis", 0), 21, 5));
     assert!(python(&b, None).0);
     // With the key required: the right one passes, another fails (both verifiers).
-    let (pk, _) = engine.checkpoint_public_key();
+    let (pk, _) = engine.checkpoint_public_key().unwrap();
     assert!(verify_bundle(&b[..], Some(&pk)).is_ok());
     assert!(verify_bundle(&b[..], Some(&[9; 32])).is_err());
     let hex: String = pk.iter().map(|x| format!("{x:02x}")).collect();
@@ -232,6 +232,6 @@ fn a_bundle_starts_from_a_checkpoint_of_its_own_key() {
     let a = with(1);
     append(&a, 2);
     let bytes = bundle(&a, 74, 75);
-    let r = verify_bundle(&bytes[..], Some(&a.checkpoint_public_key().0)).unwrap();
+    let r = verify_bundle(&bytes[..], Some(&a.checkpoint_public_key().unwrap().0)).unwrap();
     assert_eq!((r.start, r.end_seq), (("checkpoint", 3), 75));
 }

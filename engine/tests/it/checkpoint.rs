@@ -16,8 +16,10 @@ use crate::{event, T0};
 
 const DAY: u64 = 86_400_000_000_000;
 
+const SEED: [u8; 32] = [3; 32];
+
 fn open(dir: &Path, clock: &Arc<ManualClock>) -> Engine {
-    Engine::builder(dir).clock(clock.clone()).default_policy(Policy::off()).open().unwrap()
+    Engine::builder(dir).clock(clock.clone()).default_policy(Policy::off()).signing_key(KeySource::Seed(SEED)).open().unwrap()
 }
 
 fn append(engine: &Engine, tenant: &str, n: u64) {
@@ -42,27 +44,43 @@ pub fn fails(engine: &Engine, cp: &Checkpoint) -> TrustedFailure {
 }
 
 #[test]
-fn the_key_is_generated_owner_only_reused_and_refused_when_others_can_read_it() {
+fn a_key_is_made_only_on_purpose_owner_only_and_refused_when_others_can_read_it() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let first = Engine::open(dir.path()).unwrap().checkpoint_public_key();
-    let path = dir.path().join(KEY_FILE);
+    let keys = tempfile::tempdir().unwrap();
+    // Without a key the engine works, signs nothing, and writes no key anywhere.
+    let engine = Engine::open(dir.path()).unwrap();
+    engine.append("a", &[event(1)]).unwrap();
+    assert_eq!(engine.checkpoint_public_key(), None);
+    assert!(matches!(engine.checkpoint("a"), Err(annal_engine::Error::NoSigningKey)));
+    drop(engine);
+    assert!(crate::files_under(dir.path()).iter().all(|f| f.file_name().unwrap() != KEY_FILE));
+
+    // Made on purpose: owner-only, never over an existing file.
+    let path = keys.path().join("conf").join(KEY_FILE);
+    let made = annal_engine::checkpoint::init_key_file(&path).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    let e = annal_engine::checkpoint::init_key_file(&path).unwrap_err().to_string();
+    assert!(e.contains("exists"), "{e}");
+    let by_file = || Engine::builder(dir.path()).signing_key(KeySource::File(path.clone())).open();
+    let first = by_file().unwrap().checkpoint_public_key().unwrap();
+    assert_eq!(first, (made.public_key(), made.key_id()));
     assert_eq!(first.1, key_id(&first.0));
-    assert_eq!(Engine::open(dir.path()).unwrap().checkpoint_public_key(), first, "the same key on every open");
+    assert_eq!(by_file().unwrap().checkpoint_public_key(), Some(first), "the same key on every open");
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let e = Engine::open(dir.path()).unwrap_err().to_string();
+    let e = by_file().unwrap_err().to_string();
     assert!(e.contains("signing_key") && e.contains("0600"), "{e}");
 
     // By path: a missing file is an error, never generated.
     let other = tempfile::tempdir().unwrap();
     let missing = Engine::builder(other.path()).signing_key(KeySource::File(other.path().join("nope"))).open();
     assert!(missing.unwrap_err().to_string().contains("cannot read"));
+    assert!(!other.path().join("nope").exists());
     // By seed (the environment variable's form).
     let seed = KeySource::seed_from_hex(&"2a".repeat(32)).unwrap();
     let e = Engine::builder(other.path()).signing_key(seed).open().unwrap();
-    assert_ne!(e.checkpoint_public_key(), first);
+    assert_ne!(e.checkpoint_public_key(), Some(first));
     assert!(!other.path().join(KEY_FILE).exists());
     assert!(KeySource::seed_from_hex("abc").is_err());
 }
@@ -181,7 +199,7 @@ fn kept_checkpoints_of_rows_retention_deleted_still_connect() {
     assert_eq!(extends(&engine, &after), Connection::Row);
 
     // A checkpoint of a deleted row the store has no link from cannot be connected.
-    let key = annal_engine::checkpoint::SigningKeyPair::load(&KeySource::DataDir, dir.path()).unwrap();
+    let key = annal_engine::checkpoint::SigningKeyPair::from_seed(&SEED);
     let stray = Checkpoint::sign(&key, "t", 20, annal_engine::Hash([7; 32]), T0, 0, annal_engine::chain::genesis("t"), 0);
     assert_eq!(fails(&engine, &stray), TrustedFailure::Unconnected { seq: 20 });
 }

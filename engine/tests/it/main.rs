@@ -25,11 +25,15 @@ use tempfile::TempDir;
 /// 2026-01-01T00:00:00Z in ns.
 pub const T0: u64 = 1_767_225_600_000_000_000;
 
+/// The checkpoint signing key of the tests' stores (annal never makes one
+/// up; a store opened without one signs nothing).
+pub const KEY: annal_engine::KeySource = annal_engine::KeySource::Seed([0x5e; 32]);
+
 /// A fresh store with a manual clock at [`T0`].
 pub fn store() -> (TempDir, Engine, Arc<ManualClock>) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let engine = Engine::builder(dir.path()).clock(clock.clone()).open().unwrap();
+    let engine = Engine::builder(dir.path()).clock(clock.clone()).signing_key(KEY).open().unwrap();
     (dir, engine, clock)
 }
 

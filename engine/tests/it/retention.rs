@@ -22,7 +22,13 @@ fn operator() -> Actor {
 }
 
 fn open(dir: &Path, clock: &Arc<ManualClock>) -> Engine {
-    Engine::builder(dir).clock(clock.clone()).default_policy(Policy::off()).compression(false).open().unwrap()
+    Engine::builder(dir)
+        .clock(clock.clone())
+        .default_policy(Policy::off())
+        .compression(false)
+        .signing_key(crate::KEY)
+        .open()
+        .unwrap()
 }
 
 /// Appends `n` events to `tenant` at the clock's current time; returns their seqs.

@@ -29,9 +29,14 @@ fn append(engine: &Engine, from: u64, n: u64, tag: &str) {
     engine.append("t", &events).unwrap();
 }
 
+/// The store at `dir`, signing with the tests' key.
+fn open(dir: &Path) -> annal_engine::Result<Engine> {
+    Engine::builder(dir).signing_key(crate::KEY).open()
+}
+
 /// The store every case starts from; returns the auditor's checkpoint (seq 60).
 fn build(dir: &Path) -> Checkpoint {
-    let engine = Engine::open(dir).unwrap();
+    let engine = open(dir).unwrap();
     append(&engine, 0, 40, "a");
     engine.checkpoint("t").unwrap();
     append(&engine, 40, 20, "a");
@@ -99,7 +104,7 @@ fn every_kind_of_tampering_is_detected_by_its_documented_check() {
         v[mid] ^= 0x04;
         raw.put(Cf::Records, &key(30), &v).unwrap();
     }
-    let e = Engine::open(&dir).unwrap();
+    let e = open(&dir).unwrap();
     assert!(matches!(broken(&e), (30, BreakReason::Undecodable(_))));
     assert!(matches!(fails(&e, &kept), TrustedFailure::ChainBroken(_)));
     matrix.push("flipped byte");
@@ -107,7 +112,7 @@ fn every_kind_of_tampering_is_detected_by_its_documented_check() {
     // 2. A deleted middle record: a gap.
     let dir = case("delete");
     RawStore::open(&dir).unwrap().delete(Cf::Records, &key(30)).unwrap();
-    let e = Engine::open(&dir).unwrap();
+    let e = open(&dir).unwrap();
     assert_eq!(broken(&e), (30, BreakReason::Gap { found: 31 }));
     matrix.push("deleted middle record");
 
@@ -119,7 +124,7 @@ fn every_kind_of_tampering_is_detected_by_its_documented_check() {
         raw.put(Cf::Records, &key(30), &b).unwrap();
         raw.put(Cf::Records, &key(31), &a).unwrap();
     }
-    let e = Engine::open(&dir).unwrap();
+    let e = open(&dir).unwrap();
     assert_eq!(broken(&e), (30, BreakReason::LinkMismatch));
     matrix.push("two records swapped");
 
@@ -140,7 +145,7 @@ fn every_kind_of_tampering_is_detected_by_its_documented_check() {
         forged.head = link_hash(&prev.head, 30, forged.recorded_at, &forged.leaf);
         raw.put(Cf::Records, &key(30), &forged.encode()).unwrap();
     }
-    let e = Engine::open(&dir).unwrap();
+    let e = open(&dir).unwrap();
     assert_eq!(broken(&e), (31, BreakReason::LinkMismatch));
     matrix.push("forged record inserted");
 
@@ -156,7 +161,7 @@ fn every_kind_of_tampering_is_detected_by_its_documented_check() {
         raw.put(Cf::Heads, &1u64.to_be_bytes(), &ChainHead { seq: 50, recorded_at: r50.recorded_at, head: r50.head }.encode())
             .unwrap();
     }
-    let e = Engine::open(&dir).unwrap();
+    let e = open(&dir).unwrap();
     assert!(e.verify("t", ..).unwrap().is_intact(), "the chain alone cannot see it");
     assert_eq!(fails(&e, &kept), TrustedFailure::Truncated { head_seq: 50, trusted_seq: 60 });
     matrix.push("tail truncated");
@@ -166,31 +171,31 @@ fn every_kind_of_tampering_is_detected_by_its_documented_check() {
     //    with the stored checkpoints gone too, the kept one does not.
     let dir = case("rewrite");
     rewrite_from(&RawStore::open(&dir).unwrap(), 45, 60);
-    let e = Engine::open(&dir).unwrap();
+    let e = open(&dir).unwrap();
     assert!(e.verify("t", ..).unwrap().is_intact(), "the chain alone cannot see it");
     assert_eq!(fails(&e, &kept), TrustedFailure::Rewritten { seq: 60 });
     assert!(e.checkpoint("t").is_err() || e.latest_checkpoint("t").unwrap().unwrap().seq == 60, "never signs over a rewrite");
     drop(e);
     RawStore::open(&dir).unwrap().delete(Cf::Checkpoints, &key(60)).unwrap();
-    let e = Engine::open(&dir).unwrap();
+    let e = open(&dir).unwrap();
     assert_eq!(fails(&e, &kept), TrustedFailure::Rewritten { seq: 60 });
     matrix.push("rewritten from a point");
 
     // 7. The data directory rolled back to an older copy (taken at seq 40).
     let old = root.path().join("old");
     {
-        let e = Engine::open(&old).unwrap();
+        let e = open(&old).unwrap();
         append(&e, 0, 40, "a");
         e.checkpoint("t").unwrap();
     }
     let young = root.path().join("young");
     copy_dir(&old, &young);
     let kept_young = {
-        let e = Engine::open(&young).unwrap();
+        let e = open(&young).unwrap();
         append(&e, 40, 20, "a");
         e.checkpoint("t").unwrap()
     };
-    let e = Engine::open(&old).unwrap();
+    let e = open(&old).unwrap();
     assert!(e.verify("t", ..).unwrap().is_intact());
     assert_eq!(fails(&e, &kept_young), TrustedFailure::RolledBack { head_seq: 40, trusted_seq: 60 });
     drop(e);
@@ -201,20 +206,20 @@ fn every_kind_of_tampering_is_detected_by_its_documented_check() {
     let fork = root.path().join("fork");
     copy_dir(&old, &fork);
     {
-        let e = Engine::open(&fork).unwrap();
+        let e = open(&fork).unwrap();
         append(&e, 100, 20, "b");
         e.checkpoint("t").unwrap();
     }
-    let e = Engine::open(&fork).unwrap();
+    let e = open(&fork).unwrap();
     assert!(e.verify("t", ..).unwrap().is_intact());
     assert_eq!(fails(&e, &kept_young), TrustedFailure::Forked { seq: 60 });
-    assert_eq!(extends(&Engine::open(&young).unwrap(), &kept_young), annal_engine::Connection::Row);
+    assert_eq!(extends(&open(&young).unwrap(), &kept_young), annal_engine::Connection::Row);
     matrix.push("fork");
 
     // And the kept checkpoint itself, altered: its signature.
     let mut forged = kept.clone();
     forged.head.0[0] ^= 1;
-    assert_eq!(fails(&Engine::open(&pristine).unwrap(), &forged), TrustedFailure::BadSignature);
-    assert_eq!(extends(&Engine::open(&pristine).unwrap(), &kept), annal_engine::Connection::Row);
+    assert_eq!(fails(&open(&pristine).unwrap(), &forged), TrustedFailure::BadSignature);
+    assert_eq!(extends(&open(&pristine).unwrap(), &kept), annal_engine::Connection::Row);
     assert_eq!(matrix.len(), 8);
 }

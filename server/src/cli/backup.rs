@@ -125,7 +125,7 @@ pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
             }
         }
         Command::Restore { backup_dir, data_dir, id, signing_key } => {
-            let source = key_source(signing_key.as_deref())?;
+            let source = key_source(signing_key.as_deref(), &data_dir)?;
             let open = |p: &Path| Engine::builder(p).signing_key(source.clone()).upgrade_without_backup().open();
             let r = Backups::new(&backup_dir).restore(id, &data_dir, &open)?;
             for (kind, tenant, seq) in &r.deletions_reapplied {
@@ -147,7 +147,7 @@ pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
 /// `annal upgrade`: opens a store of an older format and upgrades it, after
 /// a backup into `backup_dir` unless `no_backup`.
 pub fn upgrade(data_dir: &Path, backup_dir: Option<&Path>, no_backup: bool, out: &mut dyn Write) -> anyhow::Result<u8> {
-    let builder = Engine::builder(data_dir).create_if_missing(false).signing_key(key_source(None)?);
+    let builder = Engine::builder(data_dir).create_if_missing(false).signing_key(key_source(None, data_dir)?);
     let builder = match (backup_dir, no_backup) {
         (_, true) => builder.upgrade_without_backup(),
         (Some(dir), false) => builder.upgrade_backup_dir(dir),

@@ -1,4 +1,4 @@
-//! `annal checkpoint public-key|latest|list|make` and `annal verify
+//! `annal checkpoint init-key|public-key|latest|list|make` and `annal verify
 //! --trusted-checkpoint`: signed checkpoints from the command line.
 //!
 //! Checkpoints are printed as one line of JSON each, the form an auditor
@@ -15,8 +15,27 @@ use super::{tenant_or_every, EXIT_BROKEN, EXIT_ERROR, EXIT_OK};
 
 /// `annal checkpoint public-key`: the public key and its id, as JSON.
 pub fn public_key(engine: &Engine, out: &mut dyn Write) -> anyhow::Result<u8> {
-    let (key, id) = engine.checkpoint_public_key();
-    writeln!(out, "{}", serde_json::json!({ "algorithm": "ed25519", "public_key": hex(&key), "key_id": hex(&id) }))?;
+    let Some((key, id)) = engine.checkpoint_public_key() else {
+        anyhow::bail!("no signing key: {}", super::store::HOW_TO_GIVE_A_KEY);
+    };
+    writeln!(out, "{}", public_key_json(&key, &id))?;
+    Ok(EXIT_OK)
+}
+
+fn public_key_json(key: &[u8; 32], id: &[u8; 8]) -> serde_json::Value {
+    serde_json::json!({ "algorithm": "ed25519", "public_key": hex(key), "key_id": hex(id) })
+}
+
+/// `annal checkpoint init-key PATH`: a new signing key in a new file (mode
+/// 0600), its public half printed; the one way annal makes a key.
+pub fn init_key(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    let key = annal_engine::checkpoint::init_key_file(path)?;
+    writeln!(out, "{}", public_key_json(&key.public_key(), &key.key_id()))?;
+    writeln!(
+        err,
+        "signing key written to {}; keep it out of the data directory and its backups, and publish the public key",
+        path.display()
+    )?;
     Ok(EXIT_OK)
 }
 
@@ -51,6 +70,9 @@ pub fn list(engine: &Engine, tenant: &str, from_seq: u64, to_seq: u64, out: &mut
 
 /// `annal checkpoint make [--tenant T]`: a checkpoint of one tenant or of every one.
 pub fn make(engine: &Engine, tenant: Option<&str>, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    if engine.checkpoint_public_key().is_none() {
+        anyhow::bail!("no signing key: {}", super::store::HOW_TO_GIVE_A_KEY);
+    }
     let tenants = tenant_or_every(engine, tenant);
     let mut code = EXIT_OK;
     for t in &tenants {
@@ -108,6 +130,13 @@ pub fn verify_trusted(engine: &Engine, trusted: &Checkpoint, key: Option<&[u8; 3
 /// `annal checkpoint …`.
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
+    /// Create a new signing key in a new file PATH (mode 0600) and print
+    /// its public half; refuses a PATH that exists. Keep it outside the
+    /// data directory: every copy and backup of the store would hold it.
+    InitKey {
+        /// Where the key file is written (its directory is created).
+        path: PathBuf,
+    },
     /// Print the signing key's public half and id (JSON).
     PublicKey(KeyArgs),
     /// Print a tenant's latest checkpoint (JSON): the file an auditor keeps.
@@ -143,7 +172,7 @@ pub struct KeyArgs {
     pub store: StoreDir,
     /// The signing key file (mode 0600, 64 hex digits); default: the
     /// ANNAL_SIGNING_KEY_FILE or ANNAL_SIGNING_KEY environment variable,
-    /// else `checkpoint-signing.key` in the data directory, generated on first use.
+    /// else ~/.config/annal/checkpoint-signing.key if it exists. Never generated.
     #[arg(long, value_name = "FILE")]
     pub signing_key: Option<PathBuf>,
 }
@@ -166,6 +195,7 @@ fn open(key: &KeyArgs) -> anyhow::Result<Engine> {
 /// Runs an `annal checkpoint` subcommand.
 pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
     match command {
+        Command::InitKey { path } => init_key(&path, out, err),
         Command::PublicKey(k) => public_key(&open(&k)?, out),
         Command::Latest(t) => {
             annal_engine::validate_tenant(&t.tenant)?;
@@ -188,6 +218,10 @@ pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
 /// (10,000 rows or 60 s since a tenant's last one). A failure is reported,
 /// not fatal: the rows are stored either way.
 pub fn after_ingest(engine: &Engine, err: &mut dyn Write) -> anyhow::Result<()> {
+    if engine.checkpoint_public_key().is_none() {
+        writeln!(err, "annal: no checkpoints made: no signing key ({})", super::store::HOW_TO_GIVE_A_KEY)?;
+        return Ok(());
+    }
     let (_, failed) = engine.checkpoint_due(&annal_engine::CheckpointPolicy::default());
     for (t, e) in failed {
         writeln!(err, "annal: {t}: no checkpoint: {e}")?;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use annal_engine::{BackupDaemon, BackupOutcome, CheckpointDaemon, CheckpointPolicy};
-use annal_engine::{Engine, Error, Limits, RetentionDaemon};
+use annal_engine::{Engine, Error, KeySource, Limits, RetentionDaemon};
 
 use crate::config::{Config, LogFormat};
 use crate::state::AppState;
@@ -31,7 +31,7 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
         .durability(config.durability.into())
         .limits(limits)
         .max_batch_events(config.max_batch_events)
-        .signing_key(super::store::key_source(config.signing_key.as_deref())?);
+        .signing_key(serve_key(&config)?);
     builder = match (&config.backup_dir, config.no_backup) {
         (_, true) => builder.upgrade_without_backup(),
         (Some(dir), false) => builder.upgrade_backup_dir(dir),
@@ -163,6 +163,20 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
     }
     tracing::info!("stopped");
     Ok(super::EXIT_OK)
+}
+
+/// The key `annal serve` signs with ([`super::store::resolve_key`]: flag,
+/// environment, config file, default file). The server signs checkpoints
+/// on its own schedule and around retention runs, so it does not start
+/// without one.
+fn serve_key(config: &Config) -> anyhow::Result<KeySource> {
+    match super::store::resolve_key(config.signing_key_flag.as_deref(), config.signing_key.as_deref(), &config.data_dir)? {
+        KeySource::None => anyhow::bail!(
+            "annal serve signs checkpoints and needs a signing key: {}, or set signing_key in the config file",
+            super::store::HOW_TO_GIVE_A_KEY
+        ),
+        source => Ok(source),
+    }
 }
 
 /// How long `annal serve` keeps answering after a failed write (reads

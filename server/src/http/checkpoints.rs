@@ -25,7 +25,8 @@ pub const MAX_LIST: usize = 1000;
 /// `GET /v1/checkpoints/public-key`: `{algorithm, public_key, key_id}`.
 pub(super) async fn public_key(State(state): State<AppState>, key: Key) -> ApiResult<Response> {
     key.require(Scopes::READ)?;
-    let (pk, id) = state.engine.checkpoint_public_key();
+    // `annal serve` does not start without a key.
+    let (pk, id) = state.engine.checkpoint_public_key().ok_or_else(|| ApiError::from(annal_engine::Error::NoSigningKey))?;
     Ok(json(StatusCode::OK, json!({"algorithm": "ed25519", "public_key": hex(&pk), "key_id": hex(&id)})))
 }
 

@@ -150,3 +150,115 @@ fn the_key_comes_from_the_environment_or_a_file_and_a_readable_file_is_refused()
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("make it 0600"), "{}", text(&out.stderr));
 }
+
+/// The binary with no signing key anywhere in its environment, and the
+/// default key file looked for under `config_home`.
+fn keyless(config_home: &Path, args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = annal_command()
+        .env_remove("ANNAL_SIGNING_KEY")
+        .env("XDG_CONFIG_HOME", config_home)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn no_command_makes_a_key_and_those_that_sign_say_how_to_give_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let data = data.to_str().unwrap();
+    let home = d.path().join("xdg");
+    let run = |args: &[&str]| keyless(&home, args, b"");
+
+    // Writing, reading and verifying need no key, and make none.
+    let out = keyless(&home, &["ingest", "--data-dir", data, "--tenant", "ws_a"], &events(5));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("no checkpoints made: no signing key"), "{}", text(&out.stderr));
+    for args in [
+        vec!["tenants", "create", "--data-dir", data, "ws_b"],
+        vec!["keys", "create", "--data-dir", data, "--tenant", "ws_b", "--scope", "read"],
+        vec!["retention", "run", "--data-dir", data],
+        vec!["query", "--data-dir", data, "--tenant", "ws_a", "--all"],
+        vec!["verify", "--data-dir", data],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+    }
+    // Signing does, and says how to give one.
+    for args in [vec!["checkpoint", "make", "--data-dir", data], vec!["serve", "--data-dir", data, "--listen", "127.0.0.1:0"]] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(text(&out.stderr).contains("annal checkpoint init-key PATH"), "{args:?}: {}", text(&out.stderr));
+    }
+    let key_files =
+        |root: &Path| files_under(root).into_iter().filter(|f| f.file_name().unwrap() == "checkpoint-signing.key").count();
+    assert_eq!(key_files(d.path()), 0, "no command made a key");
+
+    // Made on purpose, at the default place (outside the data directory):
+    // owner-only, never replaced, then found with nothing configured.
+    let default = home.join("annal").join("checkpoint-signing.key");
+    let out = run(&["checkpoint", "init-key", default.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(std::fs::metadata(&default).unwrap().permissions().mode() & 0o777, 0o600);
+    let again = run(&["checkpoint", "init-key", default.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("never replaces a signing key"), "{}", text(&again.stderr));
+    let out = run(&["checkpoint", "public-key", "--data-dir", data]);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), made, "{}", text(&out.stderr));
+    assert!(run(&["checkpoint", "make", "--data-dir", data]).status.success());
+
+    // A key inside the data directory (as older versions left it) is refused, naming the way out.
+    std::fs::copy(&default, Path::new(data).join("checkpoint-signing.key")).unwrap();
+    let out = run(&["verify", "--data-dir", data]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("move it out"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn serve_takes_its_key_from_the_flag_then_the_environment_then_the_config_file() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let (good, readable) = (d.path().join("good.key"), d.path().join("readable.key"));
+    for (f, mode) in [(&good, 0o600), (&readable, 0o644)] {
+        std::fs::write(f, format!("{}\n", "42".repeat(32))).unwrap();
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let config = d.path().join("annal.toml");
+    std::fs::write(&config, format!("listen = \"127.0.0.1:0\"\nsigning_key = \"{}\"\n", readable.display())).unwrap();
+    let serve = |env_file: Option<&Path>, flag: Option<&Path>| {
+        let mut c = annal_command();
+        c.env_remove("ANNAL_SIGNING_KEY").args(["serve", "--data-dir", data.to_str().unwrap(), "--config"]).arg(&config);
+        c.args(["--retention-interval-secs", "0"]);
+        if let Some(f) = env_file {
+            c.env("ANNAL_SIGNING_KEY_FILE", f);
+        }
+        if let Some(f) = flag {
+            c.arg("--signing-key").arg(f);
+        }
+        let mut child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        (line.starts_with("annal listening"), text(&out.stderr))
+    };
+    // The file's key alone: used (and refused, being readable by others).
+    let (listening, err) = serve(None, None);
+    assert!(!listening && err.contains("make it 0600"), "{err}");
+    // The environment beats the file.
+    let (listening, err) = serve(Some(&good), None);
+    assert!(listening, "{err}");
+    // The flag beats the environment.
+    let (listening, err) = serve(Some(&good), Some(&readable));
+    assert!(!listening && err.contains("make it 0600"), "{err}");
+}

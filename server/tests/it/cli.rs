@@ -2,7 +2,7 @@
 
 use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use annal_engine::{Cf, RawStore};
 use serde_json::Value;
@@ -347,7 +347,7 @@ fn a_reader_closing_the_pipe_ends_the_query_quietly() {
     let dir = data_dir(d.path());
     store_with(&dir, "ws_acme", 1500);
     // Far more than a pipe buffers, so the writes after the close fail.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
+    let mut child = annal_command()
         .args(["query", "--data-dir", &dir, "--tenant", "ws_acme", "--all"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -374,7 +374,7 @@ fn serve_refuses_bad_settings_from_file_environment_and_flags_naming_them() {
     // The environment overrides the file; a flag overrides the environment.
     std::fs::write(&file, "listen = \"127.0.0.1:0\"\nmax_batch_events = 5\n").unwrap();
     let run = |env: &[(&str, &str)], extra: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_annal"));
+        let mut c = annal_command();
         c.args(["serve", "--data-dir", &dir, "--config", file.to_str().unwrap()]).args(extra);
         for (k, v) in env {
             c.env(k, v);

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-use annal_engine::{Actor, ActorType, Cf, Engine, Event, RawStore, Scopes};
+use annal_engine::{Actor, ActorType, Cf, Engine, Event, KeySource, RawStore, Scopes};
 pub use annal_server::config::Config;
 use annal_server::AppState;
 use axum::body::{Body, Bytes};
@@ -18,19 +18,31 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tower::ServiceExt;
 
-/// Runs the `annal` binary with `args`, `stdin` as its input. Signing keys
-/// named in the environment that runs the tests are not passed on: each
-/// store signs with the key in its own data directory.
+/// The checkpoint signing key of every store the tests make.
+pub const TEST_SEED: [u8; 32] = [0x5e; 32];
+
+/// [`TEST_SEED`] as `ANNAL_SIGNING_KEY` takes it.
+pub fn test_seed_hex() -> String {
+    "5e".repeat(32)
+}
+
+/// The `annal` binary in an environment of the tests' own: it signs with
+/// [`TEST_SEED`] (through `ANNAL_SIGNING_KEY`), never with a key of the
+/// machine running the tests (`ANNAL_SIGNING_KEY_FILE` removed, and
+/// `XDG_CONFIG_HOME` pointing where no default key file is).
+pub fn annal_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_annal"));
+    c.env_remove("ANNAL_SIGNING_KEY_FILE").env("ANNAL_SIGNING_KEY", test_seed_hex()).env("XDG_CONFIG_HOME", NO_CONFIG);
+    c
+}
+
+/// A config directory that does not exist.
+pub const NO_CONFIG: &str = "/nonexistent/annal-tests-config";
+
+/// Runs the `annal` binary ([`annal_command`]) with `args`, `stdin` as its input.
 pub fn annal_with_input(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args(args)
-        .env_remove("ANNAL_SIGNING_KEY")
-        .env_remove("ANNAL_SIGNING_KEY_FILE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        annal_command().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin).unwrap();
     drop(input);
@@ -77,7 +89,11 @@ impl Fixture {
 
     pub fn with(config: Config) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::builder(dir.path().join("data")).max_batch_events(config.max_batch_events).open().unwrap();
+        let engine = Engine::builder(dir.path().join("data"))
+            .max_batch_events(config.max_batch_events)
+            .signing_key(KeySource::Seed(TEST_SEED))
+            .open()
+            .unwrap();
         let state = AppState::new(engine.clone(), config);
         Fixture { _dir: dir, engine, state }
     }
@@ -247,7 +263,7 @@ pub fn tenant_with_key(dir: &str, tenant: &str, scopes: &str) -> String {
 /// `annal serve` on `dir` (a free port, no rate limit, warnings only, and
 /// `extra` flags); returns the child and the address it printed.
 pub fn spawn_server(dir: &str, extra: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
+    let mut child = annal_command()
         .args(["serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--rate-limit-per-sec", "0", "--log", "warn"])
         .args(extra)
         .stdout(Stdio::piped())

@@ -75,7 +75,7 @@ async fn sigterm_exits_zero_and_logs_hold_no_values() {
     let dir = d.path().join("data").display().to_string();
     let token = tenant_with_key(&dir, "ws_t", "ingest,read");
     let log = d.path().join("server.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
+    let mut child = annal_command()
         .args(["serve", "--data-dir", &dir, "--listen", "127.0.0.1:0", "--log", "debug", "--log-format", "json"])
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())

@@ -182,7 +182,7 @@ async fn a_backup_taken_while_four_clients_ingest_restores_every_row_acknowledge
     task.await.unwrap().unwrap();
 
     let backups = Backups::new(backup_dir.path());
-    let key = f.engine.checkpoint_public_key().0;
+    let key = f.engine.checkpoint_public_key().unwrap().0;
     let check = tokio::task::spawn_blocking(move || backups.verify(None, Some(&key), &open_scratch)).await.unwrap().unwrap();
     assert!(check.is_good(), "{:?}", check.chains);
     let restored_root = tempfile::tempdir().unwrap();

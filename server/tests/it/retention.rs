@@ -76,7 +76,8 @@ fn set_hold_release_and_dry_runs_through_the_binary() {
 fn a_run_deletes_reports_and_verify_says_where_the_chain_starts() {
     let d = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let engine = Engine::builder(d.path()).clock(clock.clone()).open().unwrap();
+    let engine =
+        Engine::builder(d.path()).clock(clock.clone()).signing_key(annal_engine::KeySource::Seed(TEST_SEED)).open().unwrap();
     let mut out = Vec::new();
     retention::set(&engine, "ws_a", Some("free"), None, "u_ops", &mut out).unwrap();
     engine.append("ws_a", &events(500)).unwrap();
