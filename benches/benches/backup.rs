@@ -32,8 +32,7 @@ use std::time::{Duration, Instant};
 
 use annal_benches::corpus_events;
 use annal_benches::query_store::{self, StoreSpec};
-use annal_engine::backup::open_scratch;
-use annal_engine::{Backups, Engine, KeySource};
+use annal_engine::{Backups, Engine};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -61,8 +60,8 @@ fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
-fn open(path: &Path) -> Engine {
-    Engine::builder(path).signing_key(KeySource::Seed([5; 32])).open().expect("open store")
+fn open(path: &Path) -> annal_engine::Result<Engine> {
+    Engine::builder(path).signing_key(annal_benches::bench_key()).upgrade_without_backup().open()
 }
 
 /// Appends single events to `live` until `stop`, returning each latency.
@@ -93,7 +92,7 @@ fn main() {
         query_store::build(&spec, &db, false);
         (db, spec)
     };
-    let engine = open(&store_dir);
+    let engine = open(&store_dir).expect("open store");
     println!(
         "store: {} events in {} tenants, {:.0} MB on disk",
         spec.events,
@@ -141,7 +140,7 @@ fn main() {
     // 3. Restore of backup 2.
     let target = scratch.path().join("restored");
     let started = Instant::now();
-    let restored = backups.restore(None, &target, &open_scratch).expect("restore");
+    let restored = backups.restore(None, &target, &|p: &Path| open(p)).expect("restore");
     println!(
         "restore of backup {}: {:.2} s ({:.0} MB)",
         restored.backup.id,

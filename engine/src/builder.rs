@@ -47,6 +47,7 @@ pub struct EngineBuilder {
     max_batch_events: usize,
     default_policy: Policy,
     signing_key: KeySource,
+    rotate_signing_key: bool,
     upgrade_backup: UpgradeBackup,
 }
 
@@ -67,6 +68,7 @@ impl EngineBuilder {
             max_batch_events: 10_000,
             default_policy: Policy::default(),
             signing_key: KeySource::None,
+            rotate_signing_key: false,
             upgrade_backup: UpgradeBackup::Required,
         }
     }
@@ -77,6 +79,16 @@ impl EngineBuilder {
     /// checkpoints). annal never generates a key on open.
     pub fn signing_key(mut self, source: KeySource) -> Self {
         self.signing_key = source;
+        self
+    }
+
+    /// Accept a signing key other than the one that signed the chains'
+    /// latest checkpoints, recording the change in each such chain
+    /// (`annal.checkpoint.key_rotated`, naming both keys) and signing a
+    /// checkpoint with the new key at once. Without it, opening with
+    /// another key is refused ([`Error::SigningKeyMismatch`](crate::Error::SigningKeyMismatch)).
+    pub fn rotate_signing_key(mut self) -> Self {
+        self.rotate_signing_key = true;
         self
     }
 
@@ -195,6 +207,7 @@ impl EngineBuilder {
         let signer = SigningKeyPair::load(&self.signing_key)?;
         let core = Arc::new(core);
         let checkpoints = Arc::new(Checkpointer::new(Arc::clone(&core), signer));
+        checkpoints.check_key(self.rotate_signing_key)?;
         Ok(Engine::compose(core, checkpoints, self.path))
     }
 }

@@ -182,6 +182,21 @@ pub enum Error {
     /// nothing of it is stored.
     #[error("the disk holding the store is full: {0}")]
     NoSpace(String),
+    /// The engine's signing key is not the one that signed a chain's latest
+    /// checkpoint; a change of key is made on purpose, and recorded
+    /// (`EngineBuilder::rotate_signing_key`).
+    #[error(
+        "the latest checkpoint of {tenant} is signed by key {stored}, not by this key {given}: sign with the key that \
+         signed it, or rotate to this one on purpose (recorded in every chain)"
+    )]
+    SigningKeyMismatch {
+        /// The first chain found signed by another key.
+        tenant: String,
+        /// That key's id (hex).
+        stored: String,
+        /// This engine's key id (hex).
+        given: String,
+    },
     /// The engine was opened without a checkpoint signing key
     /// (`KeySource::None`) and was asked to sign.
     #[error("no checkpoint signing key: this store was opened without one, and making a checkpoint needs it")]

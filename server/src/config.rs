@@ -63,6 +63,13 @@ pub struct Config {
     /// `~/.config/annal/checkpoint-signing.key` if it exists. The server
     /// does not start without a key, and never makes one.
     pub signing_key: Option<PathBuf>,
+    /// Sign with the configured key although another key signed the
+    /// chains' latest checkpoints, recording the change in each chain
+    /// (`annal.checkpoint.key_rotated`); default off: such a start is
+    /// refused, naming both key ids. Only as a flag (`--rotate-signing-key`):
+    /// a rotation is an act, not a standing setting.
+    #[serde(skip)]
+    pub rotate_signing_key: bool,
     /// `--signing-key`, kept apart from the file's `signing_key` because
     /// the environment comes between them; never read from the file.
     #[serde(skip)]
@@ -142,6 +149,7 @@ impl Default for Config {
             checkpoint_every_secs: 60,
             signing_key: None,
             signing_key_flag: None,
+            rotate_signing_key: false,
             backup_dir: None,
             backup_every_secs: 86_400,
             backup_keep: 10,

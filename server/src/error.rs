@@ -184,6 +184,7 @@ impl From<annal_engine::Error> for ApiError {
             | E::NoStore(_)
             | E::UpgradeNeedsBackup { .. }
             | E::NoSigningKey
+            | E::SigningKeyMismatch { .. }
             | E::Backup(_) => ApiError::internal(&e),
         }
     }
@@ -260,6 +261,7 @@ mod tests {
             (E::Backup(secret.into()), Problem::Internal),
             (E::UpgradeNeedsBackup { found: 2, current: 3 }, Problem::Internal),
             (E::NoSigningKey, Problem::Internal),
+            (E::SigningKeyMismatch { tenant: secret.into(), stored: "a".into(), given: "b".into() }, Problem::Internal),
             (E::Io(std::io::Error::other(secret)), Problem::Internal),
         ];
         for (e, want) in cases {

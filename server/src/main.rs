@@ -325,6 +325,9 @@ struct ServeArgs {
     /// Upgrade a store of an older format without taking a backup first.
     #[arg(long)]
     no_backup: bool,
+    /// Sign with this key even though another key signed the chains' latest checkpoints, recording the change in each chain.
+    #[arg(long)]
+    rotate_signing_key: bool,
     /// Seconds from a workspace's deletion to its purge, 0 for at once [default: 2592000].
     #[arg(long, env = "ANNAL_TENANT_DELETION_GRACE_SECS")]
     tenant_deletion_grace_secs: Option<u64>,
@@ -369,6 +372,7 @@ impl ServeArgs {
             c.backup_dir = self.backup_dir;
         }
         c.no_backup |= self.no_backup;
+        c.rotate_signing_key |= self.rotate_signing_key;
         if let Some(f) = self.log_format {
             c.log_format = match f {
                 LogFormatArg::Text => LogFormat::Text,
@@ -518,8 +522,13 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("annal: {e:#}");
-            if matches!(e.downcast_ref(), Some(annal_engine::Error::NoSigningKey)) {
-                eprintln!("annal: {}", cli::store::HOW_TO_GIVE_A_KEY);
+            match e.downcast_ref() {
+                Some(annal_engine::Error::NoSigningKey) => eprintln!("annal: {}", cli::store::HOW_TO_GIVE_A_KEY),
+                Some(annal_engine::Error::SigningKeyMismatch { .. }) => eprintln!(
+                    "annal: to sign with this key from now on: `annal checkpoint rotate-key --data-dir DIR --signing-key FILE` \
+                     (or `annal serve --rotate-signing-key`); docs/OPERATIONS.md, \"The signing key\""
+                ),
+                _ => {}
             }
             ExitCode::from(EXIT_ERROR)
         }

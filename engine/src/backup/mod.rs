@@ -35,7 +35,7 @@ use parking_lot::Mutex;
 
 pub use ledger::{Ledger, LedgerEntry, LedgerKind, LEDGER_FILE};
 
-use crate::checkpoint::{KeySource, TrustedFailure, TrustedOutcome};
+use crate::checkpoint::{TrustedFailure, TrustedOutcome};
 use crate::core::append::OwnRow;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -124,14 +124,13 @@ pub struct Backups {
     lock: Arc<Mutex<()>>,
 }
 
-/// Opens a restored scratch copy for [`Backups::verify`]: with a signing
-/// key of its own, random and never kept (verification signs nothing; the
-/// operator's key stays where it is), upgrading an older format without a
-/// backup (the copy is thrown away).
+/// Opens a restored scratch copy for [`Backups::verify`]: without a signing
+/// key (verification signs nothing, and the operator's key stays where it
+/// is), upgrading an older format without a backup (the copy is thrown
+/// away). A restore, which may delete expired rows and so checkpoint,
+/// opens with the operator's key instead.
 pub fn open_scratch(path: &Path) -> Result<Engine> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| Error::Io(std::io::Error::other(format!("no randomness: {e}"))))?;
-    Engine::builder(path).create_if_missing(false).signing_key(KeySource::Seed(seed)).upgrade_without_backup().open()
+    Engine::builder(path).create_if_missing(false).upgrade_without_backup().open()
 }
 
 impl Backups {

@@ -37,10 +37,13 @@ pub use bundle::{verify_bundle, BundleError, BundleReport};
 pub use key::{init_key_file, KeySource, SigningKeyPair, KEY_FILE};
 pub use trusted::{Connection, TrustedFailure, TrustedOutcome, TrustedReport};
 
+use crate::core::append::OwnRow;
 use crate::core::reads;
 use crate::core::Core;
 use crate::error::{Error, Result};
+use crate::event::{Actor, ActorType};
 use crate::format::chain;
+use crate::format::checkpoint::hex;
 use crate::format::checkpoint::key as cp_key;
 use crate::format::keys;
 use crate::storage::{Cf, ReadMode};
@@ -61,6 +64,10 @@ impl Default for CheckpointPolicy {
         CheckpointPolicy { every_rows: 10_000, every: Duration::from_secs(60) }
     }
 }
+
+/// The action of the row that records, in a chain, that its checkpoints are
+/// signed by another key from then on (docs/OPERATIONS.md, "The signing key").
+pub const KEY_ROTATED_ACTION: &str = "annal.checkpoint.key_rotated";
 
 /// The checkpoint feature: signs, stores, lists and checks checkpoints of
 /// the core's chains.
@@ -143,6 +150,46 @@ impl Checkpointer {
         b.put(Cf::Checkpoints, &cp_key(n, cp.seq), &cp.encode_value());
         self.core.store.write(b, true)?;
         Ok(cp)
+    }
+
+    /// Checks that this engine's key signed every chain's latest checkpoint.
+    /// A chain last signed by another key is refused
+    /// ([`Error::SigningKeyMismatch`]: two keys signing one chain is how a
+    /// stray command or a stolen directory would go unnoticed), unless
+    /// `rotate`: then the change is recorded in that chain
+    /// ([`KEY_ROTATED_ACTION`], naming both keys) and a checkpoint is signed
+    /// with the new key at once, linked to the old key's last one. Returns
+    /// the chains rotated, with the key id they had. Without a key, checks
+    /// nothing.
+    pub fn check_key(&self, rotate: bool) -> Result<Vec<(String, [u8; 8])>> {
+        let Some(signer) = &self.signer else { return Ok(Vec::new()) };
+        let id = signer.key_id();
+        let mut rotated = Vec::new();
+        for tenant in self.core.tenants.list() {
+            let latest = match self.latest(&tenant) {
+                Ok(Some(l)) if l.key_id != id => l,
+                Ok(_) | Err(Error::UnknownTenant) => continue,
+                Err(e) => return Err(e),
+            };
+            if !rotate {
+                return Err(Error::SigningKeyMismatch { tenant, stored: hex(&latest.key_id), given: hex(&id) });
+            }
+            let mut m = serde_json::Map::new();
+            m.insert("previous_key_id".into(), hex(&latest.key_id).into());
+            m.insert("previous_public_key".into(), hex(&latest.public_key).into());
+            m.insert("previous_checkpoint_seq".into(), latest.seq.into());
+            m.insert("key_id".into(), hex(&id).into());
+            m.insert("public_key".into(), hex(&signer.public_key()).into());
+            let annal = Actor { kind: ActorType::System, id: "annal".into(), name: None, email: None, on_behalf_of: None };
+            match self.core.append_own(&tenant, KEY_ROTATED_ACTION, &annal, &m, OwnRow::default()) {
+                // A closing workspace takes no rows; its content goes anyway.
+                Err(Error::TenantClosing) => continue,
+                r => r?,
+            };
+            self.checkpoint(&tenant)?;
+            rotated.push((tenant, latest.key_id));
+        }
+        Ok(rotated)
     }
 
     /// The most recent stored checkpoint of `tenant`, if any.

@@ -215,6 +215,9 @@ fn a_bundle_starts_from_a_checkpoint_of_its_own_key() {
             .clock(clock.clone())
             .default_policy(Policy::off())
             .signing_key(annal_engine::KeySource::Seed([seed; 32]))
+            // Each switch is a rotation: a row of the chain and a checkpoint
+            // of the new key (the one at 75 is above the window's start).
+            .rotate_signing_key()
             .open()
             .unwrap()
     };

@@ -237,3 +237,51 @@ fn checkpoints_match_the_golden_vectors() {
         assert_eq!(v["key"].as_str().unwrap(), format!("{:016x}{:016x}", g["tenant_number"].as_u64().unwrap(), n("seq")));
     }
 }
+
+#[test]
+fn another_key_is_refused_until_rotated_on_purpose_and_the_rotation_is_a_row() {
+    use annal_engine::checkpoint::key::hex;
+    use annal_engine::checkpoint::KEY_ROTATED_ACTION;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let with = |seed: u8| {
+        Engine::builder(dir.path()).clock(clock.clone()).default_policy(Policy::off()).signing_key(KeySource::Seed([seed; 32]))
+    };
+    let id = |seed: u8| annal_engine::checkpoint::SigningKeyPair::from_seed(&[seed; 32]).key_id();
+    let a = with(1).open().unwrap();
+    append(&a, "t", 10);
+    let old = a.checkpoint("t").unwrap();
+    append(&a, "u", 3); // never checkpointed: no key to disagree with
+    drop(a);
+
+    // Another key is refused, naming both.
+    match with(2).open().map(drop) {
+        Err(annal_engine::Error::SigningKeyMismatch { tenant, stored, given }) => {
+            assert_eq!((tenant.as_str(), stored, given), ("t", hex(&id(1)), hex(&id(2))));
+        }
+        other => panic!("expected a key mismatch, got {other:?}"),
+    }
+    // Reading without a key checks nothing.
+    drop(Engine::open(dir.path()).unwrap());
+
+    // Rotated on purpose: a row naming both keys, then a checkpoint of the
+    // new key linked to the old key's last one.
+    let b = with(2).rotate_signing_key().open().unwrap();
+    let head = b.head("t").unwrap();
+    let row = b.get("t", head.seq).unwrap().unwrap();
+    assert_eq!(row.event.action, KEY_ROTATED_ACTION);
+    let meta: serde_json::Value = serde_json::from_str(row.event.metadata.as_deref().unwrap()).unwrap();
+    assert_eq!((meta["previous_key_id"].as_str(), meta["key_id"].as_str()), (Some(&*hex(&id(1))), Some(&*hex(&id(2)))));
+    assert_eq!(meta["previous_checkpoint_seq"], old.seq);
+    let new = b.latest_checkpoint("t").unwrap().unwrap();
+    assert_eq!((new.key_id, new.seq, new.prev_seq, new.prev_head), (id(2), head.seq, old.seq, old.head));
+    assert!(b.verify("t", ..).unwrap().is_intact());
+    // The old key's checkpoint still verifies, under the old public key.
+    assert_eq!(extends(&b, &old), Connection::Row);
+    assert_eq!(b.head("u").unwrap().seq, 3, "a chain without checkpoints gets no row");
+    drop(b);
+
+    // From then on the new key opens as it is, and the old one is refused.
+    drop(with(2).open().unwrap());
+    assert!(matches!(with(1).open().map(drop), Err(annal_engine::Error::SigningKeyMismatch { .. })));
+}

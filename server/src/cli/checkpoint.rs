@@ -39,6 +39,33 @@ pub fn init_key(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
     Ok(EXIT_OK)
 }
 
+/// `annal checkpoint rotate-key`: opens the store with its key rotation
+/// allowed (`EngineBuilder::rotate_signing_key`), which records it.
+pub fn rotate_key(key: &KeyArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    let dir = &key.store.data_dir;
+    let source = super::store::key_source(key.signing_key.as_deref(), dir)?;
+    if matches!(source, annal_engine::KeySource::None) {
+        anyhow::bail!("no signing key: {}", super::store::HOW_TO_GIVE_A_KEY);
+    }
+    let engine = annal_engine::Engine::builder(dir).create_if_missing(false).signing_key(source).rotate_signing_key().open()?;
+    let mut rotated = 0;
+    for t in engine.tenants() {
+        let Some(cp) = engine.latest_checkpoint(&t)? else { continue };
+        let head = engine.head(&t)?;
+        let last = engine.get(&t, head.seq)?;
+        if last.is_some_and(|r| r.event.action == annal_engine::checkpoint::KEY_ROTATED_ACTION) {
+            writeln!(out, "{}", cp.to_json())?;
+            rotated += 1;
+        }
+    }
+    writeln!(
+        err,
+        "{rotated} chain(s) now signed by key {}",
+        hex(&engine.checkpoint_public_key().map(|(_, id)| id).unwrap_or_default())
+    )?;
+    Ok(EXIT_OK)
+}
+
 /// `annal checkpoint latest --tenant T`.
 pub fn latest(engine: &Engine, tenant: &str, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
     match engine.latest_checkpoint(tenant)? {
@@ -137,6 +164,11 @@ pub enum Command {
         /// Where the key file is written (its directory is created).
         path: PathBuf,
     },
+    /// Sign every chain with this key from now on, although another key
+    /// signed their latest checkpoints: an `annal.checkpoint.key_rotated`
+    /// row in each such chain (naming both keys), then a checkpoint signed
+    /// with the new key. Prints one JSON line per chain rotated.
+    RotateKey(KeyArgs),
     /// Print the signing key's public half and id (JSON).
     PublicKey(KeyArgs),
     /// Print a tenant's latest checkpoint (JSON): the file an auditor keeps.
@@ -196,6 +228,7 @@ fn open(key: &KeyArgs) -> anyhow::Result<Engine> {
 pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
     match command {
         Command::InitKey { path } => init_key(&path, out, err),
+        Command::RotateKey(k) => rotate_key(&k, out, err),
         Command::PublicKey(k) => public_key(&open(&k)?, out),
         Command::Latest(t) => {
             annal_engine::validate_tenant(&t.tenant)?;

@@ -32,6 +32,9 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
         .limits(limits)
         .max_batch_events(config.max_batch_events)
         .signing_key(serve_key(&config)?);
+    if config.rotate_signing_key {
+        builder = builder.rotate_signing_key();
+    }
     builder = match (&config.backup_dir, config.no_backup) {
         (_, true) => builder.upgrade_without_backup(),
         (Some(dir), false) => builder.upgrade_backup_dir(dir),

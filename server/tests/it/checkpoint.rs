@@ -124,7 +124,11 @@ fn an_exported_bundle_verifies_offline_and_a_flipped_bit_is_named() {
 #[test]
 fn the_key_comes_from_the_environment_or_a_file_and_a_readable_file_is_refused() {
     use std::os::unix::fs::PermissionsExt;
-    let (d, dir) = ws_a_with(3);
+    // A store no key has signed yet, so that any key may be the first.
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data");
+    let out = keyless(&d.path().join("xdg"), &["ingest", "--data-dir", dir.to_str().unwrap(), "--tenant", "ws_a"], &events(3));
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let data = dir.to_str().unwrap();
     let own: serde_json::Value =
         serde_json::from_slice(&annal(&["checkpoint", "public-key", "--data-dir", data]).stdout).unwrap();
@@ -149,23 +153,6 @@ fn the_key_comes_from_the_environment_or_a_file_and_a_readable_file_is_refused()
     let out = annal(&["checkpoint", "make", "--data-dir", data, "--signing-key", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("make it 0600"), "{}", text(&out.stderr));
-}
-
-/// The binary with no signing key anywhere in its environment, and the
-/// default key file looked for under `config_home`.
-fn keyless(config_home: &Path, args: &[&str], stdin: &[u8]) -> std::process::Output {
-    use std::io::Write;
-    let mut child = annal_command()
-        .env_remove("ANNAL_SIGNING_KEY")
-        .env("XDG_CONFIG_HOME", config_home)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -261,4 +248,39 @@ fn serve_takes_its_key_from_the_flag_then_the_environment_then_the_config_file()
     // The flag beats the environment.
     let (listening, err) = serve(Some(&good), Some(&readable));
     assert!(!listening && err.contains("make it 0600"), "{err}");
+}
+
+#[test]
+fn another_key_is_refused_naming_both_until_rotate_key_records_the_change() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, dir) = ws_a_with(5); // checkpointed by `ingest`, with the tests' key
+    let data = dir.to_str().unwrap();
+    let other = d.path().join("other.key");
+    std::fs::write(&other, format!("{}\n", "77".repeat(32))).unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let other = other.to_str().unwrap();
+    let id = |args: &[&str]| -> String {
+        let out = annal(args);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["key_id"].as_str().unwrap().to_string()
+    };
+    let tests_key = id(&["checkpoint", "public-key", "--data-dir", data]);
+
+    let out = annal(&["checkpoint", "make", "--data-dir", data, "--signing-key", other]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains(&tests_key) && err.contains("rotate-key"), "{err}");
+
+    let out = annal(&["checkpoint", "rotate-key", "--data-dir", data, "--signing-key", other]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rotated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rotated["tenant"], "ws_a");
+    assert_eq!(rotated["seq"], 6, "the rotation row follows the 5 events");
+    // The chain records it; the new key signs from then on, the old one is refused.
+    // Read without a key (nothing to disagree with).
+    let nowhere = d.path().join("xdg");
+    let out =
+        keyless(&nowhere, &["query", "--data-dir", data, "--tenant", "ws_a", "--action", "annal.checkpoint.key_rotated"], b"");
+    assert!(text(&out.stdout).contains(&tests_key), "{}", text(&out.stderr));
+    assert!(annal(&["checkpoint", "make", "--data-dir", data, "--signing-key", other]).status.success());
+    assert_eq!(annal(&["verify", "--data-dir", data]).status.code(), Some(1));
 }

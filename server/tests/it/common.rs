@@ -275,3 +275,20 @@ pub fn spawn_server(dir: &str, extra: &[&str]) -> (Child, SocketAddr) {
     let addr = line.trim().rsplit("http://").next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
     (child, addr)
 }
+
+/// The binary with no signing key anywhere in its environment, and the
+/// default key file looked for under `config_home`.
+pub fn keyless(config_home: &Path, args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = annal_command()
+        .env_remove("ANNAL_SIGNING_KEY")
+        .env("XDG_CONFIG_HOME", config_home)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use annal_engine::backup::open_scratch;
-use annal_engine::{Backups, Clock, Engine, LedgerKind, ManualClock};
+use annal_engine::{Backups, Clock, Engine, KeySource, LedgerKind, ManualClock};
 use axum::http::Method;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -189,8 +189,9 @@ async fn a_backup_taken_while_four_clients_ingest_restores_every_row_acknowledge
     let target = restored_root.path().join("store");
     let b = Backups::new(backup_dir.path());
     let t2 = target.clone();
-    tokio::task::spawn_blocking(move || b.restore(None, &t2, &open_scratch)).await.unwrap().unwrap();
-    let restored = open_scratch(&target).unwrap();
+    let keyed = |p: &std::path::Path| Engine::builder(p).signing_key(KeySource::Seed(TEST_SEED)).open();
+    tokio::task::spawn_blocking(move || b.restore(None, &t2, &keyed)).await.unwrap().unwrap();
+    let restored = keyed(&target).unwrap();
     for ((tenant, head_before), acked) in before.iter().zip(&acks) {
         let c = check.chains.iter().find(|c| c.tenant == *tenant).unwrap();
         assert!(c.checkpoint_seq.unwrap() >= *head_before, "{tenant}: the backup's checkpoint covers what was acknowledged");
