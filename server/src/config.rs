@@ -38,6 +38,19 @@ pub struct Config {
     pub rate_limit_per_sec: f64,
     /// Requests a key may make in a burst above the sustained rate; default 400.
     pub rate_limit_burst: f64,
+    /// Exports streaming at once, over all tenants; default 64
+    /// (`admission.rs` says why exports are bounded at all).
+    pub max_exports: usize,
+    /// Exports of one tenant streaming at once; default 4.
+    pub max_exports_per_tenant: usize,
+    /// Verifications (`GET /v1/verify`, `POST /v1/checkpoints`) running at
+    /// once, over all tenants; default 8.
+    pub max_verifications: usize,
+    /// Verifications of one tenant running at once; default 1.
+    pub max_verifications_per_tenant: usize,
+    /// An export whose client has read nothing for this long, in ms, is
+    /// ended (its connection reset) and its thread freed; default 30,000.
+    pub export_stall_timeout_ms: u64,
     /// How long shutdown waits for in-flight requests, in ms; default 30,000.
     pub shutdown_grace_ms: u64,
     /// Log filter (`tracing` env-filter syntax); default `info`.
@@ -141,6 +154,11 @@ impl Default for Config {
             request_timeout_ms: 60_000,
             rate_limit_per_sec: 200.0,
             rate_limit_burst: 400.0,
+            max_exports: 64,
+            max_exports_per_tenant: 4,
+            max_verifications: 8,
+            max_verifications_per_tenant: 1,
+            export_stall_timeout_ms: 30_000,
             shutdown_grace_ms: 30_000,
             log: "info".into(),
             log_format: LogFormat::Text,
@@ -182,6 +200,11 @@ impl Config {
             ("max_event_bytes", self.max_event_bytes as u64),
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("request_timeout_ms", self.request_timeout_ms),
+            ("max_exports", self.max_exports as u64),
+            ("max_exports_per_tenant", self.max_exports_per_tenant as u64),
+            ("max_verifications", self.max_verifications as u64),
+            ("max_verifications_per_tenant", self.max_verifications_per_tenant as u64),
+            ("export_stall_timeout_ms", self.export_stall_timeout_ms),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -213,6 +236,11 @@ impl Config {
     /// [`Config::tenant_deletion_grace_secs`] as a duration.
     pub fn tenant_deletion_grace(&self) -> Duration {
         Duration::from_secs(self.tenant_deletion_grace_secs)
+    }
+
+    /// [`Config::export_stall_timeout_ms`] as a duration.
+    pub fn export_stall_timeout(&self) -> Duration {
+        Duration::from_millis(self.export_stall_timeout_ms)
     }
 
     /// [`Config::shutdown_grace_ms`] as a duration.

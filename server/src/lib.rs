@@ -12,6 +12,7 @@
 // literal, deeper than the macro's default recursion limit allows.
 #![recursion_limit = "256"]
 
+pub mod admission;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -301,6 +301,21 @@ struct ServeArgs {
     /// `text` or `json` (one object per line) [default: text].
     #[arg(long, env = "ANNAL_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormatArg>,
+    /// Exports streaming at once, all tenants [default: 64].
+    #[arg(long, env = "ANNAL_MAX_EXPORTS")]
+    max_exports: Option<usize>,
+    /// Exports of one tenant streaming at once [default: 4].
+    #[arg(long, env = "ANNAL_MAX_EXPORTS_PER_TENANT")]
+    max_exports_per_tenant: Option<usize>,
+    /// Verifications running at once, all tenants [default: 8].
+    #[arg(long, env = "ANNAL_MAX_VERIFICATIONS")]
+    max_verifications: Option<usize>,
+    /// Verifications of one tenant running at once [default: 1].
+    #[arg(long, env = "ANNAL_MAX_VERIFICATIONS_PER_TENANT")]
+    max_verifications_per_tenant: Option<usize>,
+    /// An export whose client reads nothing for this many ms is ended [default: 30000].
+    #[arg(long, env = "ANNAL_EXPORT_STALL_TIMEOUT_MS")]
+    export_stall_timeout_ms: Option<u64>,
     /// Seconds between retention runs, the first at start; 0 for none [default: 3600].
     #[arg(long, env = "ANNAL_RETENTION_INTERVAL_SECS")]
     retention_interval_secs: Option<u64>,
@@ -359,6 +374,11 @@ impl ServeArgs {
             rate_limit_per_sec,
             rate_limit_burst,
             shutdown_grace_ms,
+            max_exports,
+            max_exports_per_tenant,
+            max_verifications,
+            max_verifications_per_tenant,
+            export_stall_timeout_ms,
             log,
             retention_interval_secs,
             checkpoint_every_rows,

@@ -111,6 +111,9 @@ problems! {
     InvalidRetention => (UNPROCESSABLE_ENTITY, "invalid-retention", "Invalid retention setting"),
     /// The key's token bucket is empty.
     RateLimited => (TOO_MANY_REQUESTS, "rate-limited", "Rate limited"),
+    /// The tenant (or the server) already runs as many exports or
+    /// verifications at once as it may; with `Retry-After`.
+    ConcurrencyLimited => (TOO_MANY_REQUESTS, "concurrency-limited", "Too many at once"),
     /// A fault of the server; the cause is in its log.
     Internal => (INTERNAL_SERVER_ERROR, "internal", "Internal error"),
     /// The store accepts no requests (after a failed write, or closing).

@@ -1,11 +1,12 @@
-//! What every handler shares: the engine, the limits, the metrics and the
-//! rate limiter.
+//! What every handler shares: the engine, the limits, the metrics, the
+//! rate limiter and the admission of long requests.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use annal_engine::{Backups, Engine};
 
+use crate::admission::Admission;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Per-key token buckets.
     pub rate: Arc<RateLimiter>,
+    /// Bounds on exports and verifications running at once.
+    pub admission: Arc<Admission>,
     /// The backup directory, when the server has one (`backup_dir`).
     pub backups: Option<Backups>,
     /// Set when shutdown begins: `/readyz` then answers 503 so a load
@@ -35,6 +38,7 @@ impl AppState {
             engine,
             backups: config.backup_dir.as_ref().map(Backups::new),
             rate: Arc::new(RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
+            admission: Arc::new(Admission::new(&config)),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             draining: Arc::new(AtomicBool::new(false)),

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::input::{params, whole};
 use super::reply::{blocking, json};
+use crate::admission::Work;
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
 use crate::problem::Problem;
@@ -48,7 +49,12 @@ pub(super) async fn latest(State(state): State<AppState>, key: Key) -> ApiResult
 pub(super) async fn make(State(state): State<AppState>, key: Key) -> ApiResult<Response> {
     key.require(Scopes::READ)?;
     let (engine, tenant) = (state.engine.clone(), key.tenant().to_string());
-    let cp = blocking(move || engine.checkpoint(&tenant).map_err(ApiError::from)).await?;
+    let slot = state.admission.admit(Work::Verify, &tenant)?;
+    let cp = blocking(move || {
+        let _slot = slot;
+        engine.checkpoint(&tenant).map_err(ApiError::from)
+    })
+    .await?;
     Ok(json(StatusCode::CREATED, cp.to_json()))
 }
 

@@ -9,15 +9,22 @@
 //! finishes), so a producer that fails before that answers with a proper
 //! problem; one that fails later ends the body with the connection reset,
 //! so a truncated file is never mistaken for a whole one. The cause is
-//! logged.
+//! logged. A client that reads nothing for the stall timeout
+//! (`export_stall_timeout_ms`) is such a failure: the producer stops and
+//! its thread and admission slot (`admission.rs`) are freed, instead of
+//! waiting for a reader that may never come back.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::admission::Slot;
 use crate::error::{ApiError, ApiResult};
 
 /// Bytes gathered before a piece goes to the body.
@@ -47,9 +54,18 @@ pub(super) struct BodyWriter {
     buf: Vec<u8>,
     /// Taken when the answer may start: at the first piece, or at the end.
     ready: Option<oneshot::Sender<ApiResult<()>>>,
-    /// Set once the body is whole; dropped without it (a producer that
-    /// panicked), the body ends broken.
-    whole: bool,
+    /// Set once the body is whole; the stream ends broken when the writer
+    /// is gone without it (a producer that failed, stalled or panicked).
+    whole: Arc<AtomicBool>,
+    /// The runtime the body is streamed on, to wait for room in the channel
+    /// with a timeout.
+    rt: tokio::runtime::Handle,
+    /// How long a piece may wait for the client to read.
+    stall: Duration,
+    /// A piece could not be handed over (the client went away or stalled).
+    /// Producers take a failed write as their cue to stop and may return
+    /// Ok; the body is not whole all the same.
+    failed: bool,
 }
 
 impl BodyWriter {
@@ -59,7 +75,16 @@ impl BodyWriter {
         }
         if !self.buf.is_empty() {
             let piece = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES + 4096)));
-            self.tx.blocking_send(Ok(piece)).map_err(|_| io::Error::other("the client went away"))?;
+            // This runs on a blocking-pool thread, where waiting on the
+            // runtime is allowed.
+            let sent = self.rt.block_on(tokio::time::timeout(self.stall, self.tx.send(Ok(piece))));
+            let failure = match sent {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(_)) => "the client went away",
+                Err(_) => "the client read nothing for the stall timeout",
+            };
+            self.failed = true;
+            return Err(io::Error::other(failure));
         }
         Ok(())
     }
@@ -69,13 +94,14 @@ impl BodyWriter {
     fn finish(mut self, produced: ApiResult<()>) {
         match produced {
             Ok(()) => {
-                let _ = self.send();
-                self.whole = true;
+                if !self.failed && self.send().is_ok() {
+                    self.whole.store(true, Ordering::SeqCst);
+                }
             }
             Err(e) => {
                 if let Some(ready) = self.ready.take() {
                     let _ = ready.send(Err(e));
-                    self.whole = true;
+                    self.whole.store(true, Ordering::SeqCst);
                 } else {
                     tracing::error!(problem = e.problem.slug(), detail = %e.detail, "download stopped after it began");
                 }
@@ -98,31 +124,44 @@ impl Write for BodyWriter {
     }
 }
 
-impl Drop for BodyWriter {
-    fn drop(&mut self) {
-        if !self.whole {
-            let _ = self.tx.blocking_send(Err(io::Error::other("download stopped")));
-        }
-    }
-}
-
 /// Answers 200 with the body `produce` writes on a blocking thread, as the
 /// attachment `file_name`; or with the problem `produce` returns before its
-/// first piece.
+/// first piece. `slot` (the export's admission) is held until `produce` is
+/// done; a piece the client leaves unread for `stall` ends the body.
 pub(super) async fn stream_blocking(
+    slot: Slot,
+    stall: Duration,
     content_type: &'static str,
     file_name: String,
     produce: impl FnOnce(&mut BodyWriter) -> ApiResult<()> + Send + 'static,
 ) -> ApiResult<Response> {
     let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
     let (ready_tx, ready_rx) = oneshot::channel();
+    let whole = Arc::new(AtomicBool::new(false));
+    let mut body = BodyWriter {
+        tx,
+        buf: Vec::with_capacity(CHUNK_BYTES + 4096),
+        ready: Some(ready_tx),
+        whole: Arc::clone(&whole),
+        rt: tokio::runtime::Handle::current(),
+        stall,
+        failed: false,
+    };
     tokio::task::spawn_blocking(move || {
-        let mut body = BodyWriter { tx, buf: Vec::with_capacity(CHUNK_BYTES + 4096), ready: Some(ready_tx), whole: false };
+        let _slot = slot;
         let produced = produce(&mut body);
         body.finish(produced);
     });
     ready_rx.await.map_err(|e| ApiError::internal(&e))??;
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    // Once the producer is gone, a body that is not whole ends with an
+    // error: hyper then resets the connection instead of ending the body as
+    // if it were complete.
+    let stream = futures_util::stream::poll_fn(move |cx| match rx.poll_recv(cx) {
+        std::task::Poll::Ready(None) if !whole.load(Ordering::SeqCst) => {
+            std::task::Poll::Ready(Some(Err(io::Error::other("download stopped"))))
+        }
+        other => other,
+    });
     let mut res = (StatusCode::OK, Body::from_stream(stream)).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -27,6 +27,7 @@ use axum::response::Response;
 use super::download::{attachment_name, stream_blocking, BodyWriter};
 use super::events::query_from;
 use super::input::{params, whole};
+use crate::admission::Work;
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
@@ -202,8 +203,10 @@ pub(super) async fn export(State(state): State<AppState>, key: Key, RawQuery(raw
     let (engine, tenant) = (state.engine.clone(), key.tenant().to_string());
     let (ext, media_type) = format.file();
     let name = attachment_name(&tenant, ext);
+    let stall = state.config.export_stall_timeout();
     if format == Format::Bundle {
-        return stream_blocking(media_type, name, move |body| {
+        let slot = state.admission.admit(Work::Export, &tenant)?;
+        return stream_blocking(slot, stall, media_type, name, move |body| {
             let (lo, hi) = bundle_window(&engine, &tenant, &pairs)?;
             engine.write_bundle(&tenant, lo, hi, body)?;
             Ok(())
@@ -213,7 +216,8 @@ pub(super) async fn export(State(state): State<AppState>, key: Key, RawQuery(raw
     // Checked before anything streams: a bad filter is a 400 of its own.
     let (query, _) = query_from(pairs, &["format"])?;
     let metrics = state.metrics.clone();
-    stream_blocking(media_type, name, move |body| match format {
+    let slot = state.admission.admit(Work::Export, &tenant)?;
+    stream_blocking(slot, stall, media_type, name, move |body| match format {
         Format::Csv => write_csv(&engine, &tenant, &query, &metrics, body),
         _ => write_ndjson(&engine, &tenant, &query, &metrics, body),
     })

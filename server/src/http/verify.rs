@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::input::{params, whole};
 use super::reply::{blocking, json};
+use crate::admission::Work;
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -45,7 +46,9 @@ pub(super) async fn verify(State(state): State<AppState>, key: Key, RawQuery(raw
     }
     let engine = state.engine.clone();
     let tenant = key.tenant().to_string();
+    let slot = state.admission.admit(Work::Verify, &tenant)?;
     let (outcome, head) = blocking(move || {
+        let _slot = slot;
         let outcome = engine.verify(&tenant, from..=to)?;
         Ok((outcome, engine.head(&tenant)?))
     })
@@ -89,7 +92,12 @@ async fn verify_trusted(state: &AppState, key: &Key, trusted: &str, public_key: 
         .map(|h| from_hex::<32>("public_key", h).map_err(|fe| ApiError::bad_param("public_key", fe.message)))
         .transpose()?;
     let engine = state.engine.clone();
-    let outcome = blocking(move || engine.verify_trusted(&cp, required.as_ref()).map_err(ApiError::from)).await?;
+    let slot = state.admission.admit(Work::Verify, key.tenant())?;
+    let outcome = blocking(move || {
+        let _slot = slot;
+        engine.verify_trusted(&cp, required.as_ref()).map_err(ApiError::from)
+    })
+    .await?;
     let body = match outcome {
         TrustedOutcome::Extends(r) => json!({
             "extends": true,

@@ -182,3 +182,67 @@ async fn an_unreadable_row_mid_export_aborts_the_transfer() {
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
+
+/// One tenant's exports that never read are bounded per tenant, refused
+/// past the bound with 429, and ended after the stall timeout (their
+/// bodies broken off, never ended as if whole); meanwhile another tenant
+/// appends as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_exports_are_bounded_ended_after_the_stall_timeout_and_stall_no_one_else() {
+    let config = Config { max_exports_per_tenant: 2, export_stall_timeout_ms: 500, ..config() };
+    let f = Fixture::with(config);
+    let (reader, writer) = (f.key("ws_a", &["ingest", "read"]), f.key("ws_b", &["ingest"]));
+    let (addr, stop, task) = start(&f).await;
+    let client = HttpClient::new(addr);
+    // About 18 MB of CSV: far more than the socket buffers hold.
+    let body = corpus("ws_a", 30_000);
+    let lines: Vec<&str> = body.lines().collect();
+    for chunk in lines.chunks(3000) {
+        let r = client.send(post("/v1/events", &reader, "application/x-ndjson", chunk.join("\n").as_bytes())).await.unwrap();
+        assert_eq!(r.status, 201);
+    }
+
+    // Two exports whose client never reads.
+    let request = format!("GET /v1/export?format=csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {reader}\r\n\r\n");
+    let stalled: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(request.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // A third is refused at once, saying when to come back.
+    let r = client.send(get("/v1/export?format=csv", &reader)).await.unwrap();
+    r.problem(429, "concurrency-limited");
+    assert_eq!(r.headers["retry-after"], "1");
+    // Another tenant appends meanwhile.
+    for i in 0..20 {
+        let batch: String = (0..64).map(|j| event("auth.login", &format!("u{i}-{j}")) + "\n").collect();
+        let r = client.send(post("/v1/events", &writer, "application/x-ndjson", batch.as_bytes())).await.unwrap();
+        assert_eq!(r.status, 201, "{}", text(&r.body));
+    }
+    // After the stall timeout the slots are free again, and a reading
+    // client gets the whole export.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let whole = loop {
+        let r = client.send(get("/v1/export?format=csv", &reader)).await.unwrap();
+        if r.status == 200 {
+            break r;
+        }
+        r.problem(429, "concurrency-limited");
+        assert!(std::time::Instant::now() < deadline, "the stalled exports were never ended");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(text(&whole.body).lines().count(), 30_000 + 1 + 2, "header, two key rows, every event");
+    // A stalled body was broken off: its chunked encoding never ends.
+    for mut s in stalled {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got[..got.len().min(200)]));
+        assert!(!got.ends_with(b"\r\n0\r\n\r\n"), "a stalled export must not end as if whole");
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
