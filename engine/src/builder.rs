@@ -12,7 +12,7 @@ use crate::core::clock::{Clock, SystemClock};
 use crate::core::upgrade::UpgradeBackup;
 use crate::core::{Core, CoreOptions, Durability};
 use crate::engine::Engine;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::Limits;
 use crate::redact::Policy;
 use crate::storage::StoreOptions;
@@ -187,6 +187,15 @@ impl EngineBuilder {
 
     /// Opens (or creates) the store and recovers every tenant's head.
     pub fn open(self) -> Result<Engine> {
+        if self.limits.max_event_bytes > crate::event::MAX_EVENT_BYTES_LIMIT {
+            return Err(Error::InvalidOption {
+                option: "max_event_bytes",
+                message: format!(
+                    "must be at most {} (960 KiB): stored rows are read back only up to 1 MiB",
+                    crate::event::MAX_EVENT_BYTES_LIMIT
+                ),
+            });
+        }
         let core = Core::open(CoreOptions {
             path: self.path.clone(),
             durability: self.durability,

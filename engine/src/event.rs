@@ -360,6 +360,12 @@ fn redact_fields<'a>(v: &mut EventRecordView<'a>, r: &Redactor, applied: &mut Ap
 /// Actions under this prefix are written only by annal itself.
 pub const RESERVED_ACTION_PREFIX: &str = "annal.";
 
+/// The largest `max_event_bytes` an engine takes: a stored record (the
+/// event and its seq, time and hashes) is decoded only up to 1 MiB
+/// (`format::record`), so an event allowed any larger could be stored and
+/// then never read back.
+pub const MAX_EVENT_BYTES_LIMIT: usize = (1 << 20) - (64 << 10);
+
 /// Size limits applied to every event. The defaults are documented in
 /// docs/FORMAT.md ("Limits"); every setter on the engine builder states them too.
 #[derive(Debug, Clone, PartialEq, Eq)]

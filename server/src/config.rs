@@ -24,6 +24,16 @@ pub struct Config {
     pub durability: DurabilityName,
     /// Largest request body, in bytes; default 16 MiB.
     pub max_body_bytes: usize,
+    /// Bytes of request bodies the server holds at once, over all requests
+    /// (each counted at its `Content-Length`, or at `max_body_bytes` when it
+    /// has none, from before it is read until it is parsed and handed to the
+    /// engine); default 256 MiB. A body that does not fit is refused with
+    /// 503 and `Retry-After` before a byte of it is read, so memory stays
+    /// bounded whatever many clients send at once.
+    pub max_body_bytes_in_flight: usize,
+    /// Connections open at once; default 4,096. One more is answered 503
+    /// and closed.
+    pub max_connections: usize,
     /// Most events in one `POST /v1/events`; default 10,000.
     pub max_batch_events: usize,
     /// Largest event (canonical encoding), in bytes; default 64 KiB.
@@ -148,6 +158,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
             durability: DurabilityName::Sync,
             max_body_bytes: 16 << 20,
+            max_body_bytes_in_flight: 256 << 20,
+            max_connections: 4096,
             max_batch_events: 10_000,
             max_event_bytes: 64 << 10,
             header_read_timeout_ms: 10_000,
@@ -197,6 +209,7 @@ impl Config {
         let positive = [
             ("max_body_bytes", self.max_body_bytes as u64),
             ("max_batch_events", self.max_batch_events as u64),
+            ("max_connections", self.max_connections as u64),
             ("max_event_bytes", self.max_event_bytes as u64),
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("request_timeout_ms", self.request_timeout_ms),
@@ -210,6 +223,15 @@ impl Config {
             if v == 0 {
                 anyhow::bail!("{name} must be at least 1");
             }
+        }
+        if self.max_body_bytes_in_flight < self.max_body_bytes || self.max_body_bytes_in_flight > u32::MAX as usize {
+            anyhow::bail!("max_body_bytes_in_flight must be at least max_body_bytes and at most 4 GiB");
+        }
+        if self.max_event_bytes > annal_engine::MAX_EVENT_BYTES_LIMIT {
+            anyhow::bail!(
+                "max_event_bytes must be at most {} (960 KiB): stored rows are read back only up to 1 MiB",
+                annal_engine::MAX_EVENT_BYTES_LIMIT
+            );
         }
         if self.backup_keep == 0 {
             anyhow::bail!("backup_keep must be at least 1");
@@ -263,5 +285,11 @@ mod tests {
         assert!(e.contains("max_body_byte"), "{e}");
         let e = Config::from_toml("max_batch_events = 0").unwrap_err().to_string();
         assert!(e.contains("max_batch_events"), "{e}");
+        // Bounds a running server depends on: rows it could never read back,
+        // a body budget smaller than one body.
+        let e = Config::from_toml("max_event_bytes = 2097152").unwrap_err().to_string();
+        assert!(e.contains("max_event_bytes must be at most"), "{e}");
+        let e = Config::from_toml("max_body_bytes_in_flight = 1024").unwrap_err().to_string();
+        assert!(e.contains("max_body_bytes_in_flight"), "{e}");
     }
 }

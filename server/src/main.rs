@@ -289,6 +289,12 @@ struct ServeArgs {
     /// Sustained requests per second per api key, 0 for no limit [default: 200].
     #[arg(long, env = "ANNAL_RATE_LIMIT_PER_SEC")]
     rate_limit_per_sec: Option<f64>,
+    /// Bytes of request bodies held at once, all requests [default: 268435456].
+    #[arg(long, env = "ANNAL_MAX_BODY_BYTES_IN_FLIGHT")]
+    max_body_bytes_in_flight: Option<usize>,
+    /// Connections open at once [default: 4096].
+    #[arg(long, env = "ANNAL_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
     /// Burst of requests per api key [default: 400].
     #[arg(long, env = "ANNAL_RATE_LIMIT_BURST")]
     rate_limit_burst: Option<f64>,
@@ -374,6 +380,8 @@ impl ServeArgs {
             rate_limit_per_sec,
             rate_limit_burst,
             shutdown_grace_ms,
+            max_body_bytes_in_flight,
+            max_connections,
             max_exports,
             max_exports_per_tenant,
             max_verifications,

@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -26,6 +27,8 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
     let header_timeout = state.config.header_read_timeout();
     let grace = state.config.shutdown_grace();
     let graceful = GracefulShutdown::new();
+    // Each connection holds a permit for as long as it is open.
+    let connections = Arc::new(tokio::sync::Semaphore::new(state.config.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -40,6 +43,13 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
                         continue;
                     }
                 };
+                let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+                    // One too many: told so in HTTP, then closed, without a
+                    // task left behind for long.
+                    tracing::warn!(max = state.config.max_connections, "connection refused: max_connections open");
+                    tokio::spawn(refuse(stream));
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let service = TowerToHyperService::new(router.clone());
                 let conn = hyper::server::conn::http1::Builder::new()
@@ -48,6 +58,7 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
+                    let _permit = permit;
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
@@ -63,6 +74,25 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
         tracing::warn!(grace_ms = grace.as_millis() as u64, "requests still running after the grace period; stopping anyway");
     }
     Ok(())
+}
+
+/// Answers a connection over `max_connections` with a 503 problem and
+/// closes it (within a second, whatever the client does).
+async fn refuse(stream: tokio::net::TcpStream) {
+    const BODY: &str = "{\"type\":\"urn:annal:problem:unavailable\",\"title\":\"Unavailable\",\"status\":503,\
+                        \"detail\":\"the server has as many connections open as it may; try again shortly\"}";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    // A few hundred bytes: one write into a fresh socket's buffer.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        if stream.writable().await.is_ok() {
+            let _ = stream.try_write(answer.as_bytes());
+        }
+    })
+    .await;
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

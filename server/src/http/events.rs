@@ -228,7 +228,10 @@ pub(super) async fn append(State(state): State<AppState>, key: Key, headers: Hea
         None => None,
         Some(v) => Some(v.to_str().map_err(|_| ApiError::bad_param("Idempotency-Key", "must be visible ASCII"))?.to_string()),
     };
-    let body = read_body(&state, body).await?;
+    // Held (and counted in the budget of bodies in flight) until the
+    // answer: the parsed events live as long.
+    let held = read_body(&state, &headers, body).await?;
+    let body = held.bytes.clone();
     let max = state.config.max_batch_events;
     let key_id = key.0.id.clone();
     let tenant = key.tenant().to_string();
@@ -267,6 +270,7 @@ pub(super) async fn append(State(state): State<AppState>, key: Key, headers: Hea
             other => break other?,
         }
     };
+    drop(held);
     state.metrics.record_append(receipts.len(), start.elapsed());
     let status = if receipts.iter().all(|r| r.replayed) { StatusCode::OK } else { StatusCode::CREATED };
     Ok(json_text(status, receipts_json(&receipts)))

@@ -3,17 +3,67 @@
 //! into typed requests. Every refusal names the field and never quotes the
 //! value the client sent.
 
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap};
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
 use crate::problem::Problem;
 use crate::state::AppState;
 
+/// A body read within the budget of bytes in flight; its share of the
+/// budget comes back when this is dropped.
+pub(crate) struct HeldBody {
+    /// The body.
+    pub bytes: Bytes,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
 /// Reads a request body of at most `max_body_bytes`, within the request
-/// timeout: 413 when it is larger, 408 when the client is too slow.
-pub(crate) async fn read_body(state: &AppState, body: Body) -> ApiResult<Bytes> {
+/// timeout: 413 when it is larger (by `Content-Length`, before reading),
+/// 408 when the client is too slow, 503 with `Retry-After` before reading
+/// anything when the server already holds `max_body_bytes_in_flight` of
+/// bodies. The body counts at its `Content-Length` (at `max_body_bytes`
+/// without one) until the [`HeldBody`] is dropped.
+pub(crate) async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<HeldBody> {
     let limit = state.config.max_body_bytes;
+    let declared = match headers.get(header::CONTENT_LENGTH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| ApiError::bad_param("Content-Length", "must be a whole number of bytes"))?,
+        ),
+    };
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::new(Problem::BodyTooLarge, format!("the request body exceeds {limit} bytes")));
+    }
+    let share = declared.map_or(limit, |n| n as usize).max(1);
+    let permit = u32::try_from(share)
+        .ok()
+        .and_then(|n| Arc::clone(&state.body_budget).try_acquire_many_owned(n).ok())
+        .ok_or_else(|| {
+            let mut e =
+                ApiError::new(Problem::Unavailable, "the server holds as many request bodies as it may; try again shortly");
+            e.retry_after = Some(1);
+            e
+        })?;
+    let bytes = read_within(state, body, limit).await?;
+    Ok(HeldBody { bytes, _permit: permit })
+}
+
+impl std::ops::Deref for HeldBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+async fn read_within(state: &AppState, body: Body, limit: usize) -> ApiResult<Bytes> {
     let read = axum::body::to_bytes(body, limit);
     match tokio::time::timeout(state.config.request_timeout(), read).await {
         Err(_) => Err(ApiError::new(Problem::RequestTimeout, "the request body did not arrive in time")),

@@ -5,6 +5,7 @@
 use annal_engine::Scopes;
 use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -30,9 +31,9 @@ const NEW_KEY_SHAPE: &str = r#"{"scopes": ["ingest" | "read" | "admin", ...], "l
 
 /// `POST /v1/keys` with `{"scopes": [...], "label": "..."}`: 201 with the
 /// key and its token, shown this once.
-pub(super) async fn create(State(state): State<AppState>, key: Key, body: Body) -> ApiResult<Response> {
+pub(super) async fn create(State(state): State<AppState>, key: Key, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     key.require(Scopes::ADMIN)?;
-    let body = read_body(&state, body).await?;
+    let body = read_body(&state, &headers, body).await?;
     let req: NewKey = json_body(&body, NEW_KEY_SHAPE)?;
     let scopes = Scopes::from_names(&req.scopes).map_err(|fe| ApiError::from_field(Problem::InvalidKeyRequest, fe))?;
     let engine = state.engine.clone();

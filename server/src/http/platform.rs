@@ -11,6 +11,7 @@ use annal_engine::backup::info_json;
 use annal_engine::{Error, Scheduled, Scopes, TenantInfo};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -75,9 +76,9 @@ const NEW_TENANT_SHAPE: &str = r#"{"tenant": "id", "label": "text", "scopes": ["
 /// `POST /v1/tenants` with `{"tenant", "label", "scopes"}` (scopes default
 /// `["admin"]`): 201 with the workspace and its first key's token, shown
 /// this once.
-pub(super) async fn create(State(state): State<AppState>, key: Key, body: Body) -> ApiResult<Response> {
+pub(super) async fn create(State(state): State<AppState>, key: Key, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     key.require(Scopes::PLATFORM)?;
-    let body = read_body(&state, body).await?;
+    let body = read_body(&state, &headers, body).await?;
     let req: NewTenant = json_body(&body, NEW_TENANT_SHAPE)?;
     let names = req.scopes.unwrap_or_else(|| vec!["admin".into()]);
     let scopes = Scopes::from_names(&names).map_err(|fe| ApiError::from_field(Problem::InvalidKeyRequest, fe))?;

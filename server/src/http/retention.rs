@@ -8,6 +8,7 @@ use annal_engine::retention::{LegalHold, RetentionAnchor, RetentionStatus};
 use annal_engine::{Retention, Scopes, Tier};
 use axum::body::Body;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -67,9 +68,14 @@ struct SetRetention {
 
 /// `PUT /v1/retention` with `{"tier": "business"}` or `{"days": 500}`:
 /// `{seq, tier, days}`, the row that records the change.
-pub(super) async fn put_retention(State(state): State<AppState>, key: Key, body: Body) -> ApiResult<Response> {
+pub(super) async fn put_retention(
+    State(state): State<AppState>,
+    key: Key,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     key.require(Scopes::ADMIN)?;
-    let body = read_body(&state, body).await?;
+    let body = read_body(&state, &headers, body).await?;
     let req: SetRetention = json_body(&body, r#"{"tier": "business"} or {"days": 500}"#)?;
     let bad = |field: &str, m: &str| ApiError::new(Problem::InvalidRetention, m).field(field);
     let retention = match (req.tier, req.days) {
@@ -92,9 +98,9 @@ struct PlaceHold {
 
 /// `PUT /v1/legal-hold` with `{"reason": "…"}`: from its answer on, no
 /// retention run deletes any of the tenant's rows. `{seq}` of the row.
-pub(super) async fn put_hold(State(state): State<AppState>, key: Key, body: Body) -> ApiResult<Response> {
+pub(super) async fn put_hold(State(state): State<AppState>, key: Key, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     key.require(Scopes::ADMIN)?;
-    let body = read_body(&state, body).await?;
+    let body = read_body(&state, &headers, body).await?;
     let req: PlaceHold = json_body(&body, r#"{"reason": "text"}"#)?;
     let (engine, tenant, actor) = (state.engine.clone(), key.tenant().to_string(), key.actor());
     let receipt = blocking(move || engine.place_hold(&tenant, &req.reason, actor).map_err(ApiError::from)).await?;

@@ -246,3 +246,82 @@ async fn stalled_exports_are_bounded_ended_after_the_stall_timeout_and_stall_no_
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
+
+/// Bodies are counted against `max_body_bytes_in_flight` at their
+/// `Content-Length` before a byte is read: past the budget a request is
+/// refused with 503 at once, and the budget comes back when the holders go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_in_flight_are_bounded_before_they_are_read() {
+    let config = Config { max_body_bytes: 1 << 20, max_body_bytes_in_flight: 2 << 20, ..config() };
+    let f = Fixture::with(config);
+    let t = f.key("ws_a", &["ingest"]);
+    let (addr, stop, task) = start(&f).await;
+    let client = HttpClient::new(addr);
+    // Two clients announce a whole MiB each and send only a little of it.
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n",
+        1 << 20
+    );
+    let slow: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(b"{\"action\":\"a.b\"").unwrap();
+            s
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let small = event("auth.login", "u1");
+    let r = client.send(post("/v1/events", &t, "application/json", small.as_bytes())).await.unwrap();
+    r.problem(503, "unavailable");
+    assert_eq!(r.headers["retry-after"], "1");
+    // A body announced larger than the limit is refused before it is read.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let big = head.replace(&format!("Content-Length: {}", 1 << 20), &format!("Content-Length: {}", (1 << 20) + 1));
+    s.write_all(big.as_bytes()).unwrap();
+    let mut answer = [0u8; 12];
+    s.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 413");
+    // The holders go: the budget is back.
+    drop(slow);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = client.send(post("/v1/events", &t, "application/json", small.as_bytes())).await.unwrap();
+        if r.status == 201 {
+            break;
+        }
+        r.problem(503, "unavailable");
+        assert!(std::time::Instant::now() < deadline, "the budget did not come back");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// One connection over `max_connections` is answered 503 and closed; the
+/// others are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_are_answered_503_and_closed() {
+    let f = Fixture::with(Config { max_connections: 2, ..config() });
+    let t = f.key("ws_a", &["read"]);
+    let (addr, stop, task) = start(&f).await;
+    let open: Vec<std::net::TcpStream> = (0..2).map(|_| std::net::TcpStream::connect(addr).unwrap()).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut third = std::net::TcpStream::connect(addr).unwrap();
+    third.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut got = String::new();
+    let _ = third.read_to_string(&mut got);
+    assert!(got.starts_with("HTTP/1.1 503"), "{got}");
+    assert!(got.contains("urn:annal:problem:unavailable") && got.contains("retry-after: 1"), "{got}");
+    // A held connection still works.
+    let mut first = open.into_iter().next().unwrap();
+    first
+        .write_all(format!("GET /v1/events?limit=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut answer = [0u8; 12];
+    first.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    stop.send(()).unwrap();
+    drop(first);
+    task.await.unwrap().unwrap();
+}
