@@ -14,6 +14,8 @@
 //! finished, failed or panicked. An export whose client stops reading is
 //! ended after `export_stall_timeout_ms` (`http/download.rs`), which frees
 //! its slot.
+//!
+//! Request bodies are bounded the same way, by bytes ([`BodyBudget`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -115,6 +117,72 @@ impl Drop for Slot {
     }
 }
 
+/// The bytes of request bodies held at once, over all tenants and per
+/// tenant (`max_body_bytes_in_flight`, `max_body_bytes_in_flight_per_tenant`):
+/// without the second, one tenant's large bodies could take the whole
+/// budget and every other tenant's appends would be refused.
+#[derive(Debug)]
+pub struct BodyBudget {
+    total: usize,
+    per_tenant: usize,
+    held: Mutex<(usize, HashMap<String, usize>)>,
+}
+
+/// A body's share of the budget; given back when dropped.
+#[derive(Debug)]
+pub struct BodyShare {
+    budget: Arc<BodyBudget>,
+    tenant: String,
+    bytes: usize,
+}
+
+impl BodyBudget {
+    /// The budget of `config`.
+    pub fn new(config: &Config) -> BodyBudget {
+        BodyBudget {
+            total: config.max_body_bytes_in_flight,
+            per_tenant: config.max_body_bytes_in_flight_per_tenant,
+            held: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    /// `bytes` of the budget for a body of `tenant`, or 503 with
+    /// `Retry-After` when the tenant's or the server's share is spent.
+    pub fn take(self: &Arc<Self>, tenant: &str, bytes: usize) -> Result<BodyShare, ApiError> {
+        let mut held = self.held.lock();
+        let mine = held.1.get(tenant).copied().unwrap_or(0);
+        let refused = if mine + bytes > self.per_tenant {
+            Some("this tenant's requests already hold as many body bytes as they may; try again shortly")
+        } else if held.0 + bytes > self.total {
+            Some("the server holds as many request bodies as it may; try again shortly")
+        } else {
+            None
+        };
+        if let Some(detail) = refused {
+            let mut e = ApiError::new(Problem::Unavailable, detail);
+            e.retry_after = Some(1);
+            return Err(e);
+        }
+        held.0 += bytes;
+        *held.1.entry(tenant.to_string()).or_default() += bytes;
+        Ok(BodyShare { budget: Arc::clone(self), tenant: tenant.to_string(), bytes })
+    }
+}
+
+impl Drop for BodyShare {
+    fn drop(&mut self) {
+        let mut held = self.budget.held.lock();
+        held.0 = held.0.saturating_sub(self.bytes);
+        let tenant = std::mem::take(&mut self.tenant);
+        match held.1.get_mut(&tenant) {
+            Some(n) if *n > self.bytes => *n -= self.bytes,
+            _ => {
+                held.1.remove(&tenant);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +204,19 @@ mod tests {
         let _v = a.admit(Work::Verify, "t1").unwrap();
         drop(first);
         let _again = a.admit(Work::Export, "t2").unwrap();
+    }
+
+    #[test]
+    fn body_bytes_are_bounded_per_tenant_and_overall_and_come_back() {
+        let config = Config { max_body_bytes_in_flight: 100, max_body_bytes_in_flight_per_tenant: 60, ..Config::default() };
+        let b = Arc::new(BodyBudget::new(&config));
+        let first = b.take("t1", 50).unwrap();
+        assert!(b.take("t1", 20).unwrap_err().detail.contains("this tenant"));
+        let _other = b.take("t2", 40).unwrap();
+        let e = b.take("t3", 20).unwrap_err();
+        assert_eq!((e.problem, e.retry_after), (Problem::Unavailable, Some(1)));
+        assert!(e.detail.contains("the server"), "{}", e.detail);
+        drop(first);
+        let _again = b.take("t1", 60).unwrap();
     }
 }

@@ -31,6 +31,9 @@ pub struct Config {
     /// 503 and `Retry-After` before a byte of it is read, so memory stays
     /// bounded whatever many clients send at once.
     pub max_body_bytes_in_flight: usize,
+    /// The same, for one tenant's requests; default 64 MiB, so that one
+    /// tenant's bodies cannot take the whole budget.
+    pub max_body_bytes_in_flight_per_tenant: usize,
     /// Connections open at once; default 4,096. One more is answered 503
     /// and closed.
     pub max_connections: usize,
@@ -159,6 +162,7 @@ impl Default for Config {
             durability: DurabilityName::Sync,
             max_body_bytes: 16 << 20,
             max_body_bytes_in_flight: 256 << 20,
+            max_body_bytes_in_flight_per_tenant: 64 << 20,
             max_connections: 4096,
             max_batch_events: 10_000,
             max_event_bytes: 64 << 10,
@@ -224,8 +228,11 @@ impl Config {
                 anyhow::bail!("{name} must be at least 1");
             }
         }
-        if self.max_body_bytes_in_flight < self.max_body_bytes || self.max_body_bytes_in_flight > u32::MAX as usize {
-            anyhow::bail!("max_body_bytes_in_flight must be at least max_body_bytes and at most 4 GiB");
+        if self.max_body_bytes_in_flight < self.max_body_bytes {
+            anyhow::bail!("max_body_bytes_in_flight must be at least max_body_bytes");
+        }
+        if self.max_body_bytes_in_flight_per_tenant < self.max_body_bytes {
+            anyhow::bail!("max_body_bytes_in_flight_per_tenant must be at least max_body_bytes");
         }
         if self.max_event_bytes > annal_engine::MAX_EVENT_BYTES_LIMIT {
             anyhow::bail!(

@@ -292,6 +292,9 @@ struct ServeArgs {
     /// Bytes of request bodies held at once, all requests [default: 268435456].
     #[arg(long, env = "ANNAL_MAX_BODY_BYTES_IN_FLIGHT")]
     max_body_bytes_in_flight: Option<usize>,
+    /// Bytes of one tenant's request bodies held at once [default: 67108864].
+    #[arg(long, env = "ANNAL_MAX_BODY_BYTES_IN_FLIGHT_PER_TENANT")]
+    max_body_bytes_in_flight_per_tenant: Option<usize>,
     /// Connections open at once [default: 4096].
     #[arg(long, env = "ANNAL_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
@@ -381,6 +384,7 @@ impl ServeArgs {
             rate_limit_burst,
             shutdown_grace_ms,
             max_body_bytes_in_flight,
+            max_body_bytes_in_flight_per_tenant,
             max_connections,
             max_exports,
             max_exports_per_tenant,

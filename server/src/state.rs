@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use annal_engine::{Backups, Engine};
 
-use crate::admission::Admission;
+use crate::admission::{Admission, BodyBudget};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
@@ -24,9 +24,9 @@ pub struct AppState {
     pub rate: Arc<RateLimiter>,
     /// Bounds on exports and verifications running at once.
     pub admission: Arc<Admission>,
-    /// The bytes of request bodies that may be held at once, one permit a
-    /// byte (`max_body_bytes_in_flight`).
-    pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// The bytes of request bodies that may be held at once, overall and
+    /// per tenant.
+    pub body_budget: Arc<BodyBudget>,
     /// The backup directory, when the server has one (`backup_dir`).
     pub backups: Option<Backups>,
     /// Set when shutdown begins: `/readyz` then answers 503 so a load
@@ -42,7 +42,7 @@ impl AppState {
             backups: config.backup_dir.as_ref().map(Backups::new),
             rate: Arc::new(RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
             admission: Arc::new(Admission::new(&config)),
-            body_budget: Arc::new(tokio::sync::Semaphore::new(config.max_body_bytes_in_flight)),
+            body_budget: Arc::new(BodyBudget::new(&config)),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             draining: Arc::new(AtomicBool::new(false)),

@@ -230,7 +230,7 @@ pub(super) async fn append(State(state): State<AppState>, key: Key, headers: Hea
     };
     // Held (and counted in the budget of bodies in flight) until the
     // answer: the parsed events live as long.
-    let held = read_body(&state, &headers, body).await?;
+    let held = read_body(&state, key.tenant(), &headers, body).await?;
     let body = held.bytes.clone();
     let max = state.config.max_batch_events;
     let key_id = key.0.id.clone();

@@ -3,12 +3,11 @@
 //! into typed requests. Every refusal names the field and never quotes the
 //! value the client sent.
 
-use std::sync::Arc;
-
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap};
 use serde::de::DeserializeOwned;
 
+use crate::admission::BodyShare;
 use crate::error::{ApiError, ApiResult};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -18,16 +17,16 @@ use crate::state::AppState;
 pub(crate) struct HeldBody {
     /// The body.
     pub bytes: Bytes,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    _share: BodyShare,
 }
 
 /// Reads a request body of at most `max_body_bytes`, within the request
 /// timeout: 413 when it is larger (by `Content-Length`, before reading),
 /// 408 when the client is too slow, 503 with `Retry-After` before reading
 /// anything when the server already holds `max_body_bytes_in_flight` of
-/// bodies. The body counts at its `Content-Length` (at `max_body_bytes`
+/// bodies, or `tenant`'s requests `max_body_bytes_in_flight_per_tenant`. The body counts at its `Content-Length` (at `max_body_bytes`
 /// without one) until the [`HeldBody`] is dropped.
-pub(crate) async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<HeldBody> {
+pub(crate) async fn read_body(state: &AppState, tenant: &str, headers: &HeaderMap, body: Body) -> ApiResult<HeldBody> {
     let limit = state.config.max_body_bytes;
     let declared = match headers.get(header::CONTENT_LENGTH) {
         None => None,
@@ -41,18 +40,9 @@ pub(crate) async fn read_body(state: &AppState, headers: &HeaderMap, body: Body)
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::new(Problem::BodyTooLarge, format!("the request body exceeds {limit} bytes")));
     }
-    let share = declared.map_or(limit, |n| n as usize).max(1);
-    let permit = u32::try_from(share)
-        .ok()
-        .and_then(|n| Arc::clone(&state.body_budget).try_acquire_many_owned(n).ok())
-        .ok_or_else(|| {
-            let mut e =
-                ApiError::new(Problem::Unavailable, "the server holds as many request bodies as it may; try again shortly");
-            e.retry_after = Some(1);
-            e
-        })?;
+    let share = state.body_budget.take(tenant, declared.map_or(limit, |n| n as usize).max(1))?;
     let bytes = read_within(state, body, limit).await?;
-    Ok(HeldBody { bytes, _permit: permit })
+    Ok(HeldBody { bytes, _share: share })
 }
 
 impl std::ops::Deref for HeldBody {

@@ -33,7 +33,7 @@ const NEW_KEY_SHAPE: &str = r#"{"scopes": ["ingest" | "read" | "admin", ...], "l
 /// key and its token, shown this once.
 pub(super) async fn create(State(state): State<AppState>, key: Key, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     key.require(Scopes::ADMIN)?;
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, key.tenant(), &headers, body).await?;
     let req: NewKey = json_body(&body, NEW_KEY_SHAPE)?;
     let scopes = Scopes::from_names(&req.scopes).map_err(|fe| ApiError::from_field(Problem::InvalidKeyRequest, fe))?;
     let engine = state.engine.clone();

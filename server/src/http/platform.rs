@@ -78,7 +78,7 @@ const NEW_TENANT_SHAPE: &str = r#"{"tenant": "id", "label": "text", "scopes": ["
 /// this once.
 pub(super) async fn create(State(state): State<AppState>, key: Key, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     key.require(Scopes::PLATFORM)?;
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, key.tenant(), &headers, body).await?;
     let req: NewTenant = json_body(&body, NEW_TENANT_SHAPE)?;
     let names = req.scopes.unwrap_or_else(|| vec!["admin".into()]);
     let scopes = Scopes::from_names(&names).map_err(|fe| ApiError::from_field(Problem::InvalidKeyRequest, fe))?;

@@ -27,7 +27,7 @@ pub(super) async fn get_policy(State(state): State<AppState>, key: Key) -> ApiRe
 /// `PUT /v1/redaction` with a policy document: `{version, seq}` of the change.
 pub(super) async fn put_policy(State(state): State<AppState>, key: Key, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     key.require(Scopes::ADMIN)?;
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, key.tenant(), &headers, body).await?;
     let policy = Policy::from_json_slice(&body).map_err(|fe| ApiError::from_field(Problem::InvalidPolicy, fe))?;
     let engine = state.engine.clone();
     let tenant = key.tenant().to_string();

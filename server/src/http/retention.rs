@@ -75,7 +75,7 @@ pub(super) async fn put_retention(
     body: Body,
 ) -> ApiResult<Response> {
     key.require(Scopes::ADMIN)?;
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, key.tenant(), &headers, body).await?;
     let req: SetRetention = json_body(&body, r#"{"tier": "business"} or {"days": 500}"#)?;
     let bad = |field: &str, m: &str| ApiError::new(Problem::InvalidRetention, m).field(field);
     let retention = match (req.tier, req.days) {
@@ -100,7 +100,7 @@ struct PlaceHold {
 /// retention run deletes any of the tenant's rows. `{seq}` of the row.
 pub(super) async fn put_hold(State(state): State<AppState>, key: Key, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     key.require(Scopes::ADMIN)?;
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, key.tenant(), &headers, body).await?;
     let req: PlaceHold = json_body(&body, r#"{"reason": "text"}"#)?;
     let (engine, tenant, actor) = (state.engine.clone(), key.tenant().to_string(), key.actor());
     let receipt = blocking(move || engine.place_hold(&tenant, &req.reason, actor).map_err(ApiError::from)).await?;

@@ -247,14 +247,21 @@ async fn stalled_exports_are_bounded_ended_after_the_stall_timeout_and_stall_no_
     task.await.unwrap().unwrap();
 }
 
-/// Bodies are counted against `max_body_bytes_in_flight` at their
-/// `Content-Length` before a byte is read: past the budget a request is
-/// refused with 503 at once, and the budget comes back when the holders go.
+/// Bodies are counted against the budget of bytes in flight at their
+/// `Content-Length` before a byte is read: past the tenant's share a
+/// request is refused with 503 at once while another tenant's goes
+/// through, and the budget comes back when the holders go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_in_flight_are_bounded_before_they_are_read() {
-    let config = Config { max_body_bytes: 1 << 20, max_body_bytes_in_flight: 2 << 20, ..config() };
+    let config = Config {
+        max_body_bytes: 1 << 20,
+        max_body_bytes_in_flight: 3 << 20,
+        max_body_bytes_in_flight_per_tenant: 2 << 20,
+        ..config()
+    };
     let f = Fixture::with(config);
     let t = f.key("ws_a", &["ingest"]);
+    let other = f.key("ws_b", &["ingest"]);
     let (addr, stop, task) = start(&f).await;
     let client = HttpClient::new(addr);
     // Two clients announce a whole MiB each and send only a little of it.
@@ -275,6 +282,9 @@ async fn bodies_in_flight_are_bounded_before_they_are_read() {
     let r = client.send(post("/v1/events", &t, "application/json", small.as_bytes())).await.unwrap();
     r.problem(503, "unavailable");
     assert_eq!(r.headers["retry-after"], "1");
+    // Another tenant's share is its own.
+    let r = client.send(post("/v1/events", &other, "application/json", small.as_bytes())).await.unwrap();
+    assert_eq!(r.status, 201, "{}", text(&r.body));
     // A body announced larger than the limit is refused before it is read.
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     let big = head.replace(&format!("Content-Length: {}", 1 << 20), &format!("Content-Length: {}", (1 << 20) + 1));
