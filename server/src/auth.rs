@@ -42,24 +42,32 @@ impl Key {
     }
 }
 
+/// The address of the client at the other end of the connection, put on
+/// each request by `serve` (absent in-process, where nothing is throttled
+/// by address).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::IpAddr);
+
 impl FromRequestParts<AppState> for Key {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Key, ApiError> {
-        let unauthorized = |detail: &str| ApiError::new(Problem::Unauthorized, detail).field("Authorization");
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("missing `Authorization: Bearer ak_…` header"))?;
-        // The scheme is case-insensitive (RFC 9110, 11.1).
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token)
-            .ok_or_else(|| unauthorized("expected `Authorization: Bearer ak_…`"))?;
-        let key = state.engine.authenticate(token.trim()).map_err(ApiError::from)?;
+        // An address that failed too often is refused before its token is
+        // looked at, whatever the token: a guesser learns nothing more.
+        let peer = parts.extensions.get::<Peer>().map(|p| p.0.to_string());
+        if let Some(wait) = peer.as_deref().and_then(|p| state.auth_failures.peek(p).err()) {
+            let mut e = ApiError::new(
+                Problem::RateLimited,
+                format!("too many failed authentications from this address; retry in {wait} s"),
+            );
+            e.retry_after = Some(wait);
+            return Err(e);
+        }
+        let key = authenticate(parts, state).inspect_err(|e| {
+            if let (Some(p), Problem::Unauthorized) = (peer.as_deref(), e.problem) {
+                let _ = state.auth_failures.check(p);
+            }
+        })?;
         if let Err(wait) = state.rate.check(&key.id) {
             let mut e = ApiError::new(Problem::RateLimited, format!("this api key exceeded its rate limit; retry in {wait} s"));
             e.retry_after = Some(wait);
@@ -67,4 +75,20 @@ impl FromRequestParts<AppState> for Key {
         }
         Ok(Key(key))
     }
+}
+
+/// The live key the request's bearer token names, or 401.
+fn authenticate(parts: &Parts, state: &AppState) -> Result<ApiKey, ApiError> {
+    let unauthorized = |detail: &str| ApiError::new(Problem::Unauthorized, detail).field("Authorization");
+    let value =
+        parts.headers.get(header::AUTHORIZATION).ok_or_else(|| unauthorized("missing `Authorization: Bearer ak_…` header"))?;
+    // The scheme is case-insensitive (RFC 9110, 11.1).
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
+        .ok_or_else(|| unauthorized("expected `Authorization: Bearer ak_…`"))?;
+    state.engine.authenticate(token.trim()).map_err(ApiError::from)
 }

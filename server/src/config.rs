@@ -49,6 +49,11 @@ pub struct Config {
     /// Sustained requests per second each API key may make; default 200.
     /// 0 turns rate limiting off.
     pub rate_limit_per_sec: f64,
+    /// Failed authentications one client address may make a minute (and at
+    /// once); default 30. Past it, every request from the address gets 429
+    /// until its bucket refills, a valid token too: checking a token would
+    /// tell a guesser whether it was right. 0 turns this off.
+    pub auth_failures_per_minute: u32,
     /// Requests a key may make in a burst above the sustained rate; default 400.
     pub rate_limit_burst: f64,
     /// Exports streaming at once, over all tenants; default 64
@@ -170,6 +175,7 @@ impl Default for Config {
             request_timeout_ms: 60_000,
             rate_limit_per_sec: 200.0,
             rate_limit_burst: 400.0,
+            auth_failures_per_minute: 30,
             max_exports: 64,
             max_exports_per_tenant: 4,
             max_verifications: 8,

@@ -298,6 +298,9 @@ struct ServeArgs {
     /// Connections open at once [default: 4096].
     #[arg(long, env = "ANNAL_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Failed authentications a client address may make a minute, then 429; 0 for no limit [default: 30].
+    #[arg(long, env = "ANNAL_AUTH_FAILURES_PER_MINUTE")]
+    auth_failures_per_minute: Option<u32>,
     /// Burst of requests per api key [default: 400].
     #[arg(long, env = "ANNAL_RATE_LIMIT_BURST")]
     rate_limit_burst: Option<f64>,
@@ -382,6 +385,7 @@ impl ServeArgs {
             request_timeout_ms,
             rate_limit_per_sec,
             rate_limit_burst,
+            auth_failures_per_minute,
             shutdown_grace_ms,
             max_body_bytes_in_flight,
             max_body_bytes_in_flight_per_tenant,

@@ -1,4 +1,5 @@
-//! Per-key rate limits: a token bucket for each api key id.
+//! Token buckets: per api key id for requests, and per client address for
+//! failed authentications (`auth_failures_per_minute`).
 //!
 //! The buckets live in memory, in one map behind a blocking mutex: it is
 //! held only for the arithmetic of one check and nothing awaits under it.
@@ -28,6 +29,23 @@ impl RateLimiter {
     /// until one is there.
     pub fn check(&self, key: &str) -> Result<(), u64> {
         self.check_at(key, Instant::now())
+    }
+
+    /// Whether `key`'s bucket holds a token, without taking it; else how
+    /// many whole seconds until it will.
+    pub fn peek(&self, key: &str) -> Result<(), u64> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let buckets = self.buckets.lock();
+        let Some((tokens, last)) = buckets.get(key) else { return Ok(()) };
+        let tokens = (tokens + now.saturating_duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(((1.0 - tokens) / self.rate).ceil().max(1.0) as u64)
+        }
     }
 
     fn check_at(&self, key: &str, now: Instant) -> Result<(), u64> {

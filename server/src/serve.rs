@@ -18,6 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+use crate::auth::Peer;
 use crate::http::app;
 use crate::state::AppState;
 
@@ -33,7 +34,7 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(s) => s,
                     Err(e) => {
                         // Running out of file descriptors and the like: wait
@@ -51,7 +52,13 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(router.clone());
+                // Each request carries the client's address, which failed
+                // authentications are counted by (`auth.rs`).
+                let tagged = tower::ServiceExt::map_request(router.clone(), move |mut r: axum::extract::Request<hyper::body::Incoming>| {
+                    r.extensions_mut().insert(Peer(peer.ip()));
+                    r
+                });
+                let service = TowerToHyperService::new(tagged);
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(header_timeout)

@@ -22,6 +22,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Per-key token buckets.
     pub rate: Arc<RateLimiter>,
+    /// Failed authentications per client address.
+    pub auth_failures: Arc<RateLimiter>,
     /// Bounds on exports and verifications running at once.
     pub admission: Arc<Admission>,
     /// The bytes of request bodies that may be held at once, overall and
@@ -41,6 +43,10 @@ impl AppState {
             engine,
             backups: config.backup_dir.as_ref().map(Backups::new),
             rate: Arc::new(RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
+            auth_failures: Arc::new(RateLimiter::new(
+                f64::from(config.auth_failures_per_minute) / 60.0,
+                f64::from(config.auth_failures_per_minute.max(1)),
+            )),
             admission: Arc::new(Admission::new(&config)),
             body_budget: Arc::new(BodyBudget::new(&config)),
             config: Arc::new(config),

@@ -335,3 +335,28 @@ async fn connections_over_the_cap_are_answered_503_and_closed() {
     drop(first);
     task.await.unwrap().unwrap();
 }
+
+/// Failed authentications are counted per client address: past the limit
+/// every request from it gets 429 before its token is looked at, a valid
+/// token too (checking it would tell a guesser it was right).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_that_keeps_failing_to_authenticate_is_throttled() {
+    let f = Fixture::with(Config { auth_failures_per_minute: 3, ..config() });
+    let good = f.key("ws_a", &["read"]);
+    let (addr, stop, task) = start(&f).await;
+    let client = HttpClient::new(addr);
+    let last = if good.ends_with('0') { '1' } else { '0' };
+    let wrong = format!("{}{last}", &good[..good.len() - 1]);
+    assert_eq!(client.send(get("/v1/events", &good)).await.unwrap().status, 200);
+    for _ in 0..3 {
+        client.send(get("/v1/events", &wrong)).await.unwrap().problem(401, "unauthorized");
+    }
+    for token in [&wrong, &good] {
+        let r = client.send(get("/v1/events", token)).await.unwrap();
+        let body = r.problem(429, "rate-limited");
+        assert!(body["detail"].as_str().unwrap().contains("failed authentications"), "{body}");
+        assert!(r.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
