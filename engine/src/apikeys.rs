@@ -25,7 +25,8 @@
 //! revoked key is refused even if its row could not be written.
 
 pub use crate::format::apikey::{
-    parse_id, ApiKey, Scopes, KEY_CREATED_ACTION, KEY_REVOKED_ACTION, MAX_LABEL_BYTES, SECRET_HASH_CONTEXT, TOKEN_PREFIX,
+    parse_id, ApiKey, Scopes, KEY_CREATED_ACTION, KEY_REVOKED_ACTION, MAX_LABEL_BYTES, MAX_LIVE_KEYS_PER_TENANT,
+    SECRET_HASH_CONTEXT, TOKEN_PREFIX,
 };
 
 use crate::core::append::OwnRow;
@@ -49,6 +50,11 @@ fn corrupt(id: &[u8], e: DecodeError) -> Error {
 /// label) in the tenant's chain first.
 pub(crate) fn create(core: &Core, tenant: &str, scopes: Scopes, label: &str, by: &Actor) -> Result<(ApiKey, String)> {
     core.number(tenant)?;
+    // Two creations racing may each see room for one: the bound is about
+    // a tenant's hundreds of keys, not exact to one.
+    if list(core, tenant)?.iter().filter(|k| k.revoked_at.is_none()).count() >= MAX_LIVE_KEYS_PER_TENANT {
+        return Err(Error::TooManyKeys { max: MAX_LIVE_KEYS_PER_TENANT });
+    }
     create_first(core, tenant, scopes, label, by)
 }
 

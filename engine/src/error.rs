@@ -182,6 +182,13 @@ pub enum Error {
     /// nothing of it is stored.
     #[error("the disk holding the store is full: {0}")]
     NoSpace(String),
+    /// The tenant already holds as many live (not revoked) API keys as it
+    /// may; revoke one first.
+    #[error("the tenant holds {max} live api keys, its most; revoke one first")]
+    TooManyKeys {
+        /// The bound.
+        max: usize,
+    },
     /// The engine's signing key is not the one that signed a chain's latest
     /// checkpoint; a change of key is made on purpose, and recorded
     /// (`EngineBuilder::rotate_signing_key`).

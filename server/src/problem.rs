@@ -80,6 +80,8 @@ problems! {
     NoLegalHold => (CONFLICT, "no-legal-hold", "No legal hold"),
     /// A workspace was to be created that exists already.
     TenantExists => (CONFLICT, "tenant-exists", "Tenant exists"),
+    /// `POST /v1/keys` when the tenant holds its most live keys.
+    TooManyKeys => (CONFLICT, "too-many-keys", "Too many keys"),
     /// A workspace's deletion was to be cancelled, but none is scheduled.
     NoPendingDeletion => (CONFLICT, "no-pending-deletion", "No scheduled deletion"),
     /// A backup was asked for, but the server has no backup directory.

@@ -17,6 +17,10 @@ pub const KEY_CREATED_ACTION: &str = "annal.key.created";
 pub const KEY_REVOKED_ACTION: &str = "annal.key.revoked";
 /// Longest label, in bytes.
 pub const MAX_LABEL_BYTES: usize = 128;
+/// Keys a tenant may hold that are not revoked. Each key has a rate limit
+/// of its own, so without a bound an admin key could mint keys to multiply
+/// its tenant's share of the server.
+pub const MAX_LIVE_KEYS_PER_TENANT: usize = 100;
 
 pub(crate) const ID_BYTES: usize = 8;
 pub(crate) const SECRET_BYTES: usize = 32;

@@ -669,3 +669,23 @@ fn url_encode(s: &str) -> String {
         .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect()
 }
+
+#[tokio::test]
+async fn a_tenant_holds_at_most_its_bound_of_live_keys() {
+    let f = Fixture::new();
+    let admin = f.key("ws_a", &["admin"]);
+    let max = annal_engine::apikeys::MAX_LIVE_KEYS_PER_TENANT;
+    let mut last = String::new();
+    for _ in 1..max {
+        let r = f.call(post("/v1/keys", &admin, JSON, br#"{"scopes":["ingest"],"label":"many"}"#)).await;
+        assert_eq!(r.status, 201);
+        last = r.json()["id"].as_str().unwrap().to_string();
+    }
+    let p = f.call(post("/v1/keys", &admin, JSON, br#"{"scopes":["ingest"],"label":"one more"}"#)).await;
+    p.problem(409, "too-many-keys");
+    // A revoked key makes room.
+    let uri = format!("/v1/keys/{last}");
+    assert_eq!(f.call(Req { method: Method::DELETE, ..get(&uri, &admin) }).await.status, 200);
+    let r = f.call(post("/v1/keys", &admin, JSON, br#"{"scopes":["ingest"],"label":"again"}"#)).await;
+    assert_eq!(r.status, 201);
+}
