@@ -24,8 +24,9 @@ pub(crate) struct HeldBody {
 /// timeout: 413 when it is larger (by `Content-Length`, before reading),
 /// 408 when the client is too slow, 503 with `Retry-After` before reading
 /// anything when the server already holds `max_body_bytes_in_flight` of
-/// bodies, or `tenant`'s requests `max_body_bytes_in_flight_per_tenant`. The body counts at its `Content-Length` (at `max_body_bytes`
-/// without one) until the [`HeldBody`] is dropped.
+/// bodies, or `tenant`'s requests `max_body_bytes_in_flight_per_tenant`.
+/// The body counts at its `Content-Length` (at `max_body_bytes` without
+/// one) until the [`HeldBody`] is dropped.
 pub(crate) async fn read_body(state: &AppState, tenant: &str, headers: &HeaderMap, body: Body) -> ApiResult<HeldBody> {
     let limit = state.config.max_body_bytes;
     let declared = match headers.get(header::CONTENT_LENGTH) {
