@@ -29,7 +29,7 @@ use axum::response::Response;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::input::{malformed_json, params, read_body};
+use super::input::{malformed_json, params, read_body, read_ndjson_body};
 use super::reply::{blocking, json_text};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult, IndexedError};
@@ -230,7 +230,10 @@ pub(super) async fn append(State(state): State<AppState>, key: Key, headers: Hea
     };
     // Held (and counted in the budget of bodies in flight) until the
     // answer: the parsed events live as long.
-    let held = read_body(&state, key.tenant(), &headers, body).await?;
+    let held = match framing {
+        Framing::Ndjson => read_ndjson_body(&state, key.tenant(), &headers, body, state.config.max_batch_events).await?,
+        Framing::Json => read_body(&state, key.tenant(), &headers, body).await?,
+    };
     let body = held.bytes.clone();
     let max = state.config.max_batch_events;
     let key_id = key.0.id.clone();

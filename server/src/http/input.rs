@@ -28,6 +28,31 @@ pub(crate) struct HeldBody {
 /// The body counts at its `Content-Length` (at `max_body_bytes` without
 /// one) until the [`HeldBody`] is dropped.
 pub(crate) async fn read_body(state: &AppState, tenant: &str, headers: &HeaderMap, body: Body) -> ApiResult<HeldBody> {
+    read_counting(state, tenant, headers, body, None).await
+}
+
+/// [`read_body`] for an NDJSON body of at most `max_lines` events: reading
+/// stops, with 413 `batch-too-large`, at the first line past them, so a
+/// body too long by its line count costs what it takes to see that and no
+/// more (lines that hold only white space are not counted, as the parser
+/// skips them too).
+pub(crate) async fn read_ndjson_body(
+    state: &AppState,
+    tenant: &str,
+    headers: &HeaderMap,
+    body: Body,
+    max_lines: usize,
+) -> ApiResult<HeldBody> {
+    read_counting(state, tenant, headers, body, Some(max_lines)).await
+}
+
+async fn read_counting(
+    state: &AppState,
+    tenant: &str,
+    headers: &HeaderMap,
+    body: Body,
+    max_lines: Option<usize>,
+) -> ApiResult<HeldBody> {
     let limit = state.config.max_body_bytes;
     let declared = match headers.get(header::CONTENT_LENGTH) {
         None => None,
@@ -42,8 +67,63 @@ pub(crate) async fn read_body(state: &AppState, tenant: &str, headers: &HeaderMa
         return Err(ApiError::new(Problem::BodyTooLarge, format!("the request body exceeds {limit} bytes")));
     }
     let share = state.body_budget.take(tenant, declared.map_or(limit, |n| n as usize).max(1))?;
-    let bytes = read_within(state, body, limit).await?;
+    let read = collect(body, limit, declared.map_or(0, |n| n as usize), max_lines);
+    let bytes = match tokio::time::timeout(state.config.request_timeout(), read).await {
+        Err(_) => return Err(ApiError::new(Problem::RequestTimeout, "the request body did not arrive in time")),
+        Ok(r) => r?,
+    };
     Ok(HeldBody { bytes, _share: share })
+}
+
+/// The lines of a body that hold something, counted as it arrives.
+#[derive(Debug, Default)]
+struct LineCount {
+    lines: usize,
+    /// The line being read holds something other than white space.
+    open: bool,
+}
+
+impl LineCount {
+    /// Counts `chunk`; the lines ended in it that held something, plus one
+    /// for the line still open at its end.
+    fn feed(&mut self, chunk: &[u8]) -> usize {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', chunk) {
+            if self.open || !chunk[start..end].iter().all(u8::is_ascii_whitespace) {
+                self.lines += 1;
+            }
+            self.open = false;
+            start = end + 1;
+        }
+        self.open |= !chunk[start..].iter().all(u8::is_ascii_whitespace);
+        self.lines + usize::from(self.open)
+    }
+}
+
+/// The body's bytes: 413 `body-too-large` past `limit` bytes, 413
+/// `batch-too-large` past `max_lines` lines that hold something, each as
+/// soon as it shows; `expected` sizes the buffer.
+async fn collect(body: Body, limit: usize, expected: usize, max_lines: Option<usize>) -> ApiResult<Bytes> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::with_capacity(expected.min(limit));
+    let mut count = LineCount::default();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::new(Problem::UnreadableBody, "the request body could not be read"))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(ApiError::new(Problem::BodyTooLarge, format!("the request body exceeds {limit} bytes")));
+        }
+        if let Some(max) = max_lines {
+            if count.feed(&chunk) > max {
+                return Err(ApiError::new(
+                    Problem::BatchTooLarge,
+                    format!("more than {max} events in one request; the maximum is {max}"),
+                ));
+            }
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
 }
 
 impl std::ops::Deref for HeldBody {
@@ -51,23 +131,6 @@ impl std::ops::Deref for HeldBody {
 
     fn deref(&self) -> &[u8] {
         &self.bytes
-    }
-}
-
-async fn read_within(state: &AppState, body: Body, limit: usize) -> ApiResult<Bytes> {
-    let read = axum::body::to_bytes(body, limit);
-    match tokio::time::timeout(state.config.request_timeout(), read).await {
-        Err(_) => Err(ApiError::new(Problem::RequestTimeout, "the request body did not arrive in time")),
-        Ok(Ok(b)) => Ok(b),
-        Ok(Err(e)) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>() || s.to_string().contains("length limit"));
-            if too_large {
-                Err(ApiError::new(Problem::BodyTooLarge, format!("the request body exceeds {limit} bytes")))
-            } else {
-                Err(ApiError::new(Problem::UnreadableBody, "the request body could not be read"))
-            }
-        }
     }
 }
 
@@ -130,6 +193,24 @@ pub(crate) fn malformed_json(e: &serde_json::Error) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_counted_across_chunks_as_the_parser_counts_them() {
+        // Three lines hold something; blank and white-space-only ones do not count.
+        let body = b"{\"a\":1}\n\n  \n{\"b\":2}\r\n \t{\"c\":3}";
+        for one in 0..=body.len() {
+            for two in one..=body.len() {
+                let mut c = LineCount::default();
+                c.feed(&body[..one]);
+                c.feed(&body[one..two]);
+                assert_eq!(c.feed(&body[two..]), 3, "cut at {one} and {two}");
+            }
+        }
+        let mut c = LineCount::default();
+        assert_eq!(c.feed(b"x\ny\n"), 2);
+        assert_eq!(c.feed(b"   "), 2, "a line of spaces is not one");
+        assert_eq!(c.feed(b"z"), 3);
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
