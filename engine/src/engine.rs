@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::access::{self, ExportRecord};
 use crate::apikeys;
 use crate::checkpoint::{Checkpoint, CheckpointPolicy, Checkpointer, TrustedOutcome};
 use crate::core::prepare::PreparedEvent;
@@ -31,6 +32,7 @@ use crate::format::tenant::check_client_tenant;
 use crate::policy;
 use crate::query::{self, Page, PageInfo, Query, QueryStream, Scanned};
 use crate::redact::Policy;
+use crate::summary::{self, Bucket, Histogram};
 use crate::retention::{
     Purges, Retainer, Retention, RetentionStatus, RunOptions, RunReport, Scheduled, TenantDeletion, TenantInfo,
 };
@@ -235,6 +237,32 @@ impl Engine {
     pub fn scan(&self, tenant: &str, query: &Query, mut f: impl FnMut(&RecordRef<'_>) -> ControlFlow<()>) -> Result<Scanned> {
         let (n, query) = self.resolved(tenant, query)?;
         query::scan(&self.core.store, &self.core.limits, n, &query, &mut f)
+    }
+
+    /// `tenant`'s distinct action names that start with `prefix` (`""` for
+    /// all), sorted, at most `limit`; and whether that is all of them. Read
+    /// from the action index alone, one seek a name (see [`crate::summary`]).
+    pub fn action_names(&self, tenant: &str, prefix: &str, limit: usize) -> Result<(Vec<String>, bool)> {
+        summary::action_names(&self.core.store, self.core.number(tenant)?, prefix, limit)
+    }
+
+    /// How many of `query`'s rows fall in each `bucket` (UTC hour or day) of
+    /// its window, by outcome; the window (`from` and `to`) is required.
+    /// Counts at most `max_rows` rows, then stops and says the histogram is
+    /// not complete. The rows are walked like an export's, as they stand
+    /// when it starts.
+    pub fn histogram(&self, tenant: &str, query: &Query, bucket: Bucket, max_rows: u64) -> Result<Histogram> {
+        let (n, query) = self.resolved(tenant, query)?;
+        summary::histogram(&self.core.store, &self.core.limits, n, &query, bucket, max_rows)
+    }
+
+    /// Records in `tenant`'s own chain that `actor` exported rows of it
+    /// (action `annal.log.exported`; the filter, format and row count in
+    /// `metadata`, filter values through the tenant's detectors). See
+    /// [`crate::access`].
+    pub fn record_export(&self, tenant: &str, actor: Actor, export: &ExportRecord<'_>) -> Result<Receipt> {
+        check_client_tenant(tenant)?;
+        access::record_export(&self.core, tenant, &actor, export)
     }
 
     // ---- Verifying -------------------------------------------------------

@@ -32,9 +32,11 @@
 //! 2. **storage** — the RocksDB seam (`storage/`);
 //! 3. **core** — what every feature shares: the store, clock, limits, the
 //!    tenant directory, the redactors and the write path (`core/`);
-//! 4. **features** — `query`, `verify`, `apikeys`, `policy`, `checkpoint`,
-//!    `retention`, each over the core or the store alone; among themselves a
-//!    tree (retention → checkpoint → verify, retention → apikeys);
+//! 4. **features** — `query`, `summary` (action names, counts per bucket),
+//!    `verify`, `apikeys`, `policy`, `checkpoint`, `retention`, `access`
+//!    (exports recorded in the chain), each over the core or the store
+//!    alone; among themselves a tree (retention → checkpoint → verify,
+//!    retention → apikeys, summary → query);
 //! 5. **façade** — [`Engine`] (`engine.rs`), its builder and daemons,
 //!    [`backup`] (which opens engines of its own on restored copies), and
 //!    this file's re-exports.
@@ -57,11 +59,13 @@ pub mod storage;
 // Layer 3: core.
 mod core;
 // Layer 4: features.
+pub mod access;
 pub mod apikeys;
 pub mod checkpoint;
 mod policy;
 pub mod query;
 pub mod retention;
+pub mod summary;
 pub mod verify;
 // Layer 5: façade.
 pub mod backup;
@@ -75,6 +79,7 @@ pub use crate::core::reads::RecordIter;
 pub use crate::core::upgrade::STORE_FORMAT_VERSION;
 pub use crate::core::Durability;
 pub use crate::format::{chain, index, record};
+pub use access::{ExportRecord, EXPORTED_ACTION};
 pub use apikeys::{ApiKey, Scopes};
 pub use backup::{BackupCheck, BackupInfo, Backups, ChainCheck, Created, Ledger, LedgerEntry, LedgerKind, Restored};
 pub use builder::EngineBuilder;
@@ -99,4 +104,5 @@ pub use retention::{
     TenantDeletion, TenantInfo, TenantRun, Tier,
 };
 pub use storage::{Cf, RawStore};
+pub use summary::{Bucket, Counts, Histogram};
 pub use verify::{BreakReason, ChainBreak, IndexCheck, VerifyOutcome, VerifyReport};

@@ -29,6 +29,8 @@ const LAYERS: &[(&str, usize)] = &[
     ("core", 2),
     // 3: features; among themselves a tree, which the cycle check keeps so.
     ("query", 3),
+    ("summary", 3),
+    ("access", 3),
     ("verify", 3),
     ("apikeys", 3),
     ("policy", 3),

@@ -13,6 +13,7 @@ mod lifecycle;
 mod query;
 mod redaction;
 mod retention;
+mod summary;
 mod tamper;
 mod tamper_matrix;
 mod upgrade;
