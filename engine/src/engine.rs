@@ -32,10 +32,10 @@ use crate::format::tenant::check_client_tenant;
 use crate::policy;
 use crate::query::{self, Page, PageInfo, Query, QueryStream, Scanned};
 use crate::redact::Policy;
-use crate::summary::{self, Bucket, Histogram};
 use crate::retention::{
     Purges, Retainer, Retention, RetentionStatus, RunOptions, RunReport, Scheduled, TenantDeletion, TenantInfo,
 };
+use crate::summary::{self, Bucket, Histogram};
 use crate::verify::{self, IndexCheck, VerifyOutcome};
 
 /// An open annal store. Clone it freely; all clones share one writer.

@@ -110,6 +110,29 @@ pub struct Histogram {
     pub complete: bool,
 }
 
+impl Histogram {
+    /// `query`'s window in `bucket`s with nothing counted yet (a tenant
+    /// without rows has this one). The window is required and may hold at
+    /// most [`MAX_BUCKETS`]; the errors name `from`, `to` or `bucket`.
+    pub fn empty(query: &Query, bucket: Bucket) -> Result<Histogram> {
+        let (Some(from), Some(to)) = (query.from, query.to) else {
+            let missing = if query.from.is_none() { "from" } else { "to" };
+            return Err(Error::InvalidQuery(FieldError::new(missing, "a histogram needs a window: give `from` and `to`")));
+        };
+        let width = bucket.ns();
+        let start = from - from % width;
+        let count = to.saturating_sub(start).div_ceil(width);
+        if count > MAX_BUCKETS {
+            return Err(Error::InvalidQuery(FieldError::new(
+                "bucket",
+                format!("the window holds {count} buckets of a {}; at most {MAX_BUCKETS}", bucket.as_str()),
+            )));
+        }
+        let buckets = vec![Counts::default(); usize::try_from(count).unwrap_or(0)];
+        Ok(Histogram { bucket, start, buckets, rows: 0, complete: true })
+    }
+}
+
 /// Counts `query`'s rows of tenant `n` per bucket; see [`crate::Engine::histogram`].
 pub(crate) fn histogram(
     store: &Store,
@@ -119,37 +142,25 @@ pub(crate) fn histogram(
     bucket: Bucket,
     max_rows: u64,
 ) -> Result<Histogram> {
-    let (Some(from), Some(to)) = (query.from, query.to) else {
-        let missing = if query.from.is_none() { "from" } else { "to" };
-        return Err(Error::InvalidQuery(FieldError::new(missing, "a histogram needs a window: give `from` and `to`")));
-    };
-    let width = bucket.ns();
-    let start = from - from % width;
-    let count = to.saturating_sub(start).div_ceil(width);
-    if count > MAX_BUCKETS {
-        return Err(Error::InvalidQuery(FieldError::new(
-            "bucket",
-            format!("the window holds {count} buckets of a {}; at most {MAX_BUCKETS}", bucket.as_str()),
-        )));
-    }
-    let mut buckets = vec![Counts::default(); usize::try_from(count).unwrap_or(0)];
-    let mut rows = 0u64;
+    let mut h = Histogram::empty(query, bucket)?;
+    let (start, width) = (h.start, bucket.ns());
     let mut full = false;
     query::scan(store, limits, n, query, &mut |r| {
-        if rows == max_rows {
+        if h.rows == max_rows {
             full = true;
             return ControlFlow::Break(());
         }
-        rows += 1;
+        h.rows += 1;
         // The walk keeps to the window, so the index is in range; a row
         // outside it would be a planner bug, not a reason to panic.
         let i = r.recorded_at.checked_sub(start).and_then(|d| usize::try_from(d / width).ok()).unwrap_or(usize::MAX);
-        if let Some(b) = buckets.get_mut(i) {
+        if let Some(b) = h.buckets.get_mut(i) {
             b.add(r.event.outcome);
         }
         ControlFlow::Continue(())
     })?;
-    Ok(Histogram { bucket, start, buckets, rows, complete: !full })
+    h.complete = !full;
+    Ok(h)
 }
 
 /// Tenant `n`'s distinct action names that start with `prefix`, sorted, at

@@ -136,10 +136,7 @@ fn an_export_is_a_row_of_the_chain_it_read_with_typed_values_redacted() {
     let (_d, engine, clock) = store();
     fill(&engine, &clock);
     let head = engine.head("ws_a").unwrap().seq;
-    let filter = vec![
-        ("actor".to_string(), "jane.doe@acme.com".to_string()),
-        ("action_prefix".to_string(), "iam".to_string()),
-    ];
+    let filter = vec![("actor".to_string(), "jane.doe@acme.com".to_string()), ("action_prefix".to_string(), "iam".to_string())];
     let by = Actor { kind: ActorType::ApiKey, id: "a057b9fb0ac8a2f2".into(), name: None, email: None, on_behalf_of: None };
     let r = engine.record_export("ws_a", by, &ExportRecord { format: "csv", filter: &filter, rows: 42, complete: true }).unwrap();
     assert_eq!(r.seq, head + 1);
@@ -154,5 +151,11 @@ fn an_export_is_a_row_of_the_chain_it_read_with_typed_values_redacted() {
     let actor = meta["filter"]["actor"].as_str().unwrap();
     assert!(!actor.contains("jane.doe"), "an email typed into a filter is masked like any free text: {actor}");
     assert!(engine.verify("ws_a", ..).unwrap().is_intact());
-    assert!(engine.record_export("annal.platform", Actor { kind: ActorType::System, id: "x".into(), name: None, email: None, on_behalf_of: None }, &ExportRecord { format: "csv", filter: &[], rows: 0, complete: true }).is_err());
+    assert!(engine
+        .record_export(
+            "annal.platform",
+            Actor { kind: ActorType::System, id: "x".into(), name: None, email: None, on_behalf_of: None },
+            &ExportRecord { format: "csv", filter: &[], rows: 0, complete: true }
+        )
+        .is_err());
 }
