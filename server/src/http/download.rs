@@ -90,12 +90,14 @@ impl BodyWriter {
     }
 
     /// Ends the body: whole if `produced` is Ok, else as a problem answer
-    /// if nothing was sent yet, or broken.
-    fn finish(mut self, produced: ApiResult<()>) {
+    /// if nothing was sent yet, or broken. Returns whether the client got
+    /// the whole body.
+    fn finish(mut self, produced: ApiResult<()>) -> bool {
         match produced {
             Ok(()) => {
                 if !self.failed && self.send().is_ok() {
                     self.whole.store(true, Ordering::SeqCst);
+                    return true;
                 }
             }
             Err(e) => {
@@ -107,6 +109,7 @@ impl BodyWriter {
                 }
             }
         }
+        false
     }
 }
 
@@ -128,12 +131,16 @@ impl Write for BodyWriter {
 /// attachment `file_name`; or with the problem `produce` returns before its
 /// first piece. `slot` (the export's admission) is held until `produce` is
 /// done; a piece the client leaves unread for `stall` ends the body.
-pub(super) async fn stream_blocking(
+/// `produce` also returns a tally of what it wrote (rows), which `done`
+/// gets on the same thread once the body has ended, with whether the client
+/// got all of it: that is where an export is recorded.
+pub(super) async fn stream_blocking<T: Send + 'static>(
     slot: Slot,
     stall: Duration,
     content_type: &'static str,
     file_name: String,
-    produce: impl FnOnce(&mut BodyWriter) -> ApiResult<()> + Send + 'static,
+    produce: impl FnOnce(&mut BodyWriter) -> (ApiResult<()>, T) + Send + 'static,
+    done: impl FnOnce(T, bool) + Send + 'static,
 ) -> ApiResult<Response> {
     let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
     let (ready_tx, ready_rx) = oneshot::channel();
@@ -149,8 +156,9 @@ pub(super) async fn stream_blocking(
     };
     tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        let produced = produce(&mut body);
-        body.finish(produced);
+        let (produced, tally) = produce(&mut body);
+        let whole = body.finish(produced);
+        done(tally, whole);
     });
     ready_rx.await.map_err(|e| ApiError::internal(&e))??;
     // Once the producer is gone, a body that is not whole ends with an

@@ -10,6 +10,11 @@
 //! damaged row) ends the body with the connection reset, never as a short
 //! file that looks whole.
 //!
+//! Every export is recorded in the chain it read (`annal.log.exported`,
+//! [`annal_engine::access`]) once its body has ended, with its filter, its
+//! format and the rows the client got; an engine that cannot append (a
+//! failed disk write) refuses exports, so none goes unrecorded for that.
+//!
 //! CSV follows RFC 4180 (CRLF line ends, fields quoted when needed) with the
 //! header row [`CSV_COLUMNS`]. A text cell that starts with `=`, `+`, `-`,
 //! `@`, tab or carriage return gets a leading `'`, so a spreadsheet shows it
@@ -20,7 +25,7 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
-use annal_engine::{Engine, Query, RecordRef, Scopes};
+use annal_engine::{Actor, Engine, ExportRecord, Query, RecordRef, Scopes};
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
@@ -200,33 +205,71 @@ pub(super) async fn export(State(state): State<AppState>, key: Key, RawQuery(raw
         Some("bundle") => Format::Bundle,
         Some(_) => return Err(ApiError::bad_param("format", "must be `csv`, `ndjson` or `bundle`")),
     };
+    // An export that could not be recorded must not happen: an engine that
+    // takes no appends (a failed disk write) refuses exports too.
+    if let Some(e) = state.engine.poisoned() {
+        return Err(e.into());
+    }
     let (engine, tenant) = (state.engine.clone(), key.tenant().to_string());
     let (ext, media_type) = format.file();
     let name = attachment_name(&tenant, ext);
     let stall = state.config.export_stall_timeout();
+    let filter: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "format").cloned().collect();
+    let record = {
+        let (engine, tenant, actor) = (engine.clone(), tenant.clone(), key.actor());
+        move |rows: u64, whole: bool| record(&engine, &tenant, actor, ext, &filter, rows, whole)
+    };
     if format == Format::Bundle {
         let slot = state.admission.admit(Work::Export, &tenant)?;
-        return stream_blocking(slot, stall, media_type, name, move |body| {
-            let (lo, hi) = bundle_window(&engine, &tenant, &pairs)?;
-            engine.write_bundle(&tenant, lo, hi, body)?;
-            Ok(())
-        })
-        .await;
+        let produce = move |body: &mut BodyWriter| {
+            let written =
+                bundle_window(&engine, &tenant, &pairs).and_then(|(lo, hi)| Ok(engine.write_bundle(&tenant, lo, hi, body)?));
+            match written {
+                Ok(report) => (Ok(()), report.rows),
+                Err(e) => (Err(e), 0),
+            }
+        };
+        return stream_blocking(slot, stall, media_type, name, produce, record).await;
     }
     // Checked before anything streams: a bad filter is a 400 of its own.
     let (query, _) = query_from(pairs, &["format"])?;
     let metrics = state.metrics.clone();
     let slot = state.admission.admit(Work::Export, &tenant)?;
-    stream_blocking(slot, stall, media_type, name, move |body| match format {
-        Format::Csv => write_csv(&engine, &tenant, &query, &metrics, body),
-        _ => write_ndjson(&engine, &tenant, &query, &metrics, body),
-    })
-    .await
+    let produce = move |body: &mut BodyWriter| {
+        let mut rows = 0;
+        let written = match format {
+            Format::Csv => write_csv(&engine, &tenant, &query, &metrics, body, &mut rows),
+            _ => write_ndjson(&engine, &tenant, &query, &metrics, body, &mut rows),
+        };
+        (written, rows)
+    };
+    stream_blocking(slot, stall, media_type, name, produce, record).await
+}
+
+/// Appends the export's row (`annal.log.exported`) to the chain it read,
+/// once its body has ended: with the rows written and whether the client
+/// got all of them. An export that failed before sending anything is not
+/// one. A failure to record is logged: the rows are already out.
+fn record(engine: &Engine, tenant: &str, actor: Actor, format: &str, filter: &[(String, String)], rows: u64, whole: bool) {
+    if rows == 0 && !whole {
+        return;
+    }
+    let export = ExportRecord { format, filter, rows, complete: whole };
+    if let Err(e) = engine.record_export(tenant, actor, &export) {
+        tracing::error!(tenant, error = %e, "an export could not be recorded in the chain");
+    }
 }
 
 /// The rows as CSV, header row first, each row written into one line
 /// buffer and that into the body.
-fn write_csv(engine: &Engine, tenant: &str, query: &Query, metrics: &Metrics, body: &mut BodyWriter) -> ApiResult<()> {
+fn write_csv(
+    engine: &Engine,
+    tenant: &str,
+    query: &Query,
+    metrics: &Metrics,
+    body: &mut BodyWriter,
+    rows: &mut u64,
+) -> ApiResult<()> {
     let mut line = String::with_capacity(4096);
     let mut header = CsvLine::start(&mut line);
     for c in CSV_COLUMNS {
@@ -241,7 +284,10 @@ fn write_csv(engine: &Engine, tenant: &str, query: &Query, metrics: &Metrics, bo
         metrics.exported_rows.fetch_add(1, Ordering::Relaxed);
         csv_row(r, &mut line);
         match body.write_all(line.as_bytes()) {
-            Ok(()) => ControlFlow::Continue(()),
+            Ok(()) => {
+                *rows += 1;
+                ControlFlow::Continue(())
+            }
             Err(_) => ControlFlow::Break(()),
         }
     })?;
@@ -250,7 +296,14 @@ fn write_csv(engine: &Engine, tenant: &str, query: &Query, metrics: &Metrics, bo
 
 /// The rows as NDJSON, one row a line as `RecordRef::write_json` writes it
 /// (the shape of `Record::to_json`, written from the borrowed row).
-fn write_ndjson(engine: &Engine, tenant: &str, query: &Query, metrics: &Metrics, body: &mut BodyWriter) -> ApiResult<()> {
+fn write_ndjson(
+    engine: &Engine,
+    tenant: &str,
+    query: &Query,
+    metrics: &Metrics,
+    body: &mut BodyWriter,
+    rows: &mut u64,
+) -> ApiResult<()> {
     let mut line = String::with_capacity(2048);
     engine.scan(tenant, query, |r| {
         metrics.exported_rows.fetch_add(1, Ordering::Relaxed);
@@ -258,7 +311,10 @@ fn write_ndjson(engine: &Engine, tenant: &str, query: &Query, metrics: &Metrics,
         r.write_json(&mut line);
         line.push('\n');
         match body.write_all(line.as_bytes()) {
-            Ok(()) => ControlFlow::Continue(()),
+            Ok(()) => {
+                *rows += 1;
+                ControlFlow::Continue(())
+            }
             Err(_) => ControlFlow::Break(()),
         }
     })?;
