@@ -71,6 +71,16 @@ pub struct Config {
     pub export_stall_timeout_ms: u64,
     /// How long shutdown waits for in-flight requests, in ms; default 30,000.
     pub shutdown_grace_ms: u64,
+    /// Rows one `GET /v1/histogram` counts before it stops and answers
+    /// `complete: false`; default 1,000,000 (about a second of reading).
+    pub histogram_max_rows: u64,
+    /// Serve the audit console at `/console`; default on.
+    pub console: bool,
+    /// Who may embed the console in a frame: the CSP `frame-ancestors`
+    /// source list, e.g. `https://app.example.com`; default `'none'`
+    /// (nobody). Sources are separated by spaces; `;`, `,`, quotes other
+    /// than `'self'`/`'none'` and control characters are refused.
+    pub console_frame_ancestors: String,
     /// Log filter (`tracing` env-filter syntax); default `info`.
     pub log: String,
     /// `text` (default) or `json`: one JSON object per line.
@@ -182,6 +192,9 @@ impl Default for Config {
             max_verifications_per_tenant: 1,
             export_stall_timeout_ms: 30_000,
             shutdown_grace_ms: 30_000,
+            histogram_max_rows: 1_000_000,
+            console: true,
+            console_frame_ancestors: "'none'".into(),
             log: "info".into(),
             log_format: LogFormat::Text,
             retention_interval_secs: 3600,
@@ -228,6 +241,7 @@ impl Config {
             ("max_verifications", self.max_verifications as u64),
             ("max_verifications_per_tenant", self.max_verifications_per_tenant as u64),
             ("export_stall_timeout_ms", self.export_stall_timeout_ms),
+            ("histogram_max_rows", self.histogram_max_rows),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -246,6 +260,7 @@ impl Config {
                 annal_engine::MAX_EVENT_BYTES_LIMIT
             );
         }
+        check_frame_ancestors(&self.console_frame_ancestors)?;
         if self.backup_keep == 0 {
             anyhow::bail!("backup_keep must be at least 1");
         }
@@ -284,6 +299,27 @@ impl Config {
     }
 }
 
+/// A CSP `frame-ancestors` source list the console's header can carry as
+/// it is: it goes into a response header, so nothing in it may end the
+/// directive (`;`), start another policy (`,`) or the header (control
+/// characters).
+fn check_frame_ancestors(v: &str) -> anyhow::Result<()> {
+    let sources: Vec<&str> = v.split_ascii_whitespace().collect();
+    if sources.is_empty() {
+        anyhow::bail!("console_frame_ancestors must name at least one source (`'none'` for none)");
+    }
+    for s in sources {
+        let keyword = matches!(s, "'none'" | "'self'");
+        if !keyword && !s.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'\'' | b'"')) {
+            anyhow::bail!("console_frame_ancestors: `{s}` is not a CSP source (a scheme, host or `'self'`/`'none'`)");
+        }
+        if s == "'none'" && v.split_ascii_whitespace().count() > 1 {
+            anyhow::bail!("console_frame_ancestors: `'none'` cannot be combined with other sources");
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,5 +340,17 @@ mod tests {
         assert!(e.contains("max_event_bytes must be at most"), "{e}");
         let e = Config::from_toml("max_body_bytes_in_flight = 1024").unwrap_err().to_string();
         assert!(e.contains("max_body_bytes_in_flight"), "{e}");
+    }
+
+    #[test]
+    fn frame_ancestors_cannot_smuggle_a_directive_into_the_header() {
+        for fine in ["'none'", "'self'", "https://app.example.com", "'self' https://*.example.com https://b.example"] {
+            Config::from_toml(&format!("console_frame_ancestors = \"{fine}\"")).unwrap();
+        }
+        for bad in ["", "https://a; script-src *", "https://a, default-src *", "'unsafe-inline'", "'none' https://a", "a\\u0007"]
+        {
+            let e = Config::from_toml(&format!("console_frame_ancestors = \"{bad}\"")).unwrap_err().to_string();
+            assert!(e.contains("console_frame_ancestors"), "{bad}: {e}");
+        }
     }
 }

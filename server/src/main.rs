@@ -328,6 +328,15 @@ struct ServeArgs {
     /// An export whose client reads nothing for this many ms is ended [default: 30000].
     #[arg(long, env = "ANNAL_EXPORT_STALL_TIMEOUT_MS")]
     export_stall_timeout_ms: Option<u64>,
+    /// Rows one GET /v1/histogram counts before it answers complete:false [default: 1000000].
+    #[arg(long, env = "ANNAL_HISTOGRAM_MAX_ROWS")]
+    histogram_max_rows: Option<u64>,
+    /// Do not serve the audit console at /console.
+    #[arg(long)]
+    no_console: bool,
+    /// Who may frame the console: CSP frame-ancestors sources, e.g. `https://app.example.com` [default: 'none'].
+    #[arg(long, env = "ANNAL_CONSOLE_FRAME_ANCESTORS")]
+    console_frame_ancestors: Option<String>,
     /// Seconds between retention runs, the first at start; 0 for none [default: 3600].
     #[arg(long, env = "ANNAL_RETENTION_INTERVAL_SECS")]
     retention_interval_secs: Option<u64>,
@@ -395,6 +404,8 @@ impl ServeArgs {
             max_verifications,
             max_verifications_per_tenant,
             export_stall_timeout_ms,
+            histogram_max_rows,
+            console_frame_ancestors,
             log,
             retention_interval_secs,
             checkpoint_every_rows,
@@ -408,6 +419,7 @@ impl ServeArgs {
             c.backup_dir = self.backup_dir;
         }
         c.no_backup |= self.no_backup;
+        c.console &= !self.no_console;
         c.rotate_signing_key |= self.rotate_signing_key;
         if let Some(f) = self.log_format {
             c.log_format = match f {

@@ -37,7 +37,7 @@ fn anchor_json(a: &RetentionAnchor) -> Value {
     })
 }
 
-fn status_json(s: &RetentionStatus) -> Value {
+pub(super) fn status_json(s: &RetentionStatus) -> Value {
     json!({
         "tier": s.retention.tier_name(),
         "days": s.retention.days(),
