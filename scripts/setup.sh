@@ -27,6 +27,10 @@ done
 command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1 && pg_found=yes
 [ "$pg_found" = yes ] || need_apt+=(postgresql)
 command -v kill >/dev/null 2>&1 || need_apt+=(procps)
+# The console's browser tests (server/tests/it/console.rs) drive a real
+# headless Chromium through WebDriver: Debian's chromium and its chromedriver.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2

@@ -42,6 +42,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod imports;
 
 use serde_json::{json, Map, Value};

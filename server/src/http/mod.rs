@@ -9,6 +9,7 @@
 //! No handler waits for an fsync on a thread: the engine calls back.
 
 mod checkpoints;
+mod console;
 mod download;
 mod events;
 mod export;
@@ -21,6 +22,7 @@ mod redaction;
 mod reply;
 mod retention;
 pub mod routes;
+mod summary;
 mod verify;
 
 use std::time::Instant;
@@ -33,6 +35,8 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::problem::Problem;
 use crate::state::AppState;
+
+pub use console::content_security_policy;
 
 /// The CSV export's header row.
 pub fn export_columns() -> Vec<String> {

@@ -189,6 +189,24 @@ fn schemas() -> Value {
             "reason": {"type": "string"}, "chain_head": {"type": "object"},
             "extends": {"type": "boolean", "description": "with trusted: whether the store holds and extends the trusted chain"},
             "trusted_seq": {"type": "integer"}, "head_seq": {"type": "integer"}, "connection": {"type": "object"}}},
+        "Overview": {"type": "object", "properties": {
+            "tenant": {"type": "string"},
+            "key": {"type": "object", "description": "the key of the request", "properties": {
+                "id": {"type": "string"}, "label": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}}}},
+            "head": {"type": "object", "properties": {"seq": {"type": "integer"}, "head": {"type": ["string", "null"]},
+                "recorded_at": {"type": ["string", "null"], "format": "date-time"}}},
+            "retention": {"$ref": "#/components/schemas/RetentionStatus"},
+            "checkpoint": {"oneOf": [{"$ref": "#/components/schemas/Checkpoint"}, {"type": "null"}]}}},
+        "ActionList": {"type": "object", "properties": {"actions": {"type": "array", "items": {"type": "string"}},
+            "complete": {"type": "boolean", "description": "false when limit cut the list"}}},
+        "Histogram": {"type": "object", "properties": {
+            "bucket": {"enum": ["hour", "day"]},
+            "buckets": {"type": "array", "items": {"type": "object", "properties": {
+                "start": {"type": "string", "format": "date-time"}, "end": {"type": "string", "format": "date-time"},
+                "success": {"type": "integer"}, "failure": {"type": "integer"}, "denied": {"type": "integer"},
+                "none": {"type": "integer", "description": "rows without an outcome"}, "total": {"type": "integer"}}}},
+            "rows": {"type": "integer"},
+            "complete": {"type": "boolean", "description": "false when histogram_max_rows stopped the count"}}},
         "NewKey": {"type": "object", "required": ["scopes"], "additionalProperties": false, "properties": {
             "scopes": {"type": "array", "items": {"enum": ["ingest", "read", "admin"]}, "minItems": 1},
             "label": {"type": "string", "maxLength": 128}}},

@@ -9,7 +9,7 @@
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 use super::openapi::{q, Operation, Param, EXPORT, FILTERS, PAGE};
-use super::{checkpoints, events, export, health, keys, platform, redaction, retention, verify};
+use super::{checkpoints, console, events, export, health, keys, platform, redaction, retention, summary, verify};
 use crate::state::AppState;
 
 /// The methods routes answer.
@@ -163,6 +163,46 @@ pub const ROUTES: &[Route] = &[
                 q("public_key", "with trusted: the checkpoint must be signed by this Ed25519 public key (hex)"),
             ]],
             response: Some("Verify"),
+            errors: &[400, 401, 403, 429],
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/overview",
+        handler: |m| on(m, summary::overview),
+        doc: Operation {
+            summary: "Who is signed in, the chain's head, its latest signed checkpoint, retention, legal hold and what retention deleted",
+            scope: Some("read"),
+            response: Some("Overview"),
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/actions",
+        handler: |m| on(m, summary::actions),
+        doc: Operation {
+            summary: "The tenant's distinct action names, sorted",
+            scope: Some("read"),
+            params: &[&[
+                q("prefix", "only names that start with this text"),
+                q("limit", "at most this many, 1 to 1000, default 1000"),
+            ]],
+            response: Some("ActionList"),
+            errors: &[400, 401, 403, 429],
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/histogram",
+        handler: |m| on(m, summary::histogram),
+        doc: Operation {
+            summary: "Rows of a window (from and to required) per UTC hour or day, by outcome; the filters of GET /v1/events",
+            scope: Some("read"),
+            params: &[&FILTERS, &[q("bucket", "`hour` or `day`; default hour for windows up to 3 days, else day")]],
+            response: Some("Histogram"),
             errors: &[400, 401, 403, 429],
             ..Operation::DEFAULT
         },
@@ -427,6 +467,29 @@ pub const ROUTES: &[Route] = &[
             errors: &[401, 403, 409, 429],
             ..Operation::DEFAULT
         },
+    },
+    Route {
+        method: Verb::Get,
+        path: "/console",
+        handler: |m| on(m, console::page),
+        doc: Operation {
+            summary: "The audit console (docs/CONSOLE.md): sign in with a read key, filter, read, export, verify",
+            ok: (200, "text/html"),
+            errors: &[404],
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Get,
+        path: "/console/console.js",
+        handler: |m| on(m, console::script),
+        doc: Operation { summary: "The console's script", ok: (200, "text/javascript"), errors: &[404], ..Operation::DEFAULT },
+    },
+    Route {
+        method: Verb::Get,
+        path: "/console/console.css",
+        handler: |m| on(m, console::style),
+        doc: Operation { summary: "The console's stylesheet", ok: (200, "text/css"), errors: &[404], ..Operation::DEFAULT },
     },
     Route {
         method: Verb::Get,

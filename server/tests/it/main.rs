@@ -10,6 +10,7 @@ mod backup;
 mod checkpoint;
 mod cli;
 mod common;
+mod console;
 mod crash;
 mod diskfull;
 mod http;
