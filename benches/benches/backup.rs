@@ -41,21 +41,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// A copy of the store in `from` at `to`: SST files hard-linked, the rest
-/// (manifest, WAL, options, CURRENT) copied, since RocksDB appends to those.
-fn link_copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dst = to.join(p.file_name().unwrap());
-        if p.extension().is_some_and(|x| x == "sst") {
-            std::fs::hard_link(&p, &dst).unwrap();
-        } else if p.is_file() {
-            std::fs::copy(&p, &dst).unwrap();
-        }
-    }
-}
-
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
@@ -84,7 +69,7 @@ fn main() {
         let spec = StoreSpec::from_env_or(10_000_000, 100);
         let cached = query_store::cached(&spec, &query_store::cache_root());
         let copy = scratch.path().join("store");
-        link_copy(&cached.db, &copy);
+        query_store::link_copy(&cached.db, &copy);
         (copy, spec)
     } else {
         let spec = StoreSpec { events: 20_000, tenants: 4, ..StoreSpec::from_env_or(20_000, 4) };

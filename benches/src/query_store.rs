@@ -180,6 +180,24 @@ pub fn cached(spec: &StoreSpec, root: &Path) -> CachedStore {
     CachedStore { db, report }
 }
 
+/// A working copy of a cached store in `from` at `to`, for a bench that
+/// writes to it: SST files hard-linked (RocksDB never changes one in place,
+/// so the cache stays as it was), the rest (manifest, WAL, options,
+/// CURRENT) copied, since RocksDB appends to those.
+pub fn link_copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy's directory");
+    for e in std::fs::read_dir(from).expect("read the cached store") {
+        let p = e.expect("a directory entry").path();
+        let Some(name) = p.file_name() else { continue };
+        let dst = to.join(name);
+        if p.extension().is_some_and(|x| x == "sst") {
+            std::fs::hard_link(&p, &dst).expect("link an SST file");
+        } else if p.is_file() {
+            std::fs::copy(&p, &dst).expect("copy a store file");
+        }
+    }
+}
+
 /// One prepared chunk.
 type Chunk = Vec<PreparedEvent>;
 
