@@ -67,8 +67,6 @@ fn main() {
         server.addr
     );
 
-    // The actor and key_ref of the shapes: the first in the day's rows, or
-    // the year's (a small store has few rows a day).
     let mut http = annal::Http::connect(server.addr, &token);
     // The day: 2026-07-02, or the first day after it with rows (a small
     // store has rows every few days only).
@@ -80,13 +78,20 @@ fn main() {
         .expect("a day");
     let day = format!("from={date}T00:00:00Z&to={next}T00:00:00Z");
     let year = "from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z";
-    let page: Value = serde_json::from_slice(&http.get(&format!("/v1/events?{day}&limit=1000"))).expect("a page");
-    let year_page: Value = serde_json::from_slice(&http.get(&format!("/v1/events?{year}&limit=1000"))).expect("a page");
-    let rows: Vec<&Value> =
-        page["records"].as_array().expect("records").iter().chain(year_page["records"].as_array().expect("records")).collect();
-    let pick = |f: &dyn Fn(&Value) -> Option<String>| rows.iter().find_map(|r| f(r)).expect("a row with the field");
-    let actor = pick(&|r| r["event"]["actor"]["id"].as_str().map(str::to_string));
-    let key_ref = pick(&|r| r["event"]["key_ref"].as_str().map(str::to_string));
+    // The actor and key_ref: the commonest among the year's first 1,000
+    // rows, so that each fills a page.
+    let sample: Value = serde_json::from_slice(&http.get(&format!("/v1/events?{year}&limit=1000"))).expect("a page");
+    let commonest = |field: &dyn Fn(&Value) -> Option<&str>| {
+        let mut n = std::collections::BTreeMap::<&str, usize>::new();
+        for r in sample["records"].as_array().expect("records") {
+            if let Some(v) = field(&r["event"]) {
+                *n.entry(v).or_default() += 1;
+            }
+        }
+        n.into_iter().max_by_key(|(_, c)| *c).map(|(v, _)| v.to_string()).expect("a row with the field")
+    };
+    let actor = commonest(&|e| e["actor"]["id"].as_str());
+    let key_ref = commonest(&|e| e["key_ref"].as_str());
     let shapes = [
         ("a day's window", format!("preset=custom&{day}")),
         ("one actor over a year", format!("preset=custom&{year}&actor={actor}")),
