@@ -89,10 +89,11 @@ impl BodyWriter {
         Ok(())
     }
 
-    /// Ends the body: whole if `produced` is Ok, else as a problem answer
-    /// if nothing was sent yet, or broken. Returns whether the client got
-    /// the whole body.
-    fn finish(mut self, produced: ApiResult<()>) -> bool {
+    /// Hands over the body's last piece if `produced` is Ok and marks it
+    /// whole, else answers with the problem if nothing was sent yet, or
+    /// leaves it broken. Returns whether the client gets the whole body.
+    /// The body ends only once the writer is dropped.
+    fn finish(&mut self, produced: ApiResult<()>) -> bool {
         match produced {
             Ok(()) => {
                 if !self.failed && self.send().is_ok() {
@@ -132,8 +133,10 @@ impl Write for BodyWriter {
 /// first piece. `slot` (the export's admission) is held until `produce` is
 /// done; a piece the client leaves unread for `stall` ends the body.
 /// `produce` also returns a tally of what it wrote (rows), which `done`
-/// gets on the same thread once the body has ended, with whether the client
-/// got all of it: that is where an export is recorded.
+/// gets on the same thread after the last piece, with whether the client
+/// gets all of it: that is where an export is recorded. The body ends only
+/// after `done` returns, so a client that has the whole file knows the
+/// export is already in the log.
 pub(super) async fn stream_blocking<T: Send + 'static>(
     slot: Slot,
     stall: Duration,
@@ -159,6 +162,7 @@ pub(super) async fn stream_blocking<T: Send + 'static>(
         let (produced, tally) = produce(&mut body);
         let whole = body.finish(produced);
         done(tally, whole);
+        drop(body);
     });
     ready_rx.await.map_err(|e| ApiError::internal(&e))??;
     // Once the producer is gone, a body that is not whole ends with an

@@ -11,8 +11,9 @@
 //! file that looks whole.
 //!
 //! Every export is recorded in the chain it read (`annal.log.exported`,
-//! [`annal_engine::access`]) once its body has ended, with its filter, its
-//! format and the rows the client got; an engine that cannot append (a
+//! [`annal_engine::access`]) after its last piece and before its body ends
+//! (a client holding the whole file knows the export is in the log), with
+//! its filter, its format and the rows the client got; an engine that cannot append (a
 //! failed disk write) refuses exports, so none goes unrecorded for that.
 //!
 //! CSV follows RFC 4180 (CRLF line ends, fields quoted when needed) with the
@@ -247,8 +248,8 @@ pub(super) async fn export(State(state): State<AppState>, key: Key, RawQuery(raw
 }
 
 /// Appends the export's row (`annal.log.exported`) to the chain it read,
-/// once its body has ended: with the rows written and whether the client
-/// got all of them. An export that failed before sending anything is not
+/// after the body's last piece: with the rows written and whether the
+/// client gets all of them. An export that failed before sending anything is not
 /// one. A failure to record is logged: the rows are already out.
 fn record(engine: &Engine, tenant: &str, actor: Actor, format: &str, filter: &[(String, String)], rows: u64, whole: bool) {
     if rows == 0 && !whole {

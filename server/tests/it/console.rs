@@ -252,6 +252,17 @@ async fn compliance_staff_filter_page_read_export_verify_and_sign_out_in_a_real_
     assert_eq!(injected, serde_json::json!([true, 0]), "no payload became markup or ran");
     b.client.find(Locator::Id("detail-close")).await.unwrap().click().await.unwrap();
 
+    // An AI agent is shown acting on behalf of its user.
+    let ai = annal_testdata::events_for_tenant(annal_testdata::DEFAULT_SEED, "ws_acme", 900)
+        .into_iter()
+        .find(|e| e["actor"]["type"] == "ai" && e["actor"]["on_behalf_of"].is_string())
+        .expect("the corpus has an AI agent acting for a user");
+    let (agent, user) = (ai["actor"]["id"].as_str().unwrap(), ai["actor"]["on_behalf_of"].as_str().unwrap());
+    b.client.goto(&format!("{}/console?preset=30d&actor={agent}&on_behalf_of={user}", s.base)).await.unwrap();
+    b.wait_for("the agent's rows", WAIT, "return document.querySelectorAll('#rows tr.row').length > 0").await.unwrap();
+    let cell = text_of(&b, "#rows tr.row td.c-actor").await;
+    assert!(cell.contains("AI agent") && cell.contains(&format!("on behalf of {user}")), "{cell}");
+
     // Sign out: the key is forgotten; another tenant's key sees only its rows.
     b.client.find(Locator::Id("signout")).await.unwrap().click().await.unwrap();
     b.wait_for(

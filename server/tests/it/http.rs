@@ -266,7 +266,10 @@ async fn export_csv_and_ndjson_with_formula_cells_neutralised() {
 
     let r = f.call(get("/v1/export?format=ndjson&action_prefix=annal", &t)).await;
     let lines: Vec<Value> = std::str::from_utf8(&r.body).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 2);
+    // The tenant's creation, its key, and the CSV export just made.
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2]["event"]["action"], "annal.log.exported");
+    assert_eq!(lines[2]["event"]["metadata"]["rows"], 303);
     assert_eq!(r.headers["content-type"], "application/x-ndjson");
 }
 
@@ -305,8 +308,10 @@ async fn tenants_are_kept_apart_on_every_route() {
     let export = f.call(get("/v1/export?format=ndjson", &a)).await;
     assert_eq!(std::str::from_utf8(&export.body).unwrap().lines().count(), 3);
     assert!(!String::from_utf8_lossy(&export.body).contains("ws_b"));
+    // The export is now a fourth row of A's chain, and of A's only.
     let v = f.call(get("/v1/verify", &a)).await.json();
-    assert_eq!(v["count"], 3);
+    assert_eq!(v["count"], 4);
+    assert_eq!(f.engine.head("ws_b").unwrap(), b_head);
     assert_ne!(v["head"], b_head.head.to_hex());
     // A cursor of B's walk is refused for A.
     let b_page = f.call(get("/v1/events?limit=5", &b)).await.json();
@@ -658,10 +663,15 @@ async fn checkpoints_trusted_verification_and_bundles_over_http() {
     f.call(get("/v1/export?format=bundle&from_seq=9000", &a)).await.problem(400, "invalid-query");
     f.call(get("/v1/export?format=bundle&to_seq=5&from_seq=9", &a)).await.problem(400, "invalid-parameter");
     f.call(get("/v1/export?format=bundle&actor=x", &a)).await.problem(400, "invalid-parameter");
-    // B's bundle holds B's rows only.
+    // B's bundle holds B's rows only: all of them up to the row that then
+    // recorded the bundle's export.
     let bb = f.call(get("/v1/export?format=bundle", &b)).await;
     let rb = annal_engine::checkpoint::verify_bundle(&bb.body[..], None).unwrap();
-    assert_eq!((rb.tenant.as_str(), rb.to_seq), ("ws_b", f.engine.head("ws_b").unwrap().seq), "{rb:?}");
+    let b_head = f.engine.head("ws_b").unwrap().seq;
+    assert_eq!((rb.tenant.as_str(), rb.to_seq), ("ws_b", b_head - 1), "{rb:?}");
+    let recorded = f.engine.get("ws_b", b_head).unwrap().unwrap();
+    assert_eq!(recorded.event.action, "annal.log.exported");
+    assert!(recorded.event.metadata.unwrap().contains(&format!("\"rows\":{}", rb.rows)));
 }
 
 fn url_encode(s: &str) -> String {

@@ -75,8 +75,13 @@ async fn ingest_query_export_and_verify_over_loopback() {
     let rows: Vec<Value> = std::str::from_utf8(&nd.body).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(!rows.is_empty() && rows.iter().all(|r| r["event"]["action"].as_str().unwrap().starts_with("auth")));
 
+    // The chain now also records the two exports.
     let v = client.send(get("/v1/verify", &t)).await.unwrap().json();
-    assert_eq!((v["intact"].as_bool(), v["count"].as_u64()), (Some(true), Some(2402)));
+    assert_eq!((v["intact"].as_bool(), v["count"].as_u64()), (Some(true), Some(2404)));
+    let logged = client.send(get("/v1/events?action=annal.log.exported", &t)).await.unwrap().json();
+    let formats: Vec<&str> =
+        logged["records"].as_array().unwrap().iter().map(|r| r["event"]["metadata"]["format"].as_str().unwrap()).collect();
+    assert_eq!(formats, ["csv", "ndjson"]);
     let p = client.send(get("/v1/events", "ak_bad")).await.unwrap();
     p.problem(401, "unauthorized");
 
@@ -234,7 +239,12 @@ async fn stalled_exports_are_bounded_ended_after_the_stall_timeout_and_stall_no_
         assert!(std::time::Instant::now() < deadline, "the stalled exports were never ended");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    assert_eq!(text(&whole.body).lines().count(), 30_000 + 1 + 2, "header, two key rows, every event");
+    // The two stalled exports were recorded, as incomplete, before this one began.
+    assert_eq!(text(&whole.body).lines().count(), 30_000 + 1 + 2 + 2, "header, two key rows, every event, two exports");
+    let logged = client.send(get("/v1/events?action=annal.log.exported", &reader)).await.unwrap().json();
+    let complete: Vec<bool> =
+        logged["records"].as_array().unwrap().iter().map(|r| r["event"]["metadata"]["complete"].as_bool().unwrap()).collect();
+    assert_eq!(complete[..2], [false, false], "{logged}");
     // A stalled body was broken off: its chunked encoding never ends.
     for mut s in stalled {
         s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
