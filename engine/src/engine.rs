@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::access::{self, ExportRecord};
-use crate::apikeys;
+use crate::apikeys::{self, KeyLimits, Usage};
 use crate::checkpoint::{Checkpoint, CheckpointPolicy, Checkpointer, TrustedOutcome};
 use crate::core::prepare::PreparedEvent;
 use crate::core::reads::RecordIter;
@@ -295,7 +295,38 @@ impl Engine {
     /// `annal.key.created` row (by `by`, with the key's id, scopes and
     /// label) in the tenant's chain first.
     pub fn create_api_key(&self, tenant: &str, scopes: Scopes, label: &str, by: Actor) -> Result<(ApiKey, String)> {
-        apikeys::create(&self.core, tenant, scopes, label, &by)
+        apikeys::create(&self.core, tenant, scopes, label, KeyLimits::default(), &by)
+    }
+
+    /// [`Engine::create_api_key`] with limits of the key's own (requests a
+    /// second, a minute, a month; 0 for the server's default), stored with
+    /// the key and named in its `annal.key.created` row.
+    pub fn create_api_key_with_limits(
+        &self,
+        tenant: &str,
+        scopes: Scopes,
+        label: &str,
+        limits: KeyLimits,
+        by: Actor,
+    ) -> Result<(ApiKey, String)> {
+        apikeys::create(&self.core, tenant, scopes, label, limits, &by)
+    }
+
+    /// The limits `tenant`'s key `id` was created with.
+    pub fn api_key_limits(&self, tenant: &str, id: &str) -> Result<KeyLimits> {
+        apikeys::limits(&self.core, tenant, id)
+    }
+
+    /// Every request count saved for `month` ([`apikeys::utc_month`]): per
+    /// tenant and per key.
+    pub fn usage(&self, month: u32) -> Result<Vec<Usage>> {
+        apikeys::usage(&self.core, month)
+    }
+
+    /// Saves request counts (each replacing the stored one), without a
+    /// sync: a crash loses at most the counts since the last save.
+    pub fn save_usage(&self, counts: &[Usage]) -> Result<()> {
+        apikeys::save_usage(&self.core, counts)
     }
 
     /// Every key of `tenant`, revoked ones included, in id order.

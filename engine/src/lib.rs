@@ -80,7 +80,7 @@ pub use crate::core::upgrade::STORE_FORMAT_VERSION;
 pub use crate::core::Durability;
 pub use crate::format::{chain, index, record};
 pub use access::{ExportRecord, EXPORTED_ACTION};
-pub use apikeys::{ApiKey, Scopes};
+pub use apikeys::{ApiKey, KeyLimits, Scopes, Usage};
 pub use backup::{BackupCheck, BackupInfo, Backups, ChainCheck, Created, Ledger, LedgerEntry, LedgerKind, Restored};
 pub use builder::EngineBuilder;
 pub use chain::Hash;

@@ -221,9 +221,160 @@ impl Entry {
     }
 }
 
+/// What one key may use, beside the server's defaults (`annal serve`'s
+/// `rate_limit_*` and `key_requests_per_*` settings). A field of 0 means
+/// "the server's default"; none can lift a tenant-wide limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyLimits {
+    /// Sustained requests a second (the token bucket's rate).
+    pub per_second: u32,
+    /// Requests at once above the rate (the bucket's size).
+    pub burst: u32,
+    /// Requests in one UTC minute.
+    pub per_minute: u64,
+    /// Requests in one UTC calendar month.
+    pub per_month: u64,
+}
+
+impl KeyLimits {
+    /// Whether every field is the server's default.
+    pub fn is_default(&self) -> bool {
+        *self == KeyLimits::default()
+    }
+
+    /// `0x01 ‖ u32be(per_second) ‖ u32be(burst) ‖ u64be(per_minute) ‖ u64be(per_month) ‖ crc32`.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(29);
+        b.push(VALUE_FORMAT_V1);
+        b.extend_from_slice(&self.per_second.to_be_bytes());
+        b.extend_from_slice(&self.burst.to_be_bytes());
+        b.extend_from_slice(&self.per_minute.to_be_bytes());
+        b.extend_from_slice(&self.per_month.to_be_bytes());
+        seal(b)
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<KeyLimits, DecodeError> {
+        let p = unseal(bytes)?;
+        match p.len().cmp(&24) {
+            std::cmp::Ordering::Less => return Err(DecodeError::Truncated(bytes.len())),
+            std::cmp::Ordering::Greater => return Err(DecodeError::Trailing(p.len() - 24)),
+            std::cmp::Ordering::Equal => {}
+        }
+        let u32_at = |i: usize| u32::from_be_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&p[i..i + 8]);
+            u64::from_be_bytes(a)
+        };
+        Ok(KeyLimits { per_second: u32_at(0), burst: u32_at(4), per_minute: u64_at(8), per_month: u64_at(16) })
+    }
+}
+
+/// The UTC calendar month of `ns` (since the Unix epoch), counted in
+/// months from 1970-01: the month a request counts against.
+pub fn utc_month(ns: u64) -> u32 {
+    let (y, m, _) = civil_from_days((ns / 86_400_000_000_000) as i64);
+    ((y - 1970) * 12 + i64::from(m) - 1).clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// The first instant of `month` ([`utc_month`]'s count), ns since the epoch.
+pub fn month_start_ns(month: u32) -> u64 {
+    let (y, m) = (1970 + i64::from(month / 12), month % 12 + 1);
+    (days_from_civil(y, m, 1).max(0) as u64).saturating_mul(86_400_000_000_000)
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (the proleptic
+/// Gregorian calendar; H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The inverse of [`civil_from_days`].
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `apikeys`: `'q' ‖ u64be(tenant) ‖ id[8]` → the key's [`KeyLimits`],
+/// only for a key created with limits of its own.
+pub(crate) fn limits_key(tenant: u64, id: &[u8; ID_BYTES]) -> [u8; 17] {
+    let mut k = entry_key(tenant, id);
+    k[0] = b'q';
+    k
+}
+
+/// `apikeys`: `'u' ‖ u64be(tenant) ‖ u32be(month) ‖ 0x00` (the tenant's
+/// requests) or `… ‖ 0x01 ‖ id[8]` (one key's) → `u64be(requests)` sealed:
+/// a month's request count, months counted from 1970-01 (UTC).
+pub(crate) fn usage_key(tenant: u64, month: u32, id: Option<&[u8; ID_BYTES]>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(22);
+    k.push(b'u');
+    k.extend_from_slice(&tenant.to_be_bytes());
+    k.extend_from_slice(&month.to_be_bytes());
+    match id {
+        None => k.push(0),
+        Some(id) => {
+            k.push(1);
+            k.extend_from_slice(id);
+        }
+    }
+    k
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_are_utc_calendar_months() {
+        // 2026-01-01T00:00:00Z and the instant before it.
+        let jan = 1_767_225_600_000_000_000u64;
+        assert_eq!(utc_month(jan), 56 * 12);
+        assert_eq!(utc_month(jan - 1), 56 * 12 - 1);
+        assert_eq!(month_start_ns(56 * 12), jan);
+        // 2028 is a leap year: March starts after 29 days of February.
+        let feb_2028 = month_start_ns(58 * 12 + 1);
+        assert_eq!(month_start_ns(58 * 12 + 2) - feb_2028, 29 * 86_400_000_000_000);
+        for m in [0u32, 1, 11, 12, 675, 676, 1199] {
+            let start = month_start_ns(m);
+            assert_eq!(utc_month(start), m);
+            if start > 0 {
+                assert_eq!(utc_month(start - 1), m - 1);
+            }
+        }
+    }
+
+    #[test]
+    fn limits_and_usage_keys_have_the_documented_bytes() {
+        let l = KeyLimits { per_second: 5, burst: 10, per_minute: 300, per_month: 1_000_000 };
+        let bytes = l.encode();
+        assert_eq!(
+            to_hex(&bytes),
+            "01000000050000000a000000000000012c00000000000f4240".to_string()
+                + &to_hex(&crc32fast::hash(&bytes[..25]).to_be_bytes())
+        );
+        assert_eq!(KeyLimits::decode(&bytes), Ok(l));
+        let mut bad = bytes.clone();
+        bad[3] ^= 1;
+        assert_eq!(KeyLimits::decode(&bad), Err(DecodeError::Checksum));
+        let id = [0xab; ID_BYTES];
+        assert_eq!(to_hex(&limits_key(7, &id)), "710000000000000007abababababababab");
+        assert_eq!(to_hex(&usage_key(7, 675, None)), "750000000000000007000002a300");
+        assert_eq!(to_hex(&usage_key(7, 675, Some(&id))), "750000000000000007000002a301abababababababab");
+    }
 
     #[test]
     fn entry_round_trips_and_rejects_damage() {

@@ -407,7 +407,13 @@ fn deleting_a_tenant_removes_every_key_and_is_recorded_in_the_platform_chain() {
     engine.place_hold("gone", "audit", operator()).unwrap();
     engine.release_hold("gone", operator()).unwrap();
     append_n(&engine, "stays", 10, "x");
-    let (_, token) = engine.create_api_key("gone", Scopes::INGEST, "ci", operator()).unwrap();
+    let limits = annal_engine::KeyLimits { per_minute: 5, ..Default::default() };
+    let (gone_key, token) = engine.create_api_key_with_limits("gone", Scopes::INGEST, "ci", limits, operator()).unwrap();
+    // A month's request counts, of the tenant and of its key.
+    let usage = |key: Option<String>| annal_engine::Usage { tenant: "gone".into(), key, month: 675, requests: 9 };
+    engine.save_usage(&[usage(None), usage(Some(gone_key.id.clone()))]).unwrap();
+    assert_eq!(engine.usage(675).unwrap().len(), 2);
+    assert_eq!(engine.api_key_limits("gone", &gone_key.id).unwrap(), limits);
     let (_, kept) = engine.create_api_key("stays", Scopes::READ, "ci", operator()).unwrap();
     let head = engine.head("gone").unwrap();
 
@@ -443,7 +449,8 @@ fn deleting_a_tenant_removes_every_key_and_is_recorded_in_the_platform_chain() {
         for (k, v) in raw.entries(cf).unwrap() {
             let ours = k.starts_with(&one)
                 || (cf == Cf::Tenants && (k.get(1..9) == Some(&one[..]) || k == b"ngone"))
-                // An entry `t ‖ tenant ‖ id`, or a lookup `i ‖ id` → `0x01 ‖ tenant ‖ crc`.
+                // An entry `t ‖ tenant ‖ id`, a key's limits `q ‖ tenant ‖ id`, a
+                // month's usage `u ‖ tenant ‖ …`, or a lookup `i ‖ id` → `0x01 ‖ tenant ‖ crc`.
                 || (cf == Cf::ApiKeys && (k.get(1..9) == Some(&one[..]) || (k[0] == b'i' && v.get(1..9) == Some(&one[..]))));
             assert!(!ours, "{} still holds {k:?}", cf.name());
         }
