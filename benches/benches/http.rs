@@ -47,7 +47,12 @@ fn actor() -> Actor {
 }
 
 fn config() -> Config {
-    Config { listen: SocketAddr::from(([127, 0, 0, 1], 0)), rate_limit_per_sec: 0.0, ..Config::default() }
+    Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        rate_limit_per_sec: 0.0,
+        tenant_rate_limit_per_sec: 0.0,
+        ..Config::default()
+    }
 }
 
 /// A fresh store with tenant `t` and an ingest+read key; returns the token.

@@ -1,11 +1,15 @@
-//! Authentication (`Authorization: Bearer ak_…`), scopes, and the per-key
-//! rate limit's check ([`crate::rate_limit`] keeps the buckets).
+//! Authentication (`Authorization: Bearer ak_…`), scopes, and the check of
+//! the key's and its tenant's rates and quotas ([`crate::quota`]).
 //!
 //! [`Key`] is an extractor: a handler that takes one runs only for a live
-//! key, after the key's token bucket allowed the request. The key's tenant
+//! key, after its rates and quotas let the request through; the quota's
+//! standing goes back to the response's `RateLimit-*` headers through the
+//! request's [`QuotaSlot`]. The key's tenant
 //! is the tenant of everything the handler does; no route takes a tenant
 //! from the client. The token is checked against the store on every request
 //! (two point reads and a hash), so revocation takes effect at once.
+
+use std::sync::Arc;
 
 use annal_engine::{Actor, ActorType, ApiKey, Scopes};
 use axum::extract::FromRequestParts;
@@ -14,7 +18,13 @@ use axum::http::request::Parts;
 
 use crate::error::ApiError;
 use crate::problem::Problem;
+use crate::quota::Standing;
 use crate::state::AppState;
+
+/// Where the key's check leaves the tightest quota's standing for the
+/// response's headers (put on each request by the router's middleware).
+#[derive(Debug, Clone, Default)]
+pub struct QuotaSlot(pub Arc<parking_lot::Mutex<Option<Standing>>>);
 
 /// The authenticated key of a request.
 #[derive(Debug, Clone)]
@@ -68,12 +78,25 @@ impl FromRequestParts<AppState> for Key {
                 let _ = state.auth_failures.check(p);
             }
         })?;
-        if let Err(wait) = state.rate.check(&key.id) {
-            let mut e = ApiError::new(Problem::RateLimited, format!("this api key exceeded its rate limit; retry in {wait} s"));
-            e.retry_after = Some(wait);
-            return Err(e);
+        let slot = parts.extensions.get::<QuotaSlot>();
+        match state.quotas.check(&key) {
+            Ok(standing) => {
+                if let Some(slot) = slot {
+                    *slot.0.lock() = standing;
+                }
+                Ok(Key(key))
+            }
+            Err(refusal) => {
+                if let Some(slot) = slot {
+                    *slot.0.lock() = refusal.standing;
+                }
+                let (problem, verb) =
+                    if refusal.quota { (Problem::QuotaExceeded, "is used up") } else { (Problem::RateLimited, "was exceeded") };
+                let mut e = ApiError::new(problem, format!("{} {verb}; retry in {} s", refusal.what, refusal.retry_after));
+                e.retry_after = Some(refusal.retry_after);
+                Err(e)
+            }
         }
-        Ok(Key(key))
     }
 }
 

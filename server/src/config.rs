@@ -56,6 +56,27 @@ pub struct Config {
     pub auth_failures_per_minute: u32,
     /// Requests a key may make in a burst above the sustained rate; default 400.
     pub rate_limit_burst: f64,
+    /// Requests a key may make in one UTC minute; default 0 (no cap). A key
+    /// created with a `per_minute` limit of its own has that instead.
+    pub key_requests_per_minute: u64,
+    /// Requests a key may make in one UTC calendar month; default 0 (no
+    /// cap). A key's own `per_month` limit replaces it.
+    pub key_requests_per_month: u64,
+    /// Sustained requests a second over all of one tenant's keys together;
+    /// default 1,000. Minting keys does not multiply it. 0 turns it off.
+    pub tenant_rate_limit_per_sec: f64,
+    /// The tenant's burst above its sustained rate; default 2,000.
+    pub tenant_rate_limit_burst: f64,
+    /// Requests one tenant's keys may make together in one UTC minute;
+    /// default 0 (no cap).
+    pub tenant_requests_per_minute: u64,
+    /// Requests one tenant's keys may make together in one UTC calendar
+    /// month; default 0 (no cap).
+    pub tenant_requests_per_month: u64,
+    /// Seconds between saves of the month request counts to the store (and
+    /// one at shutdown); default 10. A crash loses at most this long's
+    /// counts.
+    pub usage_flush_secs: u64,
     /// Exports streaming at once, over all tenants; default 64
     /// (`admission.rs` says why exports are bounded at all).
     pub max_exports: usize,
@@ -186,6 +207,13 @@ impl Default for Config {
             rate_limit_per_sec: 200.0,
             rate_limit_burst: 400.0,
             auth_failures_per_minute: 30,
+            key_requests_per_minute: 0,
+            key_requests_per_month: 0,
+            tenant_rate_limit_per_sec: 1000.0,
+            tenant_rate_limit_burst: 2000.0,
+            tenant_requests_per_minute: 0,
+            tenant_requests_per_month: 0,
+            usage_flush_secs: 10,
             max_exports: 64,
             max_exports_per_tenant: 4,
             max_verifications: 8,
@@ -242,6 +270,7 @@ impl Config {
             ("max_verifications_per_tenant", self.max_verifications_per_tenant as u64),
             ("export_stall_timeout_ms", self.export_stall_timeout_ms),
             ("histogram_max_rows", self.histogram_max_rows),
+            ("usage_flush_secs", self.usage_flush_secs),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -269,6 +298,12 @@ impl Config {
         }
         if !(self.rate_limit_burst >= 1.0 && self.rate_limit_burst.is_finite()) {
             anyhow::bail!("rate_limit_burst must be a finite number >= 1");
+        }
+        if !(self.tenant_rate_limit_per_sec >= 0.0 && self.tenant_rate_limit_per_sec.is_finite()) {
+            anyhow::bail!("tenant_rate_limit_per_sec must be a finite number >= 0");
+        }
+        if !(self.tenant_rate_limit_burst >= 1.0 && self.tenant_rate_limit_burst.is_finite()) {
+            anyhow::bail!("tenant_rate_limit_burst must be a finite number >= 1");
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod problem;
+pub mod quota;
 pub mod rate_limit;
 pub mod serve;
 pub mod state;

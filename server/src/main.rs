@@ -304,6 +304,27 @@ struct ServeArgs {
     /// Burst of requests per api key [default: 400].
     #[arg(long, env = "ANNAL_RATE_LIMIT_BURST")]
     rate_limit_burst: Option<f64>,
+    /// Requests a key may make in a UTC minute, unless it has its own limit; 0 for no cap [default: 0].
+    #[arg(long, env = "ANNAL_KEY_REQUESTS_PER_MINUTE")]
+    key_requests_per_minute: Option<u64>,
+    /// Requests a key may make in a UTC month, unless it has its own limit; 0 for no cap [default: 0].
+    #[arg(long, env = "ANNAL_KEY_REQUESTS_PER_MONTH")]
+    key_requests_per_month: Option<u64>,
+    /// Sustained requests per second over all of a tenant's keys; 0 for no limit [default: 1000].
+    #[arg(long, env = "ANNAL_TENANT_RATE_LIMIT_PER_SEC")]
+    tenant_rate_limit_per_sec: Option<f64>,
+    /// Burst of a tenant's requests [default: 2000].
+    #[arg(long, env = "ANNAL_TENANT_RATE_LIMIT_BURST")]
+    tenant_rate_limit_burst: Option<f64>,
+    /// Requests a tenant's keys may make together in a UTC minute; 0 for no cap [default: 0].
+    #[arg(long, env = "ANNAL_TENANT_REQUESTS_PER_MINUTE")]
+    tenant_requests_per_minute: Option<u64>,
+    /// Requests a tenant's keys may make together in a UTC month; 0 for no cap [default: 0].
+    #[arg(long, env = "ANNAL_TENANT_REQUESTS_PER_MONTH")]
+    tenant_requests_per_month: Option<u64>,
+    /// Seconds between saves of the month request counts [default: 10].
+    #[arg(long, env = "ANNAL_USAGE_FLUSH_SECS")]
+    usage_flush_secs: Option<u64>,
     /// How long shutdown waits for requests in flight, ms [default: 30000].
     #[arg(long, env = "ANNAL_SHUTDOWN_GRACE_MS")]
     shutdown_grace_ms: Option<u64>,
@@ -394,6 +415,13 @@ impl ServeArgs {
             request_timeout_ms,
             rate_limit_per_sec,
             rate_limit_burst,
+            key_requests_per_minute,
+            key_requests_per_month,
+            tenant_rate_limit_per_sec,
+            tenant_rate_limit_burst,
+            tenant_requests_per_minute,
+            tenant_requests_per_month,
+            usage_flush_secs,
             auth_failures_per_minute,
             shutdown_grace_ms,
             max_body_bytes_in_flight,
@@ -469,6 +497,18 @@ enum KeysCommand {
         /// Free text to tell keys apart.
         #[arg(long, default_value = "")]
         label: String,
+        /// The key's own sustained requests a second (instead of `annal serve`'s rate_limit_per_sec).
+        #[arg(long, default_value_t = 0)]
+        per_second: u32,
+        /// The key's own burst above its rate (instead of rate_limit_burst).
+        #[arg(long, default_value_t = 0)]
+        burst: u32,
+        /// Requests the key may make in one UTC minute (instead of key_requests_per_minute).
+        #[arg(long, default_value_t = 0)]
+        per_minute: u64,
+        /// Requests the key may make in one UTC month (instead of key_requests_per_month).
+        #[arg(long, default_value_t = 0)]
+        per_month: u64,
     },
     /// List a tenant's keys (NDJSON, no secrets).
     List {
@@ -598,8 +638,9 @@ fn run(args: Args) -> anyhow::Result<u8> {
             }
             Ok(cli::EXIT_OK)
         }
-        Command::Keys(KeysCommand::Create { store, tenant, scopes, label }) => {
-            cli::admin::create_key(&store.open()?, &tenant, &scopes, &label, out, err)
+        Command::Keys(KeysCommand::Create { store, tenant, scopes, label, per_second, burst, per_minute, per_month }) => {
+            let limits = annal_engine::KeyLimits { per_second, burst, per_minute, per_month };
+            cli::admin::create_key(&store.open()?, &tenant, &scopes, &label, limits, out, err)
         }
         Command::Keys(KeysCommand::List { store, tenant }) => cli::admin::list_keys(&store.open()?, &tenant, out),
         Command::Keys(KeysCommand::Revoke { store, tenant, id }) => cli::admin::revoke_key(&store.open()?, &tenant, &id, out),

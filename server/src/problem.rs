@@ -111,8 +111,11 @@ problems! {
     InvalidKeyRequest => (UNPROCESSABLE_ENTITY, "invalid-key-request", "Invalid key request"),
     /// A retention setting or legal hold out of range.
     InvalidRetention => (UNPROCESSABLE_ENTITY, "invalid-retention", "Invalid retention setting"),
-    /// The key's token bucket is empty.
+    /// The key's or the tenant's token bucket is empty (requests a second).
     RateLimited => (TOO_MANY_REQUESTS, "rate-limited", "Rate limited"),
+    /// The key's or the tenant's requests of this UTC minute or month are
+    /// used up; `Retry-After` says when the window turns.
+    QuotaExceeded => (TOO_MANY_REQUESTS, "quota-exceeded", "Quota exceeded"),
     /// The tenant (or the server) already runs as many exports or
     /// verifications at once as it may; with `Retry-After`.
     ConcurrencyLimited => (TOO_MANY_REQUESTS, "concurrency-limited", "Too many at once"),

@@ -1,5 +1,6 @@
-//! Token buckets: per api key id for requests, and per client address for
-//! failed authentications (`auth_failures_per_minute`).
+//! Token buckets: per api key and per tenant for requests (`quota.rs`
+//! decides each one's rate), and per client address for failed
+//! authentications (`auth_failures_per_minute`).
 //!
 //! The buckets live in memory, in one map behind a blocking mutex: it is
 //! held only for the arithmetic of one check and nothing awaits under it.
@@ -48,20 +49,33 @@ impl RateLimiter {
         }
     }
 
+    /// [`RateLimiter::check`] at `rate` and `burst` for this bucket alone
+    /// (a key created with a rate of its own).
+    pub fn check_with(&self, key: &str, rate: f64, burst: f64) -> Result<(), u64> {
+        self.check_at_with(key, Instant::now(), rate, burst)
+    }
+
     fn check_at(&self, key: &str, now: Instant) -> Result<(), u64> {
-        if self.rate <= 0.0 {
+        self.check_at_with(key, now, self.rate, self.burst)
+    }
+
+    fn check_at_with(&self, key: &str, now: Instant, rate: f64, burst: f64) -> Result<(), u64> {
+        if rate <= 0.0 {
             return Ok(());
         }
         let mut buckets = self.buckets.lock();
-        let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
+        let (tokens, last) = match buckets.get_mut(key) {
+            Some(b) => b,
+            None => buckets.entry(key.to_string()).or_insert((burst, now)),
+        };
         let elapsed = now.saturating_duration_since(*last).as_secs_f64();
-        *tokens = (*tokens + elapsed * self.rate).min(self.burst);
+        *tokens = (*tokens + elapsed * rate).min(burst);
         *last = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
             Ok(())
         } else {
-            Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
+            Err(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
         }
     }
 }

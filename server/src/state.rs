@@ -1,14 +1,16 @@
 //! What every handler shares: the engine, the limits, the metrics, the
-//! rate limiter and the admission of long requests.
+//! quotas and the admission of long requests.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use annal_engine::clock::{Clock, SystemClock};
 use annal_engine::{Backups, Engine};
 
 use crate::admission::{Admission, BodyBudget};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::quota::Quotas;
 use crate::rate_limit::RateLimiter;
 
 /// Shared state of the router; cheap to clone.
@@ -20,8 +22,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// Per-key token buckets.
-    pub rate: Arc<RateLimiter>,
+    /// Per-key and per-tenant rates and minute and month quotas.
+    pub quotas: Arc<Quotas>,
     /// Failed authentications per client address.
     pub auth_failures: Arc<RateLimiter>,
     /// Bounds on exports and verifications running at once.
@@ -39,10 +41,15 @@ pub struct AppState {
 impl AppState {
     /// State over an open engine.
     pub fn new(engine: Engine, config: Config) -> AppState {
+        AppState::with_clock(engine, config, Arc::new(SystemClock))
+    }
+
+    /// State whose quota windows (UTC minutes and months) follow `clock`.
+    pub fn with_clock(engine: Engine, config: Config, clock: Arc<dyn Clock>) -> AppState {
         AppState {
+            quotas: Arc::new(Quotas::new(engine.clone(), &config, clock)),
             engine,
             backups: config.backup_dir.as_ref().map(Backups::new),
-            rate: Arc::new(RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)),
             auth_failures: Arc::new(RateLimiter::new(
                 f64::from(config.auth_failures_per_minute) / 60.0,
                 f64::from(config.auth_failures_per_minute.max(1)),

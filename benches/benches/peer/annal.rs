@@ -34,8 +34,13 @@ const NO_RETENTION_ENV: &str = "ANNAL_PEER_SERVE_NO_RETENTION";
 
 /// The child's side: serve `dir` until SIGTERM, then exit.
 pub fn serve_child(dir: PathBuf) -> ! {
-    let mut config =
-        Config { data_dir: dir, listen: SocketAddr::from(([127, 0, 0, 1], 0)), rate_limit_per_sec: 0.0, ..Config::default() };
+    let mut config = Config {
+        data_dir: dir,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        rate_limit_per_sec: 0.0,
+        tenant_rate_limit_per_sec: 0.0,
+        ..Config::default()
+    };
     if std::env::var_os(NO_RETENTION_ENV).is_some() {
         config.retention_interval_secs = 0;
     }

@@ -41,11 +41,12 @@ pub fn create_key(
     tenant: &str,
     scopes: &[String],
     label: &str,
+    limits: annal_engine::KeyLimits,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     let scopes = Scopes::from_names(scopes).map_err(|fe| anyhow::anyhow!("--scope: {}", fe.message))?;
-    let (key, token) = engine.create_api_key(tenant, scopes, label, cli_actor()).map_err(|e| match e {
+    let (key, token) = engine.create_api_key_with_limits(tenant, scopes, label, limits, cli_actor()).map_err(|e| match e {
         annal_engine::Error::UnknownTenant => {
             anyhow::anyhow!("unknown tenant {tenant}: create it first with `annal tenants create {tenant}`")
         }
@@ -87,9 +88,9 @@ mod tests {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         assert_eq!(create_tenant(&engine, "ws_a", &mut out, &mut err).unwrap(), EXIT_OK);
         assert_eq!(create_tenant(&engine, "ws_a", &mut out, &mut err).unwrap(), EXIT_ERROR);
-        assert!(create_key(&engine, "ws_b", &["admin".into()], "", &mut out, &mut err).is_err());
+        assert!(create_key(&engine, "ws_b", &["admin".into()], "", Default::default(), &mut out, &mut err).is_err());
         let mut token = Vec::new();
-        create_key(&engine, "ws_a", &["admin".into(), "read".into()], "ops", &mut token, &mut err).unwrap();
+        create_key(&engine, "ws_a", &["admin".into(), "read".into()], "ops", Default::default(), &mut token, &mut err).unwrap();
         let token = String::from_utf8(token).unwrap();
         let key = engine.authenticate(token.trim()).unwrap();
         assert_eq!(key.tenant, "ws_a");

@@ -145,7 +145,27 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
                 }
             }
         };
+        // The month request counts go to the store every few seconds, so
+        // a restart (or a crash, but for the last interval) keeps them.
+        let quotas = Arc::clone(&state.quotas);
+        let every = Duration::from_secs(config.usage_flush_secs);
+        let flusher = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let q = Arc::clone(&quotas);
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || q.flush()).await {
+                    tracing::error!(cause = %e, "request counts not saved; retried at the next interval");
+                }
+            }
+        });
+        let quotas = Arc::clone(&state.quotas);
         crate::serve::serve(listener, state, stop).await?;
+        flusher.abort();
+        if let Err(e) = tokio::task::spawn_blocking(move || quotas.flush()).await? {
+            tracing::error!(cause = %e, "request counts not saved at shutdown");
+        }
         anyhow::Ok(())
     })?;
     if let Some(d) = daemon {

@@ -28,10 +28,12 @@ mod verify;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 
+use crate::auth::QuotaSlot;
 use crate::error::ApiError;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -64,16 +66,25 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Logs each request (method, route pattern, status, time; never the query
-/// string, headers or body, which may hold personal data or tokens) and
-/// counts responses and rejects. A request answered with success is logged
+/// string, headers or body, which may hold personal data or tokens), counts
+/// responses and rejects, and writes the key's quota standing into the
+/// `RateLimit-*` headers. A request answered with success is logged
 /// at `debug`, any other at `info`: at thousands of appends a second, a
 /// line per success is most of what the server writes and costs more than
 /// the request's own work, while the metrics count every one of them.
-async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
-    let res = next.run(req).await;
+    let slot = QuotaSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let mut res = next.run(req).await;
+    if let Some(s) = *slot.0.lock() {
+        let h = res.headers_mut();
+        for (name, v) in [("ratelimit-limit", s.limit), ("ratelimit-remaining", s.remaining), ("ratelimit-reset", s.reset_secs)] {
+            h.insert(name, HeaderValue::from(v));
+        }
+    }
     let problem = res.extensions().get::<Problem>().map(|p| p.slug());
     state.metrics.record_response(res.status().as_u16(), problem);
     let ms = start.elapsed().as_secs_f64() * 1e3;

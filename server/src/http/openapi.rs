@@ -209,7 +209,18 @@ fn schemas() -> Value {
             "complete": {"type": "boolean", "description": "false when histogram_max_rows stopped the count"}}},
         "NewKey": {"type": "object", "required": ["scopes"], "additionalProperties": false, "properties": {
             "scopes": {"type": "array", "items": {"enum": ["ingest", "read", "admin"]}, "minItems": 1},
-            "label": {"type": "string", "maxLength": 128}}},
+            "label": {"type": "string", "maxLength": 128},
+            "limits": {"type": "object", "additionalProperties": false, "description": "the key's own limits; absent or 0: the server's defaults",
+                "properties": {"per_second": {"type": "integer", "minimum": 0, "maximum": 1000000},
+                    "burst": {"type": "integer", "minimum": 0, "maximum": 1000000},
+                    "per_minute": {"type": "integer", "minimum": 0}, "per_month": {"type": "integer", "minimum": 0}}}}},
+        "KeyUsage": {"allOf": [{"$ref": "#/components/schemas/Key"}, {"type": "object", "properties": {
+            "usage": {"$ref": "#/components/schemas/Usage"}, "tenant_usage": {"$ref": "#/components/schemas/Usage"}}}]},
+        "Usage": {"type": "object", "description": "limits that apply (null: none) and requests used in the current UTC minute and month",
+            "properties": {"per_second": {"type": ["number", "null"]}, "burst": {"type": ["number", "null"]},
+                "minute": {"$ref": "#/components/schemas/Window"}, "month": {"$ref": "#/components/schemas/Window"}}},
+        "Window": {"type": "object", "properties": {"requests": {"type": "integer"}, "limit": {"type": ["integer", "null"]},
+            "resets_at": {"type": "string", "format": "date-time"}}},
         "Key": {"type": "object", "properties": {
             "id": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}},
             "label": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},

@@ -264,7 +264,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/keys",
         handler: |m| on(m, keys::create),
         doc: Operation {
-            summary: "Create an api key of the tenant: {scopes, label}; the token is in this answer only",
+            summary: "Create an api key of the tenant: {scopes, label, limits}; the token is in this answer only",
             scope: Some("admin"),
             body: &["application/json"],
             ok: (201, "application/json"),
@@ -282,6 +282,19 @@ pub const ROUTES: &[Route] = &[
             summary: "The tenant's api keys, revoked ones included, without secrets",
             scope: Some("admin"),
             response: Some("KeyList"),
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/keys/{id}",
+        handler: |m| on(m, keys::get_one),
+        doc: Operation {
+            summary: "One api key of the tenant, the limits that apply to it and its tenant, and what both used this minute and month",
+            scope: Some("admin"),
+            params: &[&[Param { name: "id", place: "path", doc: "the key's id (16 hex digits)" }]],
+            response: Some("KeyUsage"),
+            errors: &[401, 403, 404, 429],
             ..Operation::DEFAULT
         },
     },

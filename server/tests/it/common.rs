@@ -79,7 +79,12 @@ pub struct Fixture {
 }
 
 pub fn config() -> Config {
-    Config { listen: SocketAddr::from(([127, 0, 0, 1], 0)), rate_limit_per_sec: 0.0, ..Config::default() }
+    Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        rate_limit_per_sec: 0.0,
+        tenant_rate_limit_per_sec: 0.0,
+        ..Config::default()
+    }
 }
 
 impl Fixture {
@@ -264,7 +269,19 @@ pub fn tenant_with_key(dir: &str, tenant: &str, scopes: &str) -> String {
 /// `extra` flags); returns the child and the address it printed.
 pub fn spawn_server(dir: &str, extra: &[&str]) -> (Child, SocketAddr) {
     let mut child = annal_command()
-        .args(["serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--rate-limit-per-sec", "0", "--log", "warn"])
+        .args([
+            "serve",
+            "--data-dir",
+            dir,
+            "--listen",
+            "127.0.0.1:0",
+            "--rate-limit-per-sec",
+            "0",
+            "--tenant-rate-limit-per-sec",
+            "0",
+            "--log",
+            "warn",
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -16,5 +16,6 @@ mod diskfull;
 mod http;
 mod layers;
 mod platform;
+mod quota;
 mod retention;
 mod socket;
