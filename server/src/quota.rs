@@ -317,7 +317,11 @@ pub struct Used {
 /// `owner`'s counts, turned to `minute` and `month` first: a month that
 /// ended unsaved is kept to be saved.
 fn current<'i>(inner: &'i mut Inner, owner: &Owner, minute: u64, month: u32) -> &'i mut Counts {
-    let c = inner.counts.entry(owner.clone()).or_insert(Counts { minute, in_minute: 0, month, in_month: 0 });
+    // Looked up before inserting: the owner is cloned only the first time.
+    if !inner.counts.contains_key(owner) {
+        inner.counts.insert(owner.clone(), Counts { minute, in_minute: 0, month, in_month: 0 });
+    }
+    let Some(c) = inner.counts.get_mut(owner) else { unreachable!("inserted above") };
     if c.minute != minute {
         (c.minute, c.in_minute) = (minute, 0);
     }
