@@ -47,49 +47,7 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
         e => e.into(),
     })?;
     let state = AppState::new(engine.clone(), config.clone());
-    let daemon = match config.retention_interval_secs {
-        0 => None,
-        secs => {
-            let ledger = state.clone();
-            Some(RetentionDaemon::start(
-                engine.clone(),
-                Duration::from_secs(secs),
-                |r| match r {
-                    Ok(r) if r.tenants.iter().any(|t| t.error.is_some()) => {
-                        // The others went on; each failure is named, by tenant.
-                        for t in r.tenants.iter().filter(|t| t.error.is_some()) {
-                            let cause = t.error.as_deref().unwrap_or_default();
-                            tracing::error!(tenant = %t.tenant, rows = t.rows, cause, "retention run failed for a tenant");
-                        }
-                        tracing::warn!(
-                            rows = r.rows,
-                            secs = r.elapsed.as_secs_f64(),
-                            stopped = r.stopped,
-                            "retention run, with failures"
-                        )
-                    }
-                    Ok(r) if r.rows > 0 || r.stopped => {
-                        tracing::info!(rows = r.rows, secs = r.elapsed.as_secs_f64(), stopped = r.stopped, "retention run")
-                    }
-                    Ok(r) => tracing::debug!(secs = r.elapsed.as_secs_f64(), "retention run: nothing expired"),
-                    Err(e) => tracing::error!(cause = %e, "retention run failed"),
-                },
-                move |purged, failed| {
-                    for (tenant, d) in &purged {
-                        tracing::info!(%tenant, rows = d.rows_removed, deletion_id = %d.deletion_id, "workspace purged");
-                    }
-                    for (tenant, e) in failed {
-                        tracing::error!(%tenant, cause = %e, "scheduled workspace deletion failed");
-                    }
-                    if let (false, Some(b)) = (purged.is_empty(), &ledger.backups) {
-                        if let Err(e) = b.sync_ledger(&ledger.engine) {
-                            tracing::error!(cause = %e, "deletion ledger not updated; the next backup will add the deletion");
-                        }
-                    }
-                },
-            )?)
-        }
-    };
+    let daemon = retention_daemon(&engine, &state, config.retention_interval_secs)?;
     let backups = match (&state.backups, config.backup_every_secs) {
         (Some(b), secs) if secs > 0 => {
             let metrics = state.metrics.clone();
@@ -246,4 +204,53 @@ fn log_backup(metrics: &crate::metrics::Metrics, o: BackupOutcome) {
         }
         None => {}
     }
+}
+
+/// The retention daemon, every `secs` (none for 0): it purges workspaces
+/// whose deletion is due and runs retention, logging each tenant's failure
+/// by name, and brings the deletion ledger beside the backups up to date.
+fn retention_daemon(engine: &Engine, state: &AppState, secs: u64) -> anyhow::Result<Option<RetentionDaemon>> {
+    Ok(match secs {
+        0 => None,
+        secs => {
+            let ledger = state.clone();
+            Some(RetentionDaemon::start(
+                engine.clone(),
+                Duration::from_secs(secs),
+                |r| match r {
+                    Ok(r) if r.tenants.iter().any(|t| t.error.is_some()) => {
+                        // The others went on; each failure is named, by tenant.
+                        for t in r.tenants.iter().filter(|t| t.error.is_some()) {
+                            let cause = t.error.as_deref().unwrap_or_default();
+                            tracing::error!(tenant = %t.tenant, rows = t.rows, cause, "retention run failed for a tenant");
+                        }
+                        tracing::warn!(
+                            rows = r.rows,
+                            secs = r.elapsed.as_secs_f64(),
+                            stopped = r.stopped,
+                            "retention run, with failures"
+                        )
+                    }
+                    Ok(r) if r.rows > 0 || r.stopped => {
+                        tracing::info!(rows = r.rows, secs = r.elapsed.as_secs_f64(), stopped = r.stopped, "retention run")
+                    }
+                    Ok(r) => tracing::debug!(secs = r.elapsed.as_secs_f64(), "retention run: nothing expired"),
+                    Err(e) => tracing::error!(cause = %e, "retention run failed"),
+                },
+                move |purged, failed| {
+                    for (tenant, d) in &purged {
+                        tracing::info!(%tenant, rows = d.rows_removed, deletion_id = %d.deletion_id, "workspace purged");
+                    }
+                    for (tenant, e) in failed {
+                        tracing::error!(%tenant, cause = %e, "scheduled workspace deletion failed");
+                    }
+                    if let (false, Some(b)) = (purged.is_empty(), &ledger.backups) {
+                        if let Err(e) = b.sync_ledger(&ledger.engine) {
+                            tracing::error!(cause = %e, "deletion ledger not updated; the next backup will add the deletion");
+                        }
+                    }
+                },
+            )?)
+        }
+    })
 }
