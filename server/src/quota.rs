@@ -12,8 +12,9 @@
 //! **Windows.** Minutes and months are fixed UTC windows of the engine's
 //! clock (injected in tests): a request counts against the minute and the
 //! month it arrives in, and the counts start again at 0 when they turn. A
-//! request refused by any limit counts against none; the refusal says how
-//! long until the limit that refused it lets a request through
+//! refused request counts against no minute or month (the key's bucket may
+//! have given it a token before its tenant's refused it); the refusal says
+//! how long until the limit that refused it lets a request through
 //! (`Retry-After`).
 //!
 //! **Persistence.** Month counts are saved in the store
@@ -167,7 +168,8 @@ impl Quotas {
         Ok(())
     }
 
-    /// Saves every month count that changed since the last save.
+    /// Saves every month count that changed since the last save. Counts
+    /// that could not be saved are kept for the next save.
     pub fn flush(&self) -> annal_engine::Result<()> {
         let counts = {
             let mut inner = self.inner.lock();
@@ -183,7 +185,14 @@ impl Quotas {
         if counts.is_empty() {
             return Ok(());
         }
-        self.engine.save_usage(&counts)
+        self.engine.save_usage(&counts).inspect_err(|_| {
+            // Saved first next time, so any newer count of the same owner,
+            // written after them in the same batch, still wins.
+            let mut inner = self.inner.lock();
+            let newer = std::mem::take(&mut inner.ended);
+            inner.ended = counts;
+            inner.ended.extend(newer);
+        })
     }
 
     /// `key`'s own limits, read from the store the first time.

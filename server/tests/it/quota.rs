@@ -73,7 +73,7 @@ async fn a_keys_minute_cap_refuses_with_retry_after_and_ratelimit_headers_until_
     assert!(p["detail"].as_str().unwrap().contains("this api key's per-minute quota of 3 requests"), "{p}");
     assert_eq!(r.headers["retry-after"], "45");
     assert_eq!(header(&r, "ratelimit-remaining"), Some(0));
-    // A refused request counts against nothing: the next minute has all 3.
+    // The refused request counted against no window: the next minute has all 3.
     c.clock.advance(45 * SECOND);
     for _ in 0..3 {
         assert_eq!(c.call(get("/v1/events", &t)).await.status, 200);
