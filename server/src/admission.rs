@@ -15,7 +15,11 @@
 //! ended after `export_stall_timeout_ms` (`http/download.rs`), which frees
 //! its slot.
 //!
-//! Request bodies are bounded the same way, by bytes ([`BodyBudget`]).
+//! Request bodies are bounded the same way, by bytes ([`BodyBudget`]), and
+//! so is how many requests of one tenant are being served at once
+//! (`max_requests_in_flight_per_tenant`, [`Admission::request`], taken
+//! when the key is authenticated): one tenant cannot hold every worker of
+//! the runtime. Every bound is a [`Ledger`] of counted shares.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,10 +30,79 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::problem::Problem;
 
+/// Counted shares of one resource, overall and per tenant: the one
+/// mechanism behind every bound of this module (exports, verifications,
+/// requests in flight: a count each; request bodies: bytes).
+#[derive(Debug)]
+pub struct Ledger {
+    total: usize,
+    per_tenant: usize,
+    held: Mutex<(usize, HashMap<String, usize>)>,
+}
+
+/// Which bound a refused share met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// The tenant's.
+    Tenant(usize),
+    /// The server's.
+    Server(usize),
+}
+
+/// A share of a [`Ledger`]; given back when dropped.
+#[derive(Debug)]
+pub struct Share {
+    ledger: Arc<Ledger>,
+    tenant: String,
+    amount: usize,
+}
+
+impl Ledger {
+    /// At most `total` held at once, and `per_tenant` by one tenant.
+    pub fn new(total: usize, per_tenant: usize) -> Arc<Ledger> {
+        Arc::new(Ledger { total, per_tenant, held: Mutex::new((0, HashMap::new())) })
+    }
+
+    /// `amount` for `tenant`, or which bound (with what is held against it)
+    /// it would pass.
+    pub fn take(self: &Arc<Self>, tenant: &str, amount: usize) -> Result<Share, Full> {
+        let mut held = self.held.lock();
+        let mine = held.1.get(tenant).copied().unwrap_or(0);
+        if mine + amount > self.per_tenant {
+            return Err(Full::Tenant(mine));
+        }
+        if held.0 + amount > self.total {
+            return Err(Full::Server(held.0));
+        }
+        held.0 += amount;
+        match held.1.get_mut(tenant) {
+            Some(n) => *n += amount,
+            None => {
+                held.1.insert(tenant.to_string(), amount);
+            }
+        }
+        Ok(Share { ledger: Arc::clone(self), tenant: tenant.to_string(), amount })
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut held = self.ledger.held.lock();
+        held.0 = held.0.saturating_sub(self.amount);
+        match held.1.get_mut(&self.tenant) {
+            Some(n) if *n > self.amount => *n -= self.amount,
+            _ => {
+                held.1.remove(&self.tenant);
+            }
+        }
+    }
+}
+
 /// A kind of long request, bounded on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Work {
-    /// `GET /v1/export`, every format.
+    /// `GET /v1/export`, every format, and `GET /v1/histogram`, which walks
+    /// rows like one.
     Export,
     /// `GET /v1/verify` (with or without `trusted`) and `POST
     /// /v1/checkpoints`, which verifies the rows since the last checkpoint.
@@ -45,75 +118,63 @@ impl Work {
     }
 }
 
-/// The bounds and what runs now.
+/// The bounds on long requests and on requests in flight.
 #[derive(Debug)]
 pub struct Admission {
-    limits: HashMap<Work, (usize, usize)>,
-    running: Mutex<Running>,
-}
-
-#[derive(Debug, Default)]
-struct Running {
-    total: HashMap<Work, usize>,
-    per_tenant: HashMap<(Work, String), usize>,
+    exports: Arc<Ledger>,
+    verifications: Arc<Ledger>,
+    requests: Arc<Ledger>,
 }
 
 /// A running request's place; released when dropped.
 #[derive(Debug)]
-pub struct Slot {
-    admission: Arc<Admission>,
-    work: Work,
-    tenant: String,
+pub struct Slot(#[allow(dead_code)] Share);
+
+/// 429 `concurrency-limited`, with `Retry-After: 1`.
+fn limited(detail: String) -> ApiError {
+    let mut e = ApiError::new(Problem::ConcurrencyLimited, detail);
+    e.retry_after = Some(1);
+    e
 }
 
 impl Admission {
     /// The bounds of `config`.
     pub fn new(config: &Config) -> Admission {
-        let limits = HashMap::from([
-            (Work::Export, (config.max_exports, config.max_exports_per_tenant)),
-            (Work::Verify, (config.max_verifications, config.max_verifications_per_tenant)),
-        ]);
-        Admission { limits, running: Mutex::new(Running::default()) }
+        Admission {
+            exports: Ledger::new(config.max_exports, config.max_exports_per_tenant),
+            verifications: Ledger::new(config.max_verifications, config.max_verifications_per_tenant),
+            // Overall, connections bound requests already (HTTP/1: one at a time each).
+            requests: Ledger::new(usize::MAX, config.max_requests_in_flight_per_tenant),
+        }
     }
 
     /// A slot for `work` of `tenant`, or 429 `concurrency-limited` when the
     /// tenant's or the server's bound is reached.
-    pub fn admit(self: &Arc<Self>, work: Work, tenant: &str) -> Result<Slot, ApiError> {
-        let (overall, per_tenant) = self.limits[&work];
-        let mut r = self.running.lock();
-        let total = r.total.get(&work).copied().unwrap_or(0);
-        let mine = r.per_tenant.get(&(work, tenant.to_string())).copied().unwrap_or(0);
-        let refused = if mine >= per_tenant {
-            Some(format!("this tenant already runs {mine} {} at once, its most; try again when one ends", work.name()))
-        } else if total >= overall {
-            Some(format!("the server already runs {total} {} at once, its most; try again shortly", work.name()))
-        } else {
-            None
+    pub fn admit(&self, work: Work, tenant: &str) -> Result<Slot, ApiError> {
+        let ledger = match work {
+            Work::Export => &self.exports,
+            Work::Verify => &self.verifications,
         };
-        if let Some(detail) = refused {
-            let mut e = ApiError::new(Problem::ConcurrencyLimited, detail);
-            e.retry_after = Some(1);
-            return Err(e);
-        }
-        *r.total.entry(work).or_default() += 1;
-        *r.per_tenant.entry((work, tenant.to_string())).or_default() += 1;
-        Ok(Slot { admission: Arc::clone(self), work, tenant: tenant.to_string() })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut r = self.admission.running.lock();
-        if let Some(n) = r.total.get_mut(&self.work) {
-            *n = n.saturating_sub(1);
-        }
-        let key = (self.work, std::mem::take(&mut self.tenant));
-        match r.per_tenant.get_mut(&key) {
-            Some(n) if *n > 1 => *n -= 1,
-            _ => {
-                r.per_tenant.remove(&key);
+        ledger.take(tenant, 1).map(Slot).map_err(|full| match full {
+            Full::Tenant(n) => {
+                limited(format!("this tenant already runs {n} {} at once, its most; try again when one ends", work.name()))
             }
-        }
+            Full::Server(n) => {
+                limited(format!("the server already runs {n} {} at once, its most; try again shortly", work.name()))
+            }
+        })
+    }
+
+    /// A place for one request of `tenant` while it is served, or 429
+    /// `concurrency-limited` when the tenant already has
+    /// `max_requests_in_flight_per_tenant` requests being served.
+    pub fn request(&self, tenant: &str) -> Result<Slot, ApiError> {
+        self.requests.take(tenant, 1).map(Slot).map_err(|full| {
+            let n = match full {
+                Full::Tenant(n) | Full::Server(n) => n,
+            };
+            limited(format!("this tenant already has {n} requests being served, its most; try again shortly"))
+        })
     }
 }
 
@@ -122,64 +183,30 @@ impl Drop for Slot {
 /// without the second, one tenant's large bodies could take the whole
 /// budget and every other tenant's appends would be refused.
 #[derive(Debug)]
-pub struct BodyBudget {
-    total: usize,
-    per_tenant: usize,
-    held: Mutex<(usize, HashMap<String, usize>)>,
-}
+pub struct BodyBudget(Arc<Ledger>);
 
 /// A body's share of the budget; given back when dropped.
 #[derive(Debug)]
-pub struct BodyShare {
-    budget: Arc<BodyBudget>,
-    tenant: String,
-    bytes: usize,
-}
+pub struct BodyShare(#[allow(dead_code)] Share);
 
 impl BodyBudget {
     /// The budget of `config`.
     pub fn new(config: &Config) -> BodyBudget {
-        BodyBudget {
-            total: config.max_body_bytes_in_flight,
-            per_tenant: config.max_body_bytes_in_flight_per_tenant,
-            held: Mutex::new((0, HashMap::new())),
-        }
+        BodyBudget(Ledger::new(config.max_body_bytes_in_flight, config.max_body_bytes_in_flight_per_tenant))
     }
 
     /// `bytes` of the budget for a body of `tenant`, or 503 with
     /// `Retry-After` when the tenant's or the server's share is spent.
-    pub fn take(self: &Arc<Self>, tenant: &str, bytes: usize) -> Result<BodyShare, ApiError> {
-        let mut held = self.held.lock();
-        let mine = held.1.get(tenant).copied().unwrap_or(0);
-        let refused = if mine + bytes > self.per_tenant {
-            Some("this tenant's requests already hold as many body bytes as they may; try again shortly")
-        } else if held.0 + bytes > self.total {
-            Some("the server holds as many request bodies as it may; try again shortly")
-        } else {
-            None
-        };
-        if let Some(detail) = refused {
+    pub fn take(&self, tenant: &str, bytes: usize) -> Result<BodyShare, ApiError> {
+        self.0.take(tenant, bytes).map(BodyShare).map_err(|full| {
+            let detail = match full {
+                Full::Tenant(_) => "this tenant's requests already hold as many body bytes as they may; try again shortly",
+                Full::Server(_) => "the server holds as many request bodies as it may; try again shortly",
+            };
             let mut e = ApiError::new(Problem::Unavailable, detail);
             e.retry_after = Some(1);
-            return Err(e);
-        }
-        held.0 += bytes;
-        *held.1.entry(tenant.to_string()).or_default() += bytes;
-        Ok(BodyShare { budget: Arc::clone(self), tenant: tenant.to_string(), bytes })
-    }
-}
-
-impl Drop for BodyShare {
-    fn drop(&mut self) {
-        let mut held = self.budget.held.lock();
-        held.0 = held.0.saturating_sub(self.bytes);
-        let tenant = std::mem::take(&mut self.tenant);
-        match held.1.get_mut(&tenant) {
-            Some(n) if *n > self.bytes => *n -= self.bytes,
-            _ => {
-                held.1.remove(&tenant);
-            }
-        }
+            e
+        })
     }
 }
 
@@ -190,7 +217,7 @@ mod tests {
     #[test]
     fn bounds_hold_per_tenant_and_overall_and_slots_come_back_when_dropped() {
         let config = Config { max_exports: 3, max_exports_per_tenant: 2, ..Config::default() };
-        let a = Arc::new(Admission::new(&config));
+        let a = Admission::new(&config);
         let first = a.admit(Work::Export, "t1").unwrap();
         let _second = a.admit(Work::Export, "t1").unwrap();
         let e = a.admit(Work::Export, "t1").unwrap_err();
@@ -207,9 +234,22 @@ mod tests {
     }
 
     #[test]
+    fn a_tenants_requests_in_flight_are_bounded_and_come_back() {
+        let a = Admission::new(&Config { max_requests_in_flight_per_tenant: 2, ..Config::default() });
+        let first = a.request("t1").unwrap();
+        let _second = a.request("t1").unwrap();
+        let e = a.request("t1").unwrap_err();
+        assert_eq!((e.problem, e.retry_after), (Problem::ConcurrencyLimited, Some(1)));
+        assert!(e.detail.contains("already has 2 requests"), "{}", e.detail);
+        let _other = a.request("t2").unwrap();
+        drop(first);
+        let _again = a.request("t1").unwrap();
+    }
+
+    #[test]
     fn body_bytes_are_bounded_per_tenant_and_overall_and_come_back() {
         let config = Config { max_body_bytes_in_flight: 100, max_body_bytes_in_flight_per_tenant: 60, ..Config::default() };
-        let b = Arc::new(BodyBudget::new(&config));
+        let b = BodyBudget::new(&config);
         let first = b.take("t1", 50).unwrap();
         assert!(b.take("t1", 20).unwrap_err().detail.contains("this tenant"));
         let _other = b.take("t2", 40).unwrap();

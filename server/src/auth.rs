@@ -16,6 +16,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
+use crate::admission::Slot;
 use crate::error::ApiError;
 use crate::problem::Problem;
 use crate::quota::Standing;
@@ -26,9 +27,11 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Default)]
 pub struct QuotaSlot(pub Arc<parking_lot::Mutex<Option<Standing>>>);
 
-/// The authenticated key of a request.
+/// The authenticated key of a request, and its tenant's place among the
+/// requests being served (`max_requests_in_flight_per_tenant`), given back
+/// when the handler is done with the key.
 #[derive(Debug, Clone)]
-pub struct Key(pub ApiKey);
+pub struct Key(pub ApiKey, #[allow(dead_code)] Arc<Slot>);
 
 impl Key {
     /// The key's tenant: the only tenant the request may touch.
@@ -78,13 +81,15 @@ impl FromRequestParts<AppState> for Key {
                 let _ = state.auth_failures.check(p);
             }
         })?;
+        // Taken before the quotas: a request refused here counts against none.
+        let place = state.admission.request(&key.tenant)?;
         let slot = parts.extensions.get::<QuotaSlot>();
         match state.quotas.check(&key) {
             Ok(standing) => {
                 if let Some(slot) = slot {
                     *slot.0.lock() = standing;
                 }
-                Ok(Key(key))
+                Ok(Key(key, Arc::new(place)))
             }
             Err(refusal) => {
                 if let Some(slot) = slot {

@@ -37,6 +37,10 @@ pub struct Config {
     /// Connections open at once; default 4,096. One more is answered 503
     /// and closed.
     pub max_connections: usize,
+    /// Requests of one tenant being served at once (from the key's check to
+    /// the answer's start); default 256. One more is answered 429
+    /// `concurrency-limited`, so one tenant cannot hold every worker.
+    pub max_requests_in_flight_per_tenant: usize,
     /// Most events in one `POST /v1/events`; default 10,000.
     pub max_batch_events: usize,
     /// Largest event (canonical encoding), in bytes; default 64 KiB.
@@ -200,6 +204,7 @@ impl Default for Config {
             max_body_bytes_in_flight: 256 << 20,
             max_body_bytes_in_flight_per_tenant: 64 << 20,
             max_connections: 4096,
+            max_requests_in_flight_per_tenant: 256,
             max_batch_events: 10_000,
             max_event_bytes: 64 << 10,
             header_read_timeout_ms: 10_000,
@@ -261,6 +266,7 @@ impl Config {
             ("max_body_bytes", self.max_body_bytes as u64),
             ("max_batch_events", self.max_batch_events as u64),
             ("max_connections", self.max_connections as u64),
+            ("max_requests_in_flight_per_tenant", self.max_requests_in_flight_per_tenant as u64),
             ("max_event_bytes", self.max_event_bytes as u64),
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("request_timeout_ms", self.request_timeout_ms),

@@ -334,6 +334,9 @@ struct ServeArgs {
     /// `text` or `json` (one object per line) [default: text].
     #[arg(long, env = "ANNAL_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormatArg>,
+    /// Requests of one tenant being served at once [default: 256].
+    #[arg(long, env = "ANNAL_MAX_REQUESTS_IN_FLIGHT_PER_TENANT")]
+    max_requests_in_flight_per_tenant: Option<usize>,
     /// Exports streaming at once, all tenants [default: 64].
     #[arg(long, env = "ANNAL_MAX_EXPORTS")]
     max_exports: Option<usize>,
@@ -427,6 +430,7 @@ impl ServeArgs {
             max_body_bytes_in_flight,
             max_body_bytes_in_flight_per_tenant,
             max_connections,
+            max_requests_in_flight_per_tenant,
             max_exports,
             max_exports_per_tenant,
             max_verifications,

@@ -208,3 +208,48 @@ fn annal_keys_create_takes_the_keys_own_limits() {
     let limits = engine.api_key_limits("ws_a", &token.trim()[3..19]).unwrap();
     assert_eq!(limits, annal_engine::KeyLimits { per_second: 5, burst: 0, per_minute: 100, per_month: 100_000 });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_requests_in_flight_are_bounded_and_given_back() {
+    use axum::body::{Body, Bytes};
+    use tower::ServiceExt;
+    let f = Fixture::with(Config { max_requests_in_flight_per_tenant: 2, ..config() });
+    let (a, other) = (f.key("ws_a", &["ingest", "read"]), f.key("ws_b", &["read"]));
+    // Two appends whose bodies never finish arriving hold the tenant's two places.
+    let mut senders = Vec::new();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+        let body = Body::from_stream(tokio_stream_from(rx));
+        let req = axum::http::Request::post("/v1/events")
+            .header("authorization", format!("Bearer {a}"))
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .unwrap();
+        let app = annal_server::app(f.state.clone());
+        held.push(tokio::spawn(async move { app.oneshot(req).await.unwrap().status() }));
+        tx.send(Ok(Bytes::from_static(b"{\"action\":\"a.b\","))).await.unwrap();
+        senders.push(tx);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let r = f.call(get("/v1/events", &a)).await;
+    let p = r.problem(429, "concurrency-limited");
+    assert!(p["detail"].as_str().unwrap().contains("already has 2 requests"), "{p}");
+    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(f.call(get("/v1/events", &other)).await.status, 200, "another tenant is served");
+    // The bodies end (malformed): their places come back.
+    drop(senders);
+    for h in held {
+        assert!(h.await.unwrap().is_client_error());
+    }
+    for _ in 0..3 {
+        assert_eq!(f.call(get("/v1/events", &a)).await.status, 200);
+    }
+}
+
+/// A stream of what `rx` receives.
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
