@@ -261,8 +261,38 @@ fn record(engine: &Engine, tenant: &str, actor: Actor, format: &str, filter: &[(
     }
 }
 
-/// The rows as CSV, header row first, each row written into one line
-/// buffer and that into the body.
+/// Every row of `query`, each written by `encode` into one line buffer and
+/// that into the body, after `header` if any; `rows` counts the lines the
+/// body took. A write fails only once the client went away: the scan then
+/// stops.
+#[allow(clippy::too_many_arguments)]
+fn write_lines(
+    engine: &Engine,
+    tenant: &str,
+    query: &Query,
+    metrics: &Metrics,
+    body: &mut BodyWriter,
+    rows: &mut u64,
+    header: Option<&str>,
+    mut encode: impl FnMut(&RecordRef<'_>, &mut String),
+) -> ApiResult<()> {
+    if header.is_some_and(|h| body.write_all(h.as_bytes()).is_err()) {
+        return Ok(());
+    }
+    let mut line = String::with_capacity(4096);
+    engine.scan(tenant, query, |r| {
+        metrics.exported_rows.fetch_add(1, Ordering::Relaxed);
+        encode(r, &mut line);
+        if body.write_all(line.as_bytes()).is_err() {
+            return ControlFlow::Break(());
+        }
+        *rows += 1;
+        ControlFlow::Continue(())
+    })?;
+    Ok(())
+}
+
+/// The rows as CSV, header row first.
 fn write_csv(
     engine: &Engine,
     tenant: &str,
@@ -271,28 +301,13 @@ fn write_csv(
     body: &mut BodyWriter,
     rows: &mut u64,
 ) -> ApiResult<()> {
-    let mut line = String::with_capacity(4096);
-    let mut header = CsvLine::start(&mut line);
+    let mut header = String::new();
+    let mut w = CsvLine::start(&mut header);
     for c in CSV_COLUMNS {
-        header.text(c);
+        w.text(c);
     }
-    header.end();
-    // A write fails only once the client went away; the scan then stops.
-    if body.write_all(line.as_bytes()).is_err() {
-        return Ok(());
-    }
-    engine.scan(tenant, query, |r| {
-        metrics.exported_rows.fetch_add(1, Ordering::Relaxed);
-        csv_row(r, &mut line);
-        match body.write_all(line.as_bytes()) {
-            Ok(()) => {
-                *rows += 1;
-                ControlFlow::Continue(())
-            }
-            Err(_) => ControlFlow::Break(()),
-        }
-    })?;
-    Ok(())
+    w.end();
+    write_lines(engine, tenant, query, metrics, body, rows, Some(&header), csv_row)
 }
 
 /// The rows as NDJSON, one row a line as `RecordRef::write_json` writes it
@@ -305,21 +320,11 @@ fn write_ndjson(
     body: &mut BodyWriter,
     rows: &mut u64,
 ) -> ApiResult<()> {
-    let mut line = String::with_capacity(2048);
-    engine.scan(tenant, query, |r| {
-        metrics.exported_rows.fetch_add(1, Ordering::Relaxed);
+    write_lines(engine, tenant, query, metrics, body, rows, None, |r, line| {
         line.clear();
-        r.write_json(&mut line);
+        r.write_json(line);
         line.push('\n');
-        match body.write_all(line.as_bytes()) {
-            Ok(()) => {
-                *rows += 1;
-                ControlFlow::Continue(())
-            }
-            Err(_) => ControlFlow::Break(()),
-        }
-    })?;
-    Ok(())
+    })
 }
 
 /// The window of a bundle: seqs (`from_seq`, `to_seq`, inclusive) or
