@@ -237,12 +237,11 @@ pub(super) async fn export(State(state): State<AppState>, key: Key, RawQuery(raw
     let metrics = state.metrics.clone();
     let slot = state.admission.admit(Work::Export, &tenant)?;
     let produce = move |body: &mut BodyWriter| {
-        let mut rows = 0;
-        let written = match format {
-            Format::Csv => write_csv(&engine, &tenant, &query, &metrics, body, &mut rows),
-            _ => write_ndjson(&engine, &tenant, &query, &metrics, body, &mut rows),
+        let (header, encode): (_, fn(&RecordRef<'_>, &mut String)) = match format {
+            Format::Csv => (Some(csv_header()), csv_row),
+            _ => (None, ndjson_row),
         };
-        (written, rows)
+        write_lines(&engine, &tenant, &query, &metrics, body, header.as_deref(), encode)
     };
     stream_blocking(slot, stall, media_type, name, produce, record).await
 }
@@ -262,69 +261,51 @@ fn record(engine: &Engine, tenant: &str, actor: Actor, format: &str, filter: &[(
 }
 
 /// Every row of `query`, each written by `encode` into one line buffer and
-/// that into the body, after `header` if any; `rows` counts the lines the
-/// body took. A write fails only once the client went away: the scan then
-/// stops.
-#[allow(clippy::too_many_arguments)]
+/// that into the body, after `header` if any; with the rows the body took.
+/// A write fails only once the client went away: the scan then stops.
 fn write_lines(
     engine: &Engine,
     tenant: &str,
     query: &Query,
     metrics: &Metrics,
     body: &mut BodyWriter,
-    rows: &mut u64,
     header: Option<&str>,
-    mut encode: impl FnMut(&RecordRef<'_>, &mut String),
-) -> ApiResult<()> {
+    encode: fn(&RecordRef<'_>, &mut String),
+) -> (ApiResult<()>, u64) {
+    let mut rows = 0;
     if header.is_some_and(|h| body.write_all(h.as_bytes()).is_err()) {
-        return Ok(());
+        return (Ok(()), rows);
     }
     let mut line = String::with_capacity(4096);
-    engine.scan(tenant, query, |r| {
+    let scanned = engine.scan(tenant, query, |r| {
         metrics.exported_rows.fetch_add(1, Ordering::Relaxed);
         encode(r, &mut line);
         if body.write_all(line.as_bytes()).is_err() {
             return ControlFlow::Break(());
         }
-        *rows += 1;
+        rows += 1;
         ControlFlow::Continue(())
-    })?;
-    Ok(())
+    });
+    (scanned.map(|_| ()).map_err(ApiError::from), rows)
 }
 
-/// The rows as CSV, header row first.
-fn write_csv(
-    engine: &Engine,
-    tenant: &str,
-    query: &Query,
-    metrics: &Metrics,
-    body: &mut BodyWriter,
-    rows: &mut u64,
-) -> ApiResult<()> {
+/// The CSV header row, [`CSV_COLUMNS`].
+fn csv_header() -> String {
     let mut header = String::new();
     let mut w = CsvLine::start(&mut header);
     for c in CSV_COLUMNS {
         w.text(c);
     }
     w.end();
-    write_lines(engine, tenant, query, metrics, body, rows, Some(&header), csv_row)
+    header
 }
 
-/// The rows as NDJSON, one row a line as `RecordRef::write_json` writes it
-/// (the shape of `Record::to_json`, written from the borrowed row).
-fn write_ndjson(
-    engine: &Engine,
-    tenant: &str,
-    query: &Query,
-    metrics: &Metrics,
-    body: &mut BodyWriter,
-    rows: &mut u64,
-) -> ApiResult<()> {
-    write_lines(engine, tenant, query, metrics, body, rows, None, |r, line| {
-        line.clear();
-        r.write_json(line);
-        line.push('\n');
-    })
+/// One NDJSON line as `RecordRef::write_json` writes a row (the shape of
+/// `Record::to_json`, written from the borrowed row).
+fn ndjson_row(r: &RecordRef<'_>, line: &mut String) {
+    line.clear();
+    r.write_json(line);
+    line.push('\n');
 }
 
 /// The window of a bundle: seqs (`from_seq`, `to_seq`, inclusive) or
