@@ -71,6 +71,8 @@ pub struct Metrics {
     pub query_seconds: Histogram,
     /// Rows streamed by exports.
     pub exported_rows: AtomicU64,
+    /// Client connections open now.
+    pub open_connections: AtomicU64,
     /// Requests answered, by status class.
     requests: Mutex<BTreeMap<u16, u64>>,
     /// Requests refused, by problem slug.
@@ -162,6 +164,7 @@ impl Default for Metrics {
             append_seconds: Histogram::new(SECONDS),
             query_seconds: Histogram::new(SECONDS),
             exported_rows: AtomicU64::new(0),
+            open_connections: AtomicU64::new(0),
             requests: Mutex::new(BTreeMap::new()),
             rejects: Mutex::new(BTreeMap::new()),
             backup: BackupStatus::default(),
@@ -198,6 +201,12 @@ impl Metrics {
             self.appended_events.load(Ordering::Relaxed),
         );
         counter(&mut out, "annal_exported_rows_total", "Rows streamed by exports.", self.exported_rows.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "# HELP annal_open_connections Client connections open now.\n# TYPE annal_open_connections gauge\n\
+             annal_open_connections {}",
+            self.open_connections.load(Ordering::Relaxed)
+        );
         self.batch_size.render(&mut out, "annal_append_batch_events", "Events per accepted POST /v1/events.");
         self.append_seconds.render(
             &mut out,

@@ -1,7 +1,12 @@
 //! Running the router on a socket, and stopping it gracefully.
 //!
 //! Connections are HTTP/1.1, served by hyper with a header-read timeout
-//! (a client that never finishes its headers is dropped). [`serve`] stops
+//! (a client that never finishes its headers is dropped). Each connection
+//! also waits on a [`Hangup`] its requests carry: a download broken off
+//! because its client stopped reading (`http/download.rs`) pulls it, and
+//! the connection is then dropped and reset (`SO_LINGER` 0, unsent bytes
+//! discarded), since hyper alone would keep it open for as long as the
+//! client never reads. [`serve`] stops
 //! accepting when `shutdown` resolves, lets every in-flight request finish
 //! (an append that was handed to the engine completes and is answered) for
 //! up to the configured grace period, and returns; dropping the last
@@ -19,7 +24,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::auth::Peer;
-use crate::http::app;
+use crate::http::{app, Hangup};
 use crate::state::AppState;
 
 /// Serves `state`'s API on `listener` until `shutdown` resolves, then drains.
@@ -52,22 +57,40 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                // A second handle on the socket, to reset it on a hang-up
+                // after hyper's is dropped.
+                let socket = socket2::SockRef::from(&stream).try_clone().ok();
+                let hangup = Hangup::default();
                 // Each request carries the client's address, which failed
-                // authentications are counted by (`auth.rs`).
-                let tagged = tower::ServiceExt::map_request(router.clone(), move |mut r: axum::extract::Request<hyper::body::Incoming>| {
-                    r.extensions_mut().insert(Peer(peer.ip()));
-                    r
-                });
+                // authentications are counted by (`auth.rs`), and the
+                // connection's hang-up.
+                let tagged = {
+                    let hangup = hangup.clone();
+                    tower::ServiceExt::map_request(router.clone(), move |mut r: axum::extract::Request<hyper::body::Incoming>| {
+                        r.extensions_mut().insert(Peer(peer.ip()));
+                        r.extensions_mut().insert(hangup.clone());
+                        r
+                    })
+                };
                 let service = TowerToHyperService::new(tagged);
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(header_timeout)
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
+                let open = OpenConnection::new(&state, permit);
                 tokio::spawn(async move {
-                    let _permit = permit;
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                    let _open = open;
+                    tokio::select! {
+                        ended = conn => if let Err(e) = ended {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        },
+                        () = hangup.wait() => {
+                            if let Some(s) = socket {
+                                let _ = s.set_linger(Some(Duration::ZERO));
+                            }
+                            tracing::debug!(peer = %peer, "connection reset: its download was broken off");
+                        }
                     }
                 });
             }
@@ -81,6 +104,26 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
         tracing::warn!(grace_ms = grace.as_millis() as u64, "requests still running after the grace period; stopping anyway");
     }
     Ok(())
+}
+
+/// A connection being served: holds its `max_connections` permit and is
+/// counted in `annal_open_connections` until dropped.
+struct OpenConnection {
+    state: AppState,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl OpenConnection {
+    fn new(state: &AppState, permit: tokio::sync::OwnedSemaphorePermit) -> OpenConnection {
+        state.metrics.open_connections.fetch_add(1, Ordering::Relaxed);
+        OpenConnection { state: state.clone(), _permit: permit }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.state.metrics.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Answers a connection over `max_connections` with a 503 problem and

@@ -13,6 +13,14 @@
 //! (`export_stall_timeout_ms`) is such a failure: the producer stops and
 //! its thread and admission slot (`admission.rs`) are freed, instead of
 //! waiting for a reader that may never come back.
+//!
+//! Ending the body is not enough to free the connection: hyper asks the
+//! body for its next piece only once the socket can take more, which a
+//! client that never reads never lets happen, so the broken-off body would
+//! sit in a connection held open for as long as the client likes. So a
+//! body that ends broken also pulls the connection's [`Hangup`]: the
+//! server (`serve.rs`) then drops the connection and resets it, its unsent
+//! bytes discarded.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +34,26 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::admission::Slot;
 use crate::error::{ApiError, ApiResult};
+
+/// The connection a request came on, to be reset from the server's side
+/// (`serve.rs` puts one in every request's extensions and waits on it
+/// beside the connection). Requests served in-process, without a socket,
+/// have none.
+#[derive(Debug, Clone, Default)]
+pub struct Hangup(Arc<tokio::sync::Notify>);
+
+impl Hangup {
+    /// Asks for the connection to be reset, now or, if its server is not
+    /// yet waiting, as soon as it does.
+    pub fn hang_up(&self) {
+        self.0.notify_one();
+    }
+
+    /// Resolves once [`Hangup::hang_up`] was called.
+    pub async fn wait(&self) {
+        self.0.notified().await;
+    }
+}
 
 /// Bytes gathered before a piece goes to the body.
 pub const CHUNK_BYTES: usize = 64 * 1024;
@@ -136,10 +164,11 @@ impl Write for BodyWriter {
 /// gets on the same thread after the last piece, with whether the client
 /// gets all of it: that is where an export is recorded. The body ends only
 /// after `done` returns, so a client that has the whole file knows the
-/// export is already in the log.
+/// export is already in the log. A body that ends broken resets the
+/// connection through `hangup` (the module's doc says why).
 pub(super) async fn stream_blocking<T: Send + 'static>(
     slot: Slot,
-    stall: Duration,
+    (stall, hangup): (Duration, Option<Hangup>),
     content_type: &'static str,
     file_name: String,
     produce: impl FnOnce(&mut BodyWriter) -> (ApiResult<()>, T) + Send + 'static,
@@ -162,7 +191,15 @@ pub(super) async fn stream_blocking<T: Send + 'static>(
         let (produced, tally) = produce(&mut body);
         let whole = body.finish(produced);
         done(tally, whole);
+        // Not whole, and not a problem answered instead of the body either:
+        // the client got part of a body that will never end.
+        let broken = !body.whole.load(Ordering::SeqCst);
         drop(body);
+        if broken {
+            if let Some(h) = hangup {
+                h.hang_up();
+            }
+        }
     });
     ready_rx.await.map_err(|e| ApiError::internal(&e))??;
     // Once the producer is gone, a body that is not whole ends with an

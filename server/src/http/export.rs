@@ -29,8 +29,9 @@ use std::sync::atomic::Ordering;
 use annal_engine::{Actor, Engine, ExportRecord, Query, RecordRef, Scopes};
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
+use axum::Extension;
 
-use super::download::{attachment_name, stream_blocking, BodyWriter};
+use super::download::{attachment_name, stream_blocking, BodyWriter, Hangup};
 use super::events::query_from;
 use super::input::{params, whole};
 use crate::admission::Work;
@@ -197,7 +198,12 @@ fn csv_row(r: &RecordRef<'_>, line: &mut String) {
 }
 
 /// `GET /v1/export`.
-pub(super) async fn export(State(state): State<AppState>, key: Key, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+pub(super) async fn export(
+    State(state): State<AppState>,
+    key: Key,
+    hangup: Option<Extension<Hangup>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
     key.require(Scopes::READ)?;
     let pairs = params(raw.as_deref())?;
     let format = match pairs.iter().find(|(k, _)| k == "format").map(|(_, v)| v.as_str()) {
@@ -214,7 +220,7 @@ pub(super) async fn export(State(state): State<AppState>, key: Key, RawQuery(raw
     let (engine, tenant) = (state.engine.clone(), key.tenant().to_string());
     let (ext, media_type) = format.file();
     let name = attachment_name(&tenant, ext);
-    let stall = state.config.export_stall_timeout();
+    let stall = (state.config.export_stall_timeout(), hangup.map(|Extension(h)| h));
     let filter: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "format").cloned().collect();
     let record = {
         let (engine, tenant, actor) = (engine.clone(), tenant.clone(), key.actor());

@@ -39,6 +39,7 @@ use crate::problem::Problem;
 use crate::state::AppState;
 
 pub use console::content_security_policy;
+pub use download::Hangup;
 
 /// The CSV export's header row.
 pub fn export_columns() -> Vec<String> {

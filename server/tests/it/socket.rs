@@ -190,8 +190,8 @@ async fn an_unreadable_row_mid_export_aborts_the_transfer() {
 
 /// One tenant's exports that never read are bounded per tenant, refused
 /// past the bound with 429, and ended after the stall timeout (their
-/// bodies broken off, never ended as if whole); meanwhile another tenant
-/// appends as usual.
+/// bodies broken off, never ended as if whole, and their connections
+/// reset by the server); meanwhile another tenant appends as usual.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_exports_are_bounded_ended_after_the_stall_timeout_and_stall_no_one_else() {
     let config = Config { max_exports_per_tenant: 2, export_stall_timeout_ms: 500, ..config() };
@@ -207,6 +207,7 @@ async fn stalled_exports_are_bounded_ended_after_the_stall_timeout_and_stall_no_
         assert_eq!(r.status, 201);
     }
 
+    let before = open_connections(&client).await;
     // Two exports whose client never reads.
     let request = format!("GET /v1/export?format=csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {reader}\r\n\r\n");
     let stalled: Vec<std::net::TcpStream> = (0..2)
@@ -245,16 +246,31 @@ async fn stalled_exports_are_bounded_ended_after_the_stall_timeout_and_stall_no_
     let complete: Vec<bool> =
         logged["records"].as_array().unwrap().iter().map(|r| r["event"]["metadata"]["complete"].as_bool().unwrap()).collect();
     assert_eq!(complete[..2], [false, false], "{logged}");
-    // A stalled body was broken off: its chunked encoding never ends.
+    // Their connections were reset by the server, though their clients
+    // still have not read a byte: nothing of them is left open.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while open_connections(&client).await > before {
+        assert!(std::time::Instant::now() < deadline, "the stalled exports' connections were left open");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // A stalled body was broken off: whatever of it arrived, its chunked
+    // encoding never ends.
     for mut s in stalled {
         s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
         let mut got = Vec::new();
         let _ = s.read_to_end(&mut got);
-        assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got[..got.len().min(200)]));
+        assert!(got.is_empty() || got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got[..got.len().min(200)]));
         assert!(!got.ends_with(b"\r\n0\r\n\r\n"), "a stalled export must not end as if whole");
     }
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
+}
+
+/// The server's `annal_open_connections` gauge.
+async fn open_connections(client: &HttpClient) -> u64 {
+    let m = text(&client.send(Req { token: None, ..get("/metrics", "") }).await.unwrap().body);
+    let line = m.lines().find(|l| l.starts_with("annal_open_connections ")).expect("the gauge");
+    line["annal_open_connections ".len()..].parse().unwrap()
 }
 
 /// Bodies are counted against the budget of bytes in flight at their
