@@ -15,6 +15,17 @@
 //! ended after `export_stall_timeout_ms` (`http/download.rs`), which frees
 //! its slot.
 //!
+//! Reads that are quick but still leave the async workers for RocksDB (a
+//! page, one row, the overview, action names, checkpoints: [`Work::Read`])
+//! are bounded the same way (`max_reads`, `max_reads_per_tenant`). Together
+//! these bounds are what reads can take of the blocking pool: the config
+//! refuses `max_exports + max_verifications + max_reads` above
+//! `config::READ_THREADS`, so at least 64 of the pool's 512 threads are
+//! always left for appends. That is how appends get threads of their own:
+//! a separate pool would cost each append two more thread hand-offs (the
+//! wake-ups issue 13 took out of the append path), where a reserved share
+//! of the one pool costs nothing.
+//!
 //! Request bodies are bounded the same way, by bytes ([`BodyBudget`]), and
 //! so is how many requests of one tenant are being served at once
 //! (`max_requests_in_flight_per_tenant`, [`Admission::request`], taken
@@ -107,6 +118,9 @@ pub enum Work {
     /// `GET /v1/verify` (with or without `trusted`) and `POST
     /// /v1/checkpoints`, which verifies the rows since the last checkpoint.
     Verify,
+    /// A page of `GET /v1/events`, `GET /v1/events/{seq}`, `GET
+    /// /v1/overview`, `GET /v1/actions`, `GET /v1/checkpoints[/latest]`.
+    Read,
 }
 
 impl Work {
@@ -114,6 +128,7 @@ impl Work {
         match self {
             Work::Export => "exports",
             Work::Verify => "verifications",
+            Work::Read => "reads",
         }
     }
 }
@@ -123,6 +138,7 @@ impl Work {
 pub struct Admission {
     exports: Arc<Ledger>,
     verifications: Arc<Ledger>,
+    reads: Arc<Ledger>,
     requests: Arc<Ledger>,
 }
 
@@ -143,6 +159,7 @@ impl Admission {
         Admission {
             exports: Ledger::new(config.max_exports, config.max_exports_per_tenant),
             verifications: Ledger::new(config.max_verifications, config.max_verifications_per_tenant),
+            reads: Ledger::new(config.max_reads, config.max_reads_per_tenant),
             // Overall, connections bound requests already (HTTP/1: one at a time each).
             requests: Ledger::new(usize::MAX, config.max_requests_in_flight_per_tenant),
         }
@@ -154,6 +171,7 @@ impl Admission {
         let ledger = match work {
             Work::Export => &self.exports,
             Work::Verify => &self.verifications,
+            Work::Read => &self.reads,
         };
         ledger.take(tenant, 1).map(Slot).map_err(|full| match full {
             Full::Tenant(n) => {
@@ -227,10 +245,35 @@ mod tests {
         let _third = a.admit(Work::Export, "t2").unwrap();
         let e = a.admit(Work::Export, "t2").unwrap_err();
         assert!(e.detail.contains("the server"), "{}", e.detail);
-        // Verifications are bounded apart.
+        // Verifications and reads are bounded apart.
         let _v = a.admit(Work::Verify, "t1").unwrap();
+        let _r = a.admit(Work::Read, "t1").unwrap();
         drop(first);
         let _again = a.admit(Work::Export, "t2").unwrap();
+    }
+
+    #[test]
+    fn reads_are_bounded_per_tenant_and_overall() {
+        let a = Admission::new(&Config { max_reads: 3, max_reads_per_tenant: 2, ..Config::default() });
+        let (_r1, _r2) = (a.admit(Work::Read, "t1").unwrap(), a.admit(Work::Read, "t1").unwrap());
+        let e = a.admit(Work::Read, "t1").unwrap_err();
+        assert!(e.detail.contains("this tenant already runs 2 reads"), "{}", e.detail);
+        let _r3 = a.admit(Work::Read, "t2").unwrap();
+        assert!(a.admit(Work::Read, "t2").unwrap_err().detail.contains("the server already runs 3 reads"));
+        // Exports have their own bound.
+        let _e = a.admit(Work::Export, "t2").unwrap();
+    }
+
+    #[test]
+    fn reads_of_every_kind_cannot_take_the_threads_kept_for_appends() {
+        use crate::config::READ_THREADS;
+        let d = Config::default();
+        assert!(d.max_exports + d.max_verifications + d.max_reads <= READ_THREADS);
+        let e = Config { max_reads: READ_THREADS, ..Config::default() }.check().unwrap_err().to_string();
+        assert!(e.contains("max_exports + max_verifications + max_reads") && e.contains("kept for appends"), "{e}");
+        let fits = READ_THREADS - d.max_exports - d.max_verifications;
+        Config { max_reads: fits, ..Config::default() }.check().unwrap();
+        assert!(Config { max_reads: fits + 1, ..Config::default() }.check().is_err());
     }
 
     #[test]

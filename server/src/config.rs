@@ -12,6 +12,17 @@ use std::time::Duration;
 use annal_engine::Durability;
 use serde::Deserialize;
 
+/// Threads of the server runtime's blocking pool: where exports stream,
+/// verifications run and reads and large appends leave the async workers
+/// (`http/reply.rs`).
+pub const BLOCKING_THREADS: usize = 512;
+
+/// How many of [`BLOCKING_THREADS`] reads of every kind together may hold:
+/// `max_exports + max_verifications + max_reads` must not pass it, so at
+/// least 64 threads are always left for appends, which are never refused
+/// for want of one.
+pub const READ_THREADS: usize = BLOCKING_THREADS - 64;
+
 /// Everything `annal serve` can be told. Every field states its default.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -91,6 +102,15 @@ pub struct Config {
     pub max_verifications: usize,
     /// Verifications of one tenant running at once; default 1.
     pub max_verifications_per_tenant: usize,
+    /// Reads (a page of `GET /v1/events`, one row, the overview, action
+    /// names, checkpoints) running at once, over all tenants; default 256.
+    /// With `max_exports` and `max_verifications` it is what reads may take
+    /// of the server's blocking threads; their sum may be at most
+    /// [`READ_THREADS`], so the rest of the pool is always there for
+    /// appends (`admission.rs`).
+    pub max_reads: usize,
+    /// Reads of one tenant running at once; default 32.
+    pub max_reads_per_tenant: usize,
     /// An export whose client has read nothing for this long, in ms, is
     /// ended (its connection reset) and its thread freed; default 30,000.
     pub export_stall_timeout_ms: u64,
@@ -223,6 +243,8 @@ impl Default for Config {
             max_exports_per_tenant: 4,
             max_verifications: 8,
             max_verifications_per_tenant: 1,
+            max_reads: 256,
+            max_reads_per_tenant: 32,
             export_stall_timeout_ms: 30_000,
             shutdown_grace_ms: 30_000,
             histogram_max_rows: 1_000_000,
@@ -274,6 +296,8 @@ impl Config {
             ("max_exports_per_tenant", self.max_exports_per_tenant as u64),
             ("max_verifications", self.max_verifications as u64),
             ("max_verifications_per_tenant", self.max_verifications_per_tenant as u64),
+            ("max_reads", self.max_reads as u64),
+            ("max_reads_per_tenant", self.max_reads_per_tenant as u64),
             ("export_stall_timeout_ms", self.export_stall_timeout_ms),
             ("histogram_max_rows", self.histogram_max_rows),
             ("usage_flush_secs", self.usage_flush_secs),
@@ -282,6 +306,14 @@ impl Config {
             if v == 0 {
                 anyhow::bail!("{name} must be at least 1");
             }
+        }
+        let readers = self.max_exports.saturating_add(self.max_verifications).saturating_add(self.max_reads);
+        if readers > READ_THREADS {
+            anyhow::bail!(
+                "max_exports + max_verifications + max_reads is {readers}, more than {READ_THREADS}: of the server's \
+                 {BLOCKING_THREADS} blocking threads, {} are kept for appends",
+                BLOCKING_THREADS - READ_THREADS
+            );
         }
         if self.max_body_bytes_in_flight < self.max_body_bytes {
             anyhow::bail!("max_body_bytes_in_flight must be at least max_body_bytes");

@@ -349,6 +349,12 @@ struct ServeArgs {
     /// Verifications of one tenant running at once [default: 1].
     #[arg(long, env = "ANNAL_MAX_VERIFICATIONS_PER_TENANT")]
     max_verifications_per_tenant: Option<usize>,
+    /// Reads (pages, rows, overview, actions, checkpoints) running at once, all tenants [default: 256].
+    #[arg(long, env = "ANNAL_MAX_READS")]
+    max_reads: Option<usize>,
+    /// Reads of one tenant running at once [default: 32].
+    #[arg(long, env = "ANNAL_MAX_READS_PER_TENANT")]
+    max_reads_per_tenant: Option<usize>,
     /// An export whose client reads nothing for this many ms is ended [default: 30000].
     #[arg(long, env = "ANNAL_EXPORT_STALL_TIMEOUT_MS")]
     export_stall_timeout_ms: Option<u64>,
@@ -435,6 +441,8 @@ impl ServeArgs {
             max_exports_per_tenant,
             max_verifications,
             max_verifications_per_tenant,
+            max_reads,
+            max_reads_per_tenant,
             export_stall_timeout_ms,
             histogram_max_rows,
             console_frame_ancestors,

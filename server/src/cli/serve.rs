@@ -77,7 +77,8 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
     };
     let write_failed = Arc::new(AtomicBool::new(false));
     let (watched, flag) = (engine.clone(), Arc::clone(&write_failed));
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().max_blocking_threads(crate::config::BLOCKING_THREADS).enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -13,7 +13,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::input::{params, whole};
-use super::reply::{blocking, json};
+use super::reply::{blocking, json, read};
 use crate::admission::Work;
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
@@ -36,7 +36,7 @@ pub(super) async fn public_key(State(state): State<AppState>, key: Key) -> ApiRe
 pub(super) async fn latest(State(state): State<AppState>, key: Key) -> ApiResult<Response> {
     key.require(Scopes::READ)?;
     let (engine, tenant) = (state.engine.clone(), key.tenant().to_string());
-    match blocking(move || engine.latest_checkpoint(&tenant).map_err(ApiError::from)).await? {
+    match read(&state, key.tenant(), move || engine.latest_checkpoint(&tenant).map_err(ApiError::from)).await? {
         Some(cp) => Ok(json(StatusCode::OK, cp.to_json())),
         None => Err(ApiError::new(Problem::NotFound, "the tenant has no checkpoint yet")),
     }
@@ -81,7 +81,7 @@ pub(super) async fn list(State(state): State<AppState>, key: Key, RawQuery(raw):
         return Err(ApiError::bad_param("to_seq", "must not be below `from_seq` (both are inclusive)"));
     }
     let (engine, tenant) = (state.engine.clone(), key.tenant().to_string());
-    let list = blocking(move || match engine.checkpoints(&tenant, from, to, limit) {
+    let list = read(&state, key.tenant(), move || match engine.checkpoints(&tenant, from, to, limit) {
         Err(annal_engine::Error::UnknownTenant) => Ok(Vec::new()),
         other => other.map_err(ApiError::from),
     })

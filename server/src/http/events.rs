@@ -30,7 +30,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::input::{malformed_json, params, read_body, read_ndjson_body};
-use super::reply::{blocking, json_text};
+use super::reply::{blocking, json_text, read};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult, IndexedError};
 use crate::problem::Problem;
@@ -342,7 +342,7 @@ pub(super) async fn list(State(state): State<AppState>, key: Key, RawQuery(raw):
     let engine = state.engine.clone();
     let tenant = key.tenant().to_string();
     let start = Instant::now();
-    let body = blocking(move || {
+    let body = read(&state, key.tenant(), move || {
         // Each row is written as JSON text straight from the bytes read
         // (`RecordRef::write_json`): neither an owned copy of the row nor a
         // `Value` tree of it, which together were most of a page's time.
@@ -388,7 +388,7 @@ pub(super) async fn get_one(State(state): State<AppState>, key: Key, Path(seq): 
         seq.parse().ok().filter(|s| *s > 0).ok_or_else(|| ApiError::bad_param("seq", "must be a whole number from 1"))?;
     let engine = state.engine.clone();
     let tenant = key.tenant().to_string();
-    match blocking(move || engine.get(&tenant, seq).map_err(ApiError::from)).await? {
+    match read(&state, key.tenant(), move || engine.get(&tenant, seq).map_err(ApiError::from)).await? {
         Some(r) => {
             let mut text = String::with_capacity(1024);
             r.write_json(&mut text);

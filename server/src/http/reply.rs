@@ -4,7 +4,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::admission::Work;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 /// Runs engine work that may block (a read waiting for RocksDB, a large
 /// body parsed and prepared) without stalling the threads that drive
@@ -22,6 +24,22 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T>
         tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(&e))?,
     }
+}
+
+/// [`blocking`] for a read of `tenant`, within the read bounds
+/// (`admission.rs`: reads never take the threads kept for appends); 429
+/// `concurrency-limited` past them.
+pub(crate) async fn read<T: Send + 'static>(
+    state: &AppState,
+    tenant: &str,
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let slot = state.admission.admit(Work::Read, tenant)?;
+    blocking(move || {
+        let _slot = slot;
+        f()
+    })
+    .await
 }
 
 /// `status` with a JSON body.

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::events::query_from;
 use super::input::{params, whole};
-use super::reply::{blocking, json};
+use super::reply::{blocking, json, read};
 use super::retention::status_json;
 use crate::admission::Work;
 use crate::auth::Key;
@@ -40,7 +40,7 @@ fn rfc3339(ns: u64) -> String {
 pub(super) async fn overview(State(state): State<AppState>, key: Key) -> ApiResult<Response> {
     key.require(Scopes::READ)?;
     let (engine, tenant) = (state.engine.clone(), key.tenant().to_string());
-    let (head, retention, checkpoint) = blocking(move || {
+    let (head, retention, checkpoint) = read(&state, key.tenant(), move || {
         let unknown_is = |e: Error| if matches!(e, Error::UnknownTenant) { Ok(()) } else { Err(ApiError::from(e)) };
         let head = match engine.head(&tenant) {
             Ok(h) => Some(h),
@@ -91,7 +91,7 @@ pub(super) async fn actions(State(state): State<AppState>, key: Key, RawQuery(ra
         }
     }
     let (engine, tenant) = (state.engine.clone(), key.tenant().to_string());
-    let (names, complete) = blocking(move || match engine.action_names(&tenant, &prefix, limit) {
+    let (names, complete) = read(&state, key.tenant(), move || match engine.action_names(&tenant, &prefix, limit) {
         Err(Error::UnknownTenant) => Ok((Vec::new(), true)),
         other => other.map_err(ApiError::from),
     })
