@@ -393,6 +393,16 @@ impl Engine {
         self.checkpoints.due(policy)
     }
 
+    /// Verifies `tenant`'s chain from its latest signed checkpoint to its
+    /// head, instead of from seq 1: the cost is the rows since the
+    /// checkpoint. The rows before it are not read again (a change to one is
+    /// found only by [`Engine::verify`] of the whole chain). Returns the
+    /// checkpoint resumed from, `None` when there was none to resume from
+    /// and the whole chain was verified.
+    pub fn verify_since_checkpoint(&self, tenant: &str) -> Result<(Option<Checkpoint>, VerifyOutcome)> {
+        self.checkpoints.verify_since_latest(tenant)
+    }
+
     /// Checks that the store still holds the chain `trusted` signed and
     /// extends it; with `required_key`, the checkpoint must be signed by
     /// that public key. See [`TrustedFailure`](crate::TrustedFailure) for

@@ -73,6 +73,10 @@ pub enum BreakReason {
     /// An `annal.retention.purged` row disagrees with the retention anchor:
     /// it records a deletion beyond the anchor, or ending at it with another head.
     AnchorMismatch,
+    /// The row at a signed checkpoint's seq is gone or no longer holds the
+    /// head the checkpoint signed (a verification resumed from it,
+    /// `Engine::verify_since_checkpoint`).
+    CheckpointMismatch,
 }
 
 impl std::fmt::Display for BreakReason {
@@ -87,6 +91,9 @@ impl std::fmt::Display for BreakReason {
             BreakReason::HeadEntryMismatch => write!(f, "the chain head entry disagrees with the last row"),
             BreakReason::AnchorMismatch => {
                 write!(f, "an annal.retention.purged row disagrees with the retention anchor")
+            }
+            BreakReason::CheckpointMismatch => {
+                write!(f, "the row at the latest checkpoint's seq is gone or no longer holds the head the checkpoint signed")
             }
         }
     }

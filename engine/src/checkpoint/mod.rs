@@ -192,6 +192,38 @@ impl Checkpointer {
         Ok(rotated)
     }
 
+    /// Verifies `tenant`'s chain from its latest checkpoint to its head:
+    /// the rows after the checkpoint are verified as
+    /// [`crate::Engine::verify`] does, linked from the head the checkpoint
+    /// signed, which the row at its seq must still hold. Returns the
+    /// checkpoint resumed from, or `None` when the whole chain was verified
+    /// instead: there is no checkpoint, retention deleted its row, or it is
+    /// not validly signed by this engine's key (a damaged checkpoint is no
+    /// place to resume from).
+    ///
+    /// What this does not do is re-verify the rows up to the checkpoint:
+    /// they were verified when it was signed, and a later change to one of
+    /// them is found only by a full verification. It is the cheap question
+    /// "is everything since the last signature intact and linked to it",
+    /// whose cost is the rows since, not the chain's length.
+    pub fn verify_since_latest(&self, tenant: &str) -> Result<(Option<Checkpoint>, VerifyOutcome)> {
+        let n = self.core.number(tenant)?;
+        let floor = reads::anchor(&self.core.store, n)?.map_or(0, |a| a.seq);
+        let ours = |cp: &Checkpoint| self.signer.as_ref().is_none_or(|s| s.public_key() == cp.public_key);
+        let usable = self.latest(tenant)?.filter(|cp| cp.seq > floor && cp.signature_valid() && ours(cp));
+        let Some(cp) = usable else {
+            return Ok((None, verify::verify(&self.core.store, tenant, n, .., &mut |_| {})?));
+        };
+        let broken = |reason| VerifyOutcome::Broken(verify::ChainBreak { seq: cp.seq, reason, verified: 0 });
+        let outcome = match self.core.get(tenant, cp.seq) {
+            Ok(Some(r)) if r.head == cp.head => verify::verify(&self.core.store, tenant, n, cp.seq + 1.., &mut |_| {})?,
+            Ok(Some(_)) | Ok(None) => broken(verify::BreakReason::CheckpointMismatch),
+            Err(Error::Corrupt(why)) => broken(verify::BreakReason::Undecodable(why)),
+            Err(e) => return Err(e),
+        };
+        Ok((Some(cp), outcome))
+    }
+
     /// The most recent stored checkpoint of `tenant`, if any.
     pub fn latest(&self, tenant: &str) -> Result<Option<Checkpoint>> {
         let n = self.core.number(tenant)?;

@@ -285,3 +285,75 @@ fn another_key_is_refused_until_rotated_on_purpose_and_the_rotation_is_a_row() {
     drop(with(2).open().unwrap());
     assert!(matches!(with(1).open().map(drop), Err(annal_engine::Error::SigningKeyMismatch { .. })));
 }
+
+/// Changes row `seq` of the store's first tenant in place, with the engine closed.
+fn rewrite_row(dir: &Path, seq: u64, f: impl FnOnce(&mut annal_engine::record::StoredRecord)) {
+    let raw = annal_engine::RawStore::open(dir).unwrap();
+    let mut k = 1u64.to_be_bytes().to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    let (_, v) = raw.entries(annal_engine::Cf::Records).unwrap().into_iter().find(|(kk, _)| *kk == k).unwrap();
+    let mut rec = annal_engine::record::StoredRecord::decode(&v).unwrap();
+    f(&mut rec);
+    raw.put(annal_engine::Cf::Records, &k, &rec.encode()).unwrap();
+}
+
+/// A verification resumed from the latest checkpoint verifies the rows
+/// after it, linked from the head it signed: damage after the checkpoint
+/// is found, a row at its seq that no longer holds the signed head is
+/// found, and damage before it is not (what a full verification is for);
+/// without a checkpoint the whole chain is verified.
+#[test]
+fn a_verification_resumes_from_the_latest_checkpoint() {
+    use annal_engine::{BreakReason, VerifyOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let broken = |o: VerifyOutcome| match o {
+        VerifyOutcome::Broken(b) => (b.seq, b.reason),
+        VerifyOutcome::Intact(r) => panic!("damage not found: {r:?}"),
+    };
+    {
+        let engine = open(dir.path(), &clock);
+        append(&engine, "t", 100);
+        let (since, outcome) = engine.verify_since_checkpoint("t").unwrap();
+        assert!(since.is_none(), "no checkpoint yet: the whole chain");
+        let VerifyOutcome::Intact(r) = outcome else { panic!("intact") };
+        assert_eq!((r.first_seq, r.count), (1, 100));
+        let cp = engine.checkpoint("t").unwrap();
+        assert_eq!(cp.seq, 100);
+        append(&engine, "t", 50);
+        let (since, outcome) = engine.verify_since_checkpoint("t").unwrap();
+        assert_eq!(since.as_ref(), Some(&cp));
+        let VerifyOutcome::Intact(r) = outcome else { panic!("intact") };
+        assert_eq!((r.first_seq, r.last_seq, r.count), (101, 150, 50));
+        assert_eq!(r.head, engine.head("t").unwrap().head);
+    }
+    let edit = |r: &mut annal_engine::record::StoredRecord| {
+        let mut ev = annal_engine::record::decode_event(&r.event).unwrap();
+        ev.actor_id = "someone_else".into();
+        r.event = annal_engine::record::encode_event(&ev);
+    };
+    // A row after the checkpoint.
+    rewrite_row(dir.path(), 120, edit);
+    assert_eq!(broken(open(dir.path(), &clock).verify_since_checkpoint("t").unwrap().1), (120, BreakReason::LeafMismatch));
+    // A row before it: the resumed verification does not read it again;
+    // the full one names it.
+    let other = tempfile::tempdir().unwrap();
+    {
+        let engine = open(other.path(), &clock);
+        append(&engine, "t", 100);
+        engine.checkpoint("t").unwrap();
+        append(&engine, "t", 10);
+    }
+    rewrite_row(other.path(), 40, edit);
+    {
+        let engine = open(other.path(), &clock);
+        assert!(engine.verify_since_checkpoint("t").unwrap().1.is_intact());
+        assert_eq!(broken(engine.verify("t", ..).unwrap()), (40, BreakReason::LeafMismatch));
+    }
+    // The row at the checkpoint's seq with another head.
+    rewrite_row(other.path(), 100, |r| r.head = annal_engine::chain::leaf_hash(b"another head"));
+    assert_eq!(
+        broken(open(other.path(), &clock).verify_since_checkpoint("t").unwrap().1),
+        (100, BreakReason::CheckpointMismatch)
+    );
+}

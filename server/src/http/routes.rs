@@ -151,11 +151,15 @@ pub const ROUTES: &[Route] = &[
         handler: |m| on(m, verify::verify),
         doc: Operation {
             summary:
-                "Verify the tenant's chain, or the inclusive range from_seq..=to_seq; with trusted, against a kept checkpoint",
+                "Verify the tenant's chain, or the inclusive range from_seq..=to_seq, or since its latest checkpoint; with trusted, against a kept checkpoint",
             scope: Some("read"),
             params: &[&[
                 q("from_seq", "first seq, default 1"),
                 q("to_seq", "last seq, default the head"),
+                q(
+                    "since",
+                    "`checkpoint`: verify only the rows after the latest signed checkpoint, linked from the head it signed",
+                ),
                 q(
                     "trusted",
                     "a checkpoint's JSON as kept outside the store: proves the store still holds and extends the chain it signed",
