@@ -9,7 +9,9 @@
 //! (`max_exports`, `max_exports_per_tenant`, `max_verifications`,
 //! `max_verifications_per_tenant`), and a request over a bound is refused
 //! at once with 429 `concurrency-limited` and `Retry-After`, never queued:
-//! a queue would hold the same resources. The slot is held by a [`Slot`]
+//! a queue would hold the same resources. (Request bodies are the
+//! exception: one waits up to [`BODY_WAIT`] for its share, which holds no
+//! byte and no thread; [`BodyBudget::take_waiting`] says why.) The slot is held by a [`Slot`]
 //! that the work carries to its thread and releases when dropped, the work
 //! finished, failed or panicked. An export whose client stops reading is
 //! ended after `export_stall_timeout_ms` (`http/download.rs`), which frees
@@ -196,6 +198,12 @@ impl Admission {
     }
 }
 
+/// How long a body waits for its share of the budget before it is refused.
+pub const BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often a waiting body looks again.
+const BODY_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// The bytes of request bodies held at once, over all tenants and per
 /// tenant (`max_body_bytes_in_flight`, `max_body_bytes_in_flight_per_tenant`):
 /// without the second, one tenant's large bodies could take the whole
@@ -211,6 +219,28 @@ impl BodyBudget {
     /// The budget of `config`.
     pub fn new(config: &Config) -> BodyBudget {
         BodyBudget(Ledger::new(config.max_body_bytes_in_flight, config.max_body_bytes_in_flight_per_tenant))
+    }
+
+    /// `bytes` of the budget for a body of `tenant`, waiting up to
+    /// [`BODY_WAIT`] for it to come back, or 503 with `Retry-After` when
+    /// the tenant's or the server's share is still spent then.
+    ///
+    /// The wait holds no body byte (nothing is read before the share is
+    /// taken) and no thread, only the connection and the request's place
+    /// among its tenant's requests in flight. Refusing at once instead
+    /// would turn a client that retries without pause into thousands of
+    /// connections a second (each an accept, a header parse, an answer,
+    /// and a close that frees whatever the client already pushed into the
+    /// socket), all work the server does for nothing while other tenants
+    /// wait; a client that waits is served as soon as there is room.
+    pub async fn take_waiting(&self, tenant: &str, bytes: usize) -> Result<BodyShare, ApiError> {
+        let deadline = tokio::time::Instant::now() + BODY_WAIT;
+        loop {
+            match self.take(tenant, bytes) {
+                Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(BODY_WAIT_STEP).await,
+                taken => return taken,
+            }
+        }
     }
 
     /// `bytes` of the budget for a body of `tenant`, or 503 with

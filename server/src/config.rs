@@ -38,13 +38,22 @@ pub struct Config {
     /// Bytes of request bodies the server holds at once, over all requests
     /// (each counted at its `Content-Length`, or at `max_body_bytes` when it
     /// has none, from before it is read until it is parsed and handed to the
-    /// engine); default 256 MiB. A body that does not fit is refused with
-    /// 503 and `Retry-After` before a byte of it is read, so memory stays
-    /// bounded whatever many clients send at once.
+    /// engine); default 256 MiB. A body that does not fit waits up to a
+    /// second for room, then is refused with 503 and `Retry-After`, before
+    /// a byte of it is read, so memory stays bounded whatever many clients
+    /// send at once.
     pub max_body_bytes_in_flight: usize,
     /// The same, for one tenant's requests; default 64 MiB, so that one
     /// tenant's bodies cannot take the whole budget.
     pub max_body_bytes_in_flight_per_tenant: usize,
+    /// Bytes a second one tenant's request bodies are read at, over all
+    /// its requests, after a burst of `max_body_bytes`; default 64 MiB. A
+    /// tenant that sends faster is read more slowly (its clients wait, TCP
+    /// holding the rest), never refused: one tenant's uploads cannot take
+    /// the server's CPU from the others' appends. 64 MiB a second is some
+    /// 140,000 events of 470 bytes, more than one server of two cores
+    /// appends; raise it on larger machines. 0 turns it off.
+    pub tenant_body_bytes_per_sec: u64,
     /// Connections open at once; default 4,096. One more is answered 503
     /// and closed.
     pub max_connections: usize,
@@ -223,6 +232,7 @@ impl Default for Config {
             max_body_bytes: 16 << 20,
             max_body_bytes_in_flight: 256 << 20,
             max_body_bytes_in_flight_per_tenant: 64 << 20,
+            tenant_body_bytes_per_sec: 64 << 20,
             max_connections: 4096,
             max_requests_in_flight_per_tenant: 256,
             max_batch_events: 10_000,

@@ -349,6 +349,9 @@ struct ServeArgs {
     /// Verifications of one tenant running at once [default: 1].
     #[arg(long, env = "ANNAL_MAX_VERIFICATIONS_PER_TENANT")]
     max_verifications_per_tenant: Option<usize>,
+    /// Bytes a second one tenant's request bodies are read at; 0 for no pace [default: 67108864].
+    #[arg(long, env = "ANNAL_TENANT_BODY_BYTES_PER_SEC")]
+    tenant_body_bytes_per_sec: Option<u64>,
     /// Reads (pages, rows, overview, actions, checkpoints) running at once, all tenants [default: 256].
     #[arg(long, env = "ANNAL_MAX_READS")]
     max_reads: Option<usize>,
@@ -443,6 +446,7 @@ impl ServeArgs {
             max_verifications_per_tenant,
             max_reads,
             max_reads_per_tenant,
+            tenant_body_bytes_per_sec,
             export_stall_timeout_ms,
             histogram_max_rows,
             console_frame_ancestors,

@@ -1,13 +1,15 @@
 //! Token buckets: per api key and per tenant for requests (`quota.rs`
-//! decides each one's rate), and per client address for failed
-//! authentications (`auth_failures_per_minute`).
+//! decides each one's rate), per client address for failed
+//! authentications (`auth_failures_per_minute`), and per tenant for the
+//! bytes of request bodies (`tenant_body_bytes_per_sec`, a pace: reading
+//! waits, nothing is refused).
 //!
 //! The buckets live in memory, in one map behind a blocking mutex: it is
 //! held only for the arithmetic of one check and nothing awaits under it.
 //! A restart refills every bucket.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -55,6 +57,31 @@ impl RateLimiter {
         self.check_at_with(key, Instant::now(), rate, burst)
     }
 
+    /// Takes `amount` tokens from `key`'s bucket, into debt if need be, and
+    /// says how long until the debt is paid back (zero when there was
+    /// none): a pace to keep rather than a refusal, for bytes read.
+    pub fn pace(&self, key: &str, amount: f64) -> Duration {
+        self.pace_at(key, amount, Instant::now())
+    }
+
+    fn pace_at(&self, key: &str, amount: f64, now: Instant) -> Duration {
+        if self.rate <= 0.0 {
+            return Duration::ZERO;
+        }
+        let mut buckets = self.buckets.lock();
+        let (tokens, last) = match buckets.get_mut(key) {
+            Some(b) => b,
+            None => buckets.entry(key.to_string()).or_insert((self.burst, now)),
+        };
+        *tokens = (*tokens + now.saturating_duration_since(*last).as_secs_f64() * self.rate).min(self.burst) - amount;
+        *last = now;
+        if *tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-*tokens / self.rate)
+        }
+    }
+
     fn check_at(&self, key: &str, now: Instant) -> Result<(), u64> {
         self.check_at_with(key, now, self.rate, self.burst)
     }
@@ -83,7 +110,18 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    #[test]
+    fn a_pace_lets_the_burst_through_then_says_how_long_the_debt_takes() {
+        let r = RateLimiter::new(1000.0, 4000.0);
+        let t0 = Instant::now();
+        assert_eq!(r.pace_at("t", 4000.0, t0), Duration::ZERO, "the burst at once");
+        assert_eq!(r.pace_at("t", 500.0, t0), Duration::from_millis(500));
+        assert_eq!(r.pace_at("u", 500.0, t0), Duration::ZERO, "buckets are per tenant");
+        // Half a second later the debt is paid; the next 1000 wait a second.
+        assert_eq!(r.pace_at("t", 1000.0, t0 + Duration::from_millis(500)), Duration::from_secs(1));
+        assert_eq!(RateLimiter::new(0.0, 1.0).pace_at("t", 1e12, t0), Duration::ZERO, "rate 0: no pace");
+    }
 
     #[test]
     fn bucket_allows_the_burst_then_refills_at_the_rate() {

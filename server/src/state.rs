@@ -31,6 +31,9 @@ pub struct AppState {
     /// The bytes of request bodies that may be held at once, overall and
     /// per tenant.
     pub body_budget: Arc<BodyBudget>,
+    /// The pace each tenant's request bodies are read at
+    /// (`tenant_body_bytes_per_sec`, a burst of `max_body_bytes`).
+    pub body_pace: Arc<RateLimiter>,
     /// The backup directory, when the server has one (`backup_dir`).
     pub backups: Option<Backups>,
     /// Set when shutdown begins: `/readyz` then answers 503 so a load
@@ -56,6 +59,7 @@ impl AppState {
             )),
             admission: Arc::new(Admission::new(&config)),
             body_budget: Arc::new(BodyBudget::new(&config)),
+            body_pace: Arc::new(RateLimiter::new(config.tenant_body_bytes_per_sec as f64, config.max_body_bytes as f64)),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             draining: Arc::new(AtomicBool::new(false)),

@@ -66,8 +66,9 @@ async fn read_counting(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::new(Problem::BodyTooLarge, format!("the request body exceeds {limit} bytes")));
     }
-    let share = state.body_budget.take(tenant, declared.map_or(limit, |n| n as usize).max(1))?;
-    let read = collect(body, limit, declared.map_or(0, |n| n as usize), max_lines);
+    let share = state.body_budget.take_waiting(tenant, declared.map_or(limit, |n| n as usize).max(1)).await?;
+    let pace = |n: usize| state.body_pace.pace(tenant, n as f64);
+    let read = collect(body, limit, declared.map_or(0, |n| n as usize), max_lines, pace);
     let bytes = match tokio::time::timeout(state.config.request_timeout(), read).await {
         Err(_) => return Err(ApiError::new(Problem::RequestTimeout, "the request body did not arrive in time")),
         Ok(r) => r?,
@@ -102,14 +103,27 @@ impl LineCount {
 
 /// The body's bytes: 413 `body-too-large` past `limit` bytes, 413
 /// `batch-too-large` past `max_lines` lines that hold something, each as
-/// soon as it shows; `expected` sizes the buffer.
-async fn collect(body: Body, limit: usize, expected: usize, max_lines: Option<usize>) -> ApiResult<Bytes> {
+/// soon as it shows; `expected` sizes the buffer. `pace` says, for each
+/// piece read, how long to wait before reading on (the tenant's body
+/// rate, `tenant_body_bytes_per_sec`): a tenant that sends faster is read
+/// more slowly, and TCP holds the rest of its body in its client.
+async fn collect(
+    body: Body,
+    limit: usize,
+    expected: usize,
+    max_lines: Option<usize>,
+    pace: impl Fn(usize) -> std::time::Duration,
+) -> ApiResult<Bytes> {
     use futures_util::StreamExt;
     let mut stream = body.into_data_stream();
     let mut buf = Vec::with_capacity(expected.min(limit));
     let mut count = LineCount::default();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| ApiError::new(Problem::UnreadableBody, "the request body could not be read"))?;
+        let wait = pace(chunk.len());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
         if buf.len() + chunk.len() > limit {
             return Err(ApiError::new(Problem::BodyTooLarge, format!("the request body exceeds {limit} bytes")));
         }
