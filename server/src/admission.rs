@@ -121,7 +121,8 @@ pub enum Work {
     /// /v1/checkpoints`, which verifies the rows since the last checkpoint.
     Verify,
     /// A page of `GET /v1/events`, `GET /v1/events/{seq}`, `GET
-    /// /v1/overview`, `GET /v1/actions`, `GET /v1/checkpoints[/latest]`.
+    /// /v1/overview`, `GET /v1/actions`, `GET /v1/checkpoints[/latest]`,
+    /// `GET /v1/redaction`, `GET /v1/retention`.
     Read,
 }
 

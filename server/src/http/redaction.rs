@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::input::read_body;
-use super::reply::{blocking, json};
+use super::reply::{blocking, json, read};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
 use crate::problem::Problem;
@@ -20,7 +20,8 @@ use crate::state::AppState;
 /// `GET /v1/redaction`: `{version, policy}`.
 pub(super) async fn get_policy(State(state): State<AppState>, key: Key) -> ApiResult<Response> {
     key.require(Scopes::ADMIN)?;
-    let (version, policy) = state.engine.policy(key.tenant())?;
+    let (engine, tenant) = (state.engine.clone(), key.tenant().to_string());
+    let (version, policy) = read(&state, key.tenant(), move || engine.policy(&tenant).map_err(ApiError::from)).await?;
     Ok(json(StatusCode::OK, json!({"version": version, "policy": policy.to_json()})))
 }
 

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::input::{json_body, read_body};
-use super::reply::{blocking, json};
+use super::reply::{blocking, json, read};
 use crate::auth::Key;
 use crate::error::{ApiError, ApiResult};
 use crate::problem::Problem;
@@ -50,11 +50,15 @@ pub(super) fn status_json(s: &RetentionStatus) -> Value {
 /// rows yet is on the default tier, without hold or anchor.
 pub(super) async fn get_retention(State(state): State<AppState>, key: Key) -> ApiResult<Response> {
     key.require(Scopes::ADMIN)?;
-    let status = match state.engine.retention(key.tenant()) {
-        Ok(s) => s,
-        Err(annal_engine::Error::UnknownTenant) => RetentionStatus { retention: Retention::default(), hold: None, anchor: None },
-        Err(e) => return Err(e.into()),
-    };
+    let (engine, tenant) = (state.engine.clone(), key.tenant().to_string());
+    let status = read(&state, key.tenant(), move || match engine.retention(&tenant) {
+        Ok(s) => Ok(s),
+        Err(annal_engine::Error::UnknownTenant) => {
+            Ok(RetentionStatus { retention: Retention::default(), hold: None, anchor: None })
+        }
+        Err(e) => Err(e.into()),
+    })
+    .await?;
     Ok(json(StatusCode::OK, status_json(&status)))
 }
 
