@@ -112,7 +112,8 @@ pub struct Config {
     /// Verifications of one tenant running at once; default 1.
     pub max_verifications_per_tenant: usize,
     /// Reads (a page of `GET /v1/events`, one row, the overview, action
-    /// names, checkpoints) running at once, over all tenants; default 256.
+    /// names, checkpoints, the redaction policy, the retention) running at
+    /// once, over all tenants; default 256.
     /// With `max_exports` and `max_verifications` it is what reads may take
     /// of the server's blocking threads; their sum may be at most
     /// [`READ_THREADS`], so the rest of the pool is always there for
