@@ -4,9 +4,9 @@
 //! (a client that never finishes its headers is dropped). Each connection
 //! also waits on a [`Hangup`] its requests carry: a download broken off
 //! because its client stopped reading (`http/download.rs`) pulls it, and
-//! the connection is then dropped and reset (`SO_LINGER` 0, unsent bytes
-//! discarded), since hyper alone would keep it open for as long as the
-//! client never reads. [`serve`] stops
+//! the connection is then dropped and its socket reset ([`Socket`]:
+//! `SO_LINGER` 0, unsent bytes discarded), since hyper alone would keep it
+//! open for as long as the client never reads. [`serve`] stops
 //! accepting when `shutdown` resolves, lets every in-flight request finish
 //! (an append that was handed to the engine completes and is answered) for
 //! up to the configured grace period, and returns; dropping the last
@@ -14,8 +14,10 @@
 //! and syncs the WAL.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -57,9 +59,6 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                // A second handle on the socket, to reset it on a hang-up
-                // after hyper's is dropped.
-                let socket = socket2::SockRef::from(&stream).try_clone().ok();
                 let hangup = Hangup::default();
                 // Each request carries the client's address, which failed
                 // authentications are counted by (`auth.rs`), and the
@@ -76,7 +75,7 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(header_timeout)
-                    .serve_connection(TokioIo::new(stream), service);
+                    .serve_connection(TokioIo::new(Socket { stream, hangup: hangup.clone() }), service);
                 let conn = graceful.watch(conn);
                 let open = OpenConnection::new(&state, permit);
                 tokio::spawn(async move {
@@ -85,12 +84,9 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
                         ended = conn => if let Err(e) = ended {
                             tracing::debug!(error = %e, "connection ended with an error");
                         },
-                        () = hangup.wait() => {
-                            if let Some(s) = socket {
-                                let _ = s.set_linger(Some(Duration::ZERO));
-                            }
-                            tracing::debug!(peer = %peer, "connection reset: its download was broken off");
-                        }
+                        // Dropping the connection drops its socket, which a
+                        // pulled hang-up resets.
+                        () = hangup.wait() => tracing::debug!(peer = %peer, "connection reset: its download was broken off"),
                     }
                 });
             }
@@ -104,6 +100,55 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
         tracing::warn!(grace_ms = grace.as_millis() as u64, "requests still running after the grace period; stopping anyway");
     }
     Ok(())
+}
+
+/// A connection's socket, as hyper reads and writes it: closed when
+/// dropped, or reset if its [`Hangup`] was pulled (`SO_LINGER` 0, so the
+/// bytes a client that stopped reading left unsent are discarded and the
+/// socket freed at once instead of lingering).
+struct Socket {
+    stream: tokio::net::TcpStream,
+    hangup: Hangup,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if self.hangup.pulled() {
+            let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Socket {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Socket {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 /// A connection being served: holds its `max_connections` permit and is

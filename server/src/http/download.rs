@@ -40,18 +40,32 @@ use crate::error::{ApiError, ApiResult};
 /// beside the connection). Requests served in-process, without a socket,
 /// have none.
 #[derive(Debug, Clone, Default)]
-pub struct Hangup(Arc<tokio::sync::Notify>);
+pub struct Hangup(Arc<HangupState>);
+
+#[derive(Debug, Default)]
+struct HangupState {
+    /// Wakes the connection's task.
+    asked: tokio::sync::Notify,
+    /// Tells its socket, when dropped, to reset rather than close.
+    pulled: AtomicBool,
+}
 
 impl Hangup {
     /// Asks for the connection to be reset, now or, if its server is not
     /// yet waiting, as soon as it does.
     pub fn hang_up(&self) {
-        self.0.notify_one();
+        self.0.pulled.store(true, Ordering::SeqCst);
+        self.0.asked.notify_one();
+    }
+
+    /// Whether [`Hangup::hang_up`] was called.
+    pub fn pulled(&self) -> bool {
+        self.0.pulled.load(Ordering::SeqCst)
     }
 
     /// Resolves once [`Hangup::hang_up`] was called.
     pub async fn wait(&self) {
-        self.0.notified().await;
+        self.0.asked.notified().await;
     }
 }
 
