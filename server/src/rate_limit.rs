@@ -42,8 +42,8 @@ impl RateLimiter {
         }
         let now = Instant::now();
         let buckets = self.buckets.lock();
-        let Some((tokens, last)) = buckets.get(key) else { return Ok(()) };
-        let tokens = (tokens + now.saturating_duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        let Some(mut bucket) = buckets.get(key).copied() else { return Ok(()) };
+        let tokens = *refilled(&mut bucket, now, self.rate, self.burst);
         if tokens >= 1.0 {
             Ok(())
         } else {
@@ -69,12 +69,12 @@ impl RateLimiter {
             return Duration::ZERO;
         }
         let mut buckets = self.buckets.lock();
-        let (tokens, last) = match buckets.get_mut(key) {
+        let bucket = match buckets.get_mut(key) {
             Some(b) => b,
             None => buckets.entry(key.to_string()).or_insert((self.burst, now)),
         };
-        *tokens = (*tokens + now.saturating_duration_since(*last).as_secs_f64() * self.rate).min(self.burst) - amount;
-        *last = now;
+        let tokens = refilled(bucket, now, self.rate, self.burst);
+        *tokens -= amount;
         if *tokens >= 0.0 {
             Duration::ZERO
         } else {
@@ -91,13 +91,11 @@ impl RateLimiter {
             return Ok(());
         }
         let mut buckets = self.buckets.lock();
-        let (tokens, last) = match buckets.get_mut(key) {
+        let bucket = match buckets.get_mut(key) {
             Some(b) => b,
             None => buckets.entry(key.to_string()).or_insert((burst, now)),
         };
-        let elapsed = now.saturating_duration_since(*last).as_secs_f64();
-        *tokens = (*tokens + elapsed * rate).min(burst);
-        *last = now;
+        let tokens = refilled(bucket, now, rate, burst);
         if *tokens >= 1.0 {
             *tokens -= 1.0;
             Ok(())
@@ -105,6 +103,15 @@ impl RateLimiter {
             Err(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
         }
     }
+}
+
+/// A bucket's tokens, refilled at `rate` up to `burst` for the time since
+/// they were last counted, and counted now.
+fn refilled(bucket: &mut (f64, Instant), now: Instant, rate: f64, burst: f64) -> &mut f64 {
+    let (tokens, last) = bucket;
+    *tokens = (*tokens + now.saturating_duration_since(*last).as_secs_f64() * rate).min(burst);
+    *last = now;
+    tokens
 }
 
 #[cfg(test)]
