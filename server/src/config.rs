@@ -51,8 +51,9 @@ pub struct Config {
     /// tenant that sends faster is read more slowly (its clients wait, TCP
     /// holding the rest), never refused: one tenant's uploads cannot take
     /// the server's CPU from the others' appends. 64 MiB a second is some
-    /// 140,000 events of 470 bytes, more than one server of two cores
-    /// appends; raise it on larger machines. 0 turns it off.
+    /// 140,000 events of 470 bytes, close to what a server of two cores
+    /// appends over all its tenants (docs/BENCHMARKS.md); raise it on
+    /// larger machines. 0 turns it off.
     pub tenant_body_bytes_per_sec: u64,
     /// Connections open at once; default 4,096. One more is answered 503
     /// and closed.
