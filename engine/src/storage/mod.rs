@@ -24,6 +24,10 @@ use crate::error::{Error, Result};
 
 pub use backup::BackupInfo;
 
+/// Memtable size of the column families of small, scattered entries (see
+/// `Store::open`); the others keep RocksDB's 64 MB.
+const SMALL_WRITE_BUFFER: usize = 8 << 20;
+
 /// The column families annal keeps. docs/FORMAT.md gives each one's key and value layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -171,6 +175,17 @@ impl Store {
                 table.set_pin_l0_filter_and_index_blocks_in_cache(true);
             }
             o.set_block_based_table_factory(&table);
+            // Index postings, idempotency keys and chain heads are small
+            // entries, each inserted at its own place in the key space (a
+            // record goes right after its tenant's previous one, which the
+            // skip list finds at once). In a 64 MB memtable of them the skip
+            // list holds most of a million entries, and an insert's search
+            // misses the CPU's cache at every level: 15% of the server's CPU
+            // at batch 64 (docs/BENCHMARKS.md). 8 MB keeps an eighth of the
+            // entries, mostly in the cache; the flushes are small.
+            if matches!(cf, Cf::Index | Cf::Idempotency | Cf::Heads) {
+                o.set_write_buffer_size(SMALL_WRITE_BUFFER);
+            }
             // The newest rows, in L0 and L1, are rewritten soon: compaction
             // merges them down. Compressing them would cost CPU on every
             // flush for bytes that do not stay; the levels below hold the
