@@ -280,7 +280,11 @@ pub(super) async fn append(State(state): State<AppState>, key: Key, headers: Hea
 }
 
 /// Bodies up to this size are parsed and prepared on the connection's thread.
-const INLINE_BODY_BYTES: usize = 16 * 1024;
+/// 64 KiB is about 140 corpus events, under a millisecond of CPU; the
+/// `block_in_place` hand-over (two thread switches) cost a batch of 64
+/// (30 KB) about a tenth of the server's throughput when the limit was
+/// 16 KiB (docs/BENCHMARKS.md). Larger bodies still leave the worker.
+const INLINE_BODY_BYTES: usize = 64 * 1024;
 
 /// Parameters of `GET /v1/events` besides the filters.
 pub(super) const PAGE_PARAMS: [&str; 3] = ["limit", "cursor", "explain"];
