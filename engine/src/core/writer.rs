@@ -13,9 +13,10 @@
 //! appends to one tenant can never race. While the committer thread writes
 //! and syncs one group, the writer stages the next from the requests that
 //! queued up meanwhile: the more concurrent writers, the larger the groups,
-//! the fewer syncs per row, and staging overlaps the disk. A small group
-//! staged while nothing is in flight (single appends at a moderate rate) is
-//! written by the writer itself, sparing two thread wake-ups a request.
+//! the fewer syncs per row, and staging overlaps the disk. While nothing
+//! is in flight, a small group, or one with no next arriving behind it, is
+//! written by the writer itself, sparing two thread wake-ups (see
+//! `Writer::run`).
 //!
 //! **Invariants.** A receipt is sent only after the batch holding its row
 //! returned from a (synced) write, by whichever thread wrote it. The
@@ -155,8 +156,15 @@ impl WriteQueue {
         let (tx, rx) = mpsc::sync_channel(depth);
         let poisoned = Arc::new(Poison::default());
         let (store, durability) = (context.store.clone(), context.durability);
-        let writer =
-            Writer { context, tenants, next_tenant, rx, poisoned: Arc::clone(&poisoned), in_flight_idempotency: HashMap::new() };
+        let writer = Writer {
+            context,
+            tenants,
+            next_tenant,
+            rx,
+            poisoned: Arc::clone(&poisoned),
+            in_flight_idempotency: HashMap::new(),
+            waiting: None,
+        };
         let thread = std::thread::Builder::new().name("annal-writer".into()).spawn(move || writer.run())?;
         Ok(WriteQueue { tx: Some(tx), thread: Some(thread), poisoned, store, durability })
     }
@@ -207,6 +215,11 @@ impl Drop for WriteQueue {
     }
 }
 
+/// Groups of at most this many events are written by the writer itself
+/// when no group is in flight, whatever is waiting (see `Writer::run`):
+/// staging them is too short to be worth overlapping.
+const INLINE_GROUP_EVENTS: usize = 64;
+
 struct Writer {
     context: WriterContext,
     tenants: HashMap<String, TenantState>,
@@ -216,11 +229,10 @@ struct Writer {
     /// Idempotency entries of the group the committer may still be writing:
     /// not yet readable from the store, already binding.
     in_flight_idempotency: HashMap<(u64, String), Receipt>,
+    /// A request that arrived while the last group was staged: the next
+    /// group's first (see `run`).
+    waiting: Option<Request>,
 }
-
-/// Groups of at most this many events are written by the writer itself
-/// when no group is in flight (see `Writer::run`).
-const INLINE_GROUP_EVENTS: usize = 64;
 
 /// The committer: writes staged groups in order, then publishes and replies;
 /// `done` is called after each group.
@@ -337,13 +349,18 @@ impl Writer {
     /// committer poisons the engine and fails that group and every later one,
     /// so nothing built on a lost group can land.
     ///
-    /// A small group staged while no group is in flight is written by this
-    /// thread itself: there is nothing to overlap it with, and handing it
-    /// over costs two thread wake-ups (to the committer and back), more
-    /// than staging the next few requests takes once it returns. The order
-    /// and the guarantees are the same: `in_flight` counts the groups handed
-    /// over and not yet done, and only at zero is every earlier group
-    /// written.
+    /// While no group is in flight, a group is written by this thread
+    /// itself when it is small or when no request arrived while it was
+    /// staged: handing it over costs two thread wake-ups (to the committer
+    /// and back) and a cache gone cold on another thread, and then there
+    /// is nothing, or little, to stage while it is written. Clients that
+    /// each wait for their answer before sending again (a service's few
+    /// connections) are all in one group, so their groups are written
+    /// here; a large group with the next arriving behind it is handed
+    /// over, and the next is staged while it is written. The order
+    /// and the guarantees are the same: `in_flight` counts the groups
+    /// handed over and not yet done, and only at zero is every earlier
+    /// group written.
     fn run(mut self) {
         // The committer borrows a context of its own: staging needs `self`
         // mutably meanwhile.
@@ -365,7 +382,8 @@ impl Writer {
                 return;
             }
             while let Some(commit) = self.next_group(&shared) {
-                if commit.events <= INLINE_GROUP_EVENTS && in_flight.load(Ordering::Acquire) == 0 {
+                let alone = commit.events <= INLINE_GROUP_EVENTS || self.waiting.is_none();
+                if alone && in_flight.load(Ordering::Acquire) == 0 {
                     commit_one(&shared, &poisoned, commit);
                     continue;
                 }
@@ -380,7 +398,10 @@ impl Writer {
     /// Waits for requests, gathers a group and stages it; `None` once the
     /// engine is closed.
     fn next_group<'s>(&mut self, shared: &'s WriterContext) -> Option<Commit<'s>> {
-        let first = self.rx.recv().ok()?;
+        let first = match self.waiting.take() {
+            Some(r) => r,
+            None => self.rx.recv().ok()?,
+        };
         let mut events = first.events.len();
         let mut requests = vec![first];
         while events < shared.max_group_events {
@@ -392,7 +413,11 @@ impl Writer {
                 Err(_) => break,
             }
         }
-        Some(self.stage_group(shared, requests, events))
+        let commit = self.stage_group(shared, requests, events);
+        // Whether the next group has begun to arrive: the first request of
+        // it, taken now and staged first next time (see `run`).
+        self.waiting = self.rx.try_recv().ok();
+        Some(commit)
     }
 
     fn stage_group<'s>(&mut self, shared: &'s WriterContext, requests: Vec<Request>, events: usize) -> Commit<'s> {
