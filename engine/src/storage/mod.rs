@@ -186,6 +186,14 @@ impl Store {
             if matches!(cf, Cf::Index | Cf::Idempotency | Cf::Heads) {
                 o.set_write_buffer_size(SMALL_WRITE_BUFFER);
             }
+            // The writer looks up every idempotency key it is given, and
+            // almost every one is new: a bloom filter over the memtable's
+            // keys answers those misses without searching its skip list
+            // (7% of the writer thread's CPU at batch 64).
+            if *cf == Cf::Idempotency {
+                o.set_memtable_prefix_bloom_ratio(0.1);
+                o.set_memtable_whole_key_filtering(true);
+            }
             // The newest rows, in L0 and L1, are rewritten soon: compaction
             // merges them down. Compressing them would cost CPU on every
             // flush for bytes that do not stay; the levels below hold the
