@@ -180,8 +180,8 @@ impl Store {
             // record goes right after its tenant's previous one, which the
             // skip list finds at once). In a 64 MB memtable of them the skip
             // list holds most of a million entries, and an insert's search
-            // misses the CPU's cache at every level: 15% of the server's CPU
-            // at batch 64 (docs/BENCHMARKS.md). 8 MB keeps an eighth of the
+            // misses the CPU's cache at every level: a sixth of the server's
+            // CPU at batch 64 (docs/BENCHMARKS.md). 8 MB keeps an eighth of the
             // entries, mostly in the cache; the flushes are small.
             if matches!(cf, Cf::Index | Cf::Idempotency | Cf::Heads) {
                 o.set_write_buffer_size(SMALL_WRITE_BUFFER);
