@@ -40,6 +40,10 @@
 //!
 //! Run: `cargo bench -p annal-benches --bench stages` (100,000 events;
 //! `ANNAL_STAGE_EVENTS` changes it). Under `cargo test` it runs 2,000 once.
+//! 100,000 events are a third of a second of in-process ingest, over before
+//! compaction has much to do, so its CPU an event is the short-run figure;
+//! `ANNAL_STAGE_EVENTS=2000000` (about two and a half minutes) gives the
+//! steady state, compaction included as it runs (docs/BENCHMARKS.md).
 
 use std::time::{Duration, Instant};
 
