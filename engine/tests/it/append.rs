@@ -175,10 +175,11 @@ fn concurrent_writers_get_contiguous_seqs_and_a_valid_chain() {
     assert!(engine.verify("shared", ..).unwrap().is_intact());
 }
 
-/// Groups of at most 64 events are written by the writer itself when none
-/// is in flight, larger ones by the committer: mixed sizes from many
-/// threads take both ways in turn, and the chain must come out whole and
-/// in order either way.
+/// While none is in flight, a group of at most 64 events, or one with no
+/// request arriving behind it, is written by the writer itself; a larger
+/// one with the next arriving is handed to the committer. Mixed sizes from
+/// many threads take both ways in turn (about sixty hand-overs in a run of
+/// this test), and the chain must come out whole and in order either way.
 #[test]
 fn small_and_large_groups_written_by_either_thread_keep_one_ordered_chain() {
     let (_d, engine, _c) = store();
