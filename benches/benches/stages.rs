@@ -44,6 +44,10 @@
 //! compaction has much to do, so its CPU an event is the short-run figure;
 //! `ANNAL_STAGE_EVENTS=2000000` (about two and a half minutes) gives the
 //! steady state, compaction included as it runs (docs/BENCHMARKS.md).
+//! `ANNAL_STAGE_ONLY_INGEST=1` runs the in-process ingest alone (about 25 s
+//! at 2,000,000 events), and prints `ingest starts` on stderr when the
+//! timed part begins, for a profiler to attach; `ANNAL_STAGE_KEEP=1` keeps
+//! its store and prints where.
 
 use std::time::{Duration, Instant};
 
@@ -136,6 +140,8 @@ fn ingest(n: usize) -> (f64, f64) {
     let engine = engine(dir.path(), Durability::Sync, Policy::default());
     let streams: Vec<Vec<Event>> =
         (0..WRITERS).map(|w| annal_benches::corpus_events(&format!("ws_ingest_{w}"), n / WRITERS)).collect();
+    // A profiler attaches after this line: the corpus is built by then.
+    eprintln!("ingest starts");
     let wall = Instant::now();
     let (_, cpu) = timed(ClockId::ProcessCPUTime, || {
         std::thread::scope(|s| {
@@ -150,6 +156,11 @@ fn ingest(n: usize) -> (f64, f64) {
         });
     });
     let wall = wall.elapsed();
+    drop(engine);
+    // The store's files and RocksDB's LOG (its compaction statistics), to read afterwards.
+    if std::env::var("ANNAL_STAGE_KEEP").is_ok() {
+        eprintln!("kept {}", dir.keep().display());
+    }
     let events = (n / WRITERS * WRITERS) as f64;
     (events / wall.as_secs_f64(), cpu.as_secs_f64() * 1e6 / events)
 }
@@ -158,6 +169,11 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let n: usize =
         std::env::var("ANNAL_STAGE_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(if full { 100_000 } else { 2_000 });
+    if std::env::var("ANNAL_STAGE_ONLY_INGEST").is_ok() {
+        let (rate, cpu) = ingest(n);
+        println!("in-process ingest: {rate:.0} events/s, {cpu:.2} µs of CPU an event");
+        return;
+    }
     let lines: Vec<Vec<u8>> = annal_testdata::events_for_tenant(annal_testdata::DEFAULT_SEED, "ws_stage", n)
         .into_iter()
         .map(|v| v.to_string().into_bytes())

@@ -28,6 +28,10 @@ pub use backup::BackupInfo;
 /// `Store::open`); the others keep RocksDB's 64 MB.
 const SMALL_WRITE_BUFFER: usize = 8 << 20;
 
+/// The WAL files kept alive before RocksDB flushes the column families
+/// that still need the oldest of them (see `Store::open`).
+const MAX_TOTAL_WAL_BYTES: u64 = 256 << 20;
+
 /// The column families annal keeps. docs/FORMAT.md gives each one's key and value layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -122,6 +126,24 @@ pub(crate) struct Store {
     db: std::sync::Arc<DB>,
 }
 
+/// Whether files in `dir` can be opened with O_DIRECT: tried on a probe
+/// file, removed at once. Some file systems (tmpfs before Linux 6.6, some
+/// FUSE and network ones) refuse the flag with EINVAL.
+#[cfg(target_os = "linux")]
+fn direct_io_supported(dir: &Path) -> bool {
+    use rustix::fs::{Mode, OFlags};
+    let probe = dir.join(".direct-io-probe");
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::DIRECT | OFlags::CLOEXEC;
+    let ok = rustix::fs::open(&probe, flags, Mode::from_bits_truncate(0o600)).is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
+#[cfg(not(target_os = "linux"))]
+fn direct_io_supported(_dir: &Path) -> bool {
+    false
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("path", &self.db.path()).finish()
@@ -157,6 +179,22 @@ impl Store {
         // they go, rather than a whole file at its end: one large sync
         // stalls the WAL's small ones behind it.
         db_opts.set_bytes_per_sync(1 << 20);
+        // A WAL file can be deleted or reused only once every column family
+        // with writes in it has flushed them. The small families (heads,
+        // tenants, meta) fill their memtables rarely, so by RocksDB's default
+        // (four times the sum of every memtable) about a gigabyte of WAL
+        // stayed alive after 2,000,000 events: every new WAL was a new file
+        // instead of a recycled one, and opening the store replayed all of
+        // it (1.0 s against 0.3 s at this bound, docs/BENCHMARKS.md). Past
+        // this bound RocksDB flushes the families holding the oldest WAL.
+        db_opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
+        // Flushes and compactions write their files with O_DIRECT: a
+        // buffered write copies every byte into the page cache first, and
+        // that copy was a fifth of an ingesting process's CPU once
+        // compaction ran (docs/BENCHMARKS.md). Reads stay buffered. Only
+        // where the file system takes O_DIRECT: on one that refuses it,
+        // every flush would fail and the store would stop taking writes.
+        db_opts.set_use_direct_io_for_flush_and_compaction(direct_io_supported(path));
         let cache = rocksdb::Cache::new_lru_cache(opts.block_cache_bytes);
         let cfs = Cf::ALL.iter().map(|cf| {
             let mut o = Options::default();
@@ -487,6 +525,52 @@ mod tests {
             assert_eq!(store.get(Cf::Idempotency, &key(7, "retry-1")).unwrap(), None, "flushed: {flushed}");
             assert_eq!(store.get(Cf::Idempotency, &key(8, "retry-1")).unwrap().as_deref(), Some(&b"other"[..]));
             store.flush_all().unwrap();
+        }
+    }
+
+    /// Flushes and compactions write with O_DIRECT only where the data
+    /// directory's file system takes it, and either way every row written
+    /// comes back after a flush, a compaction to the last level and a
+    /// reopen. Run on the temporary directory's file system and, where the
+    /// machine has one, on the tmpfs of `/dev/shm` (which refuses O_DIRECT
+    /// before Linux 6.6). The probe leaves no file behind.
+    #[test]
+    fn flushed_and_compacted_rows_read_back_whether_or_not_the_file_system_takes_o_direct() {
+        let mut dirs = vec![tempfile::tempdir().unwrap()];
+        if let Ok(shm) = tempfile::tempdir_in("/dev/shm") {
+            dirs.push(shm);
+        }
+        assert!(!direct_io_supported(Path::new("/nonexistent/annal-store")), "a probe that fails reads as refused");
+        let value = |i: u32| vec![(i % 251) as u8; 4096];
+        for dir in &dirs {
+            let direct = {
+                let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+                for chunk in (0..2_000u32).collect::<Vec<_>>().chunks(500) {
+                    let mut b = store.batch();
+                    for &i in chunk {
+                        b.put(Cf::Records, &crate::format::keys::record(1, u64::from(i)), &value(i));
+                    }
+                    store.write(b, false).unwrap();
+                }
+                store.flush_all().unwrap();
+                store.compact_range(Cf::Records, &[0; 16], &[0xff; 16]);
+                // What RocksDB took, from the options file it writes at open.
+                let options = std::fs::read_dir(dir.path())
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("OPTIONS-"))
+                    .max()
+                    .unwrap();
+                let text = std::fs::read_to_string(options).unwrap();
+                text.contains("use_direct_io_for_flush_and_compaction=true")
+            };
+            assert_eq!(direct, direct_io_supported(dir.path()), "{}", dir.path().display());
+            assert!(!dir.path().join(".direct-io-probe").exists());
+            let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+            for i in 0..2_000u32 {
+                let got = store.get(Cf::Records, &crate::format::keys::record(1, u64::from(i))).unwrap();
+                assert_eq!(got, Some(value(i)), "row {i} in {} (direct I/O: {direct})", dir.path().display());
+            }
         }
     }
 }
