@@ -25,7 +25,7 @@ use crate::core::prepare::PreparedEvent;
 use crate::core::reads::RecordIter;
 use crate::core::Core;
 use crate::error::{Error, Result};
-use crate::event::{Actor, Event, Limits};
+use crate::event::{Actor, AsBorrowedEvent, Event, Limits};
 use crate::format::apikey::{ApiKey, Scopes};
 use crate::format::record::{ChainHead, Receipt, Record, RecordRef};
 use crate::format::tenant::check_client_tenant;
@@ -71,7 +71,7 @@ impl Engine {
     /// from many threads to spread the work. A prepared event can be appended
     /// to `tenant` only, and only while its policy is unchanged
     /// ([`Error::PolicyChanged`] asks to prepare again).
-    pub fn prepare(&self, tenant: &str, event: &Event) -> Result<PreparedEvent> {
+    pub fn prepare(&self, tenant: &str, event: &impl AsBorrowedEvent) -> Result<PreparedEvent> {
         self.core.prepare(tenant, event)
     }
 
@@ -95,7 +95,7 @@ impl Engine {
     pub fn append_then(
         &self,
         tenant: &str,
-        events: &[Event],
+        events: &[impl AsBorrowedEvent],
         done: impl FnOnce(Result<Vec<Receipt>>) + Send + 'static,
     ) -> Result<()> {
         self.core.append_then(tenant, events, Box::new(done))

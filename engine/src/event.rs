@@ -184,29 +184,7 @@ impl Event {
     /// `serde_json::Value` tree in between (only `diff` and `metadata`, which
     /// hold any JSON, become one); this is the ingest path.
     pub fn from_json_slice(bytes: &[u8]) -> Result<Event, FieldError> {
-        let malformed =
-            |e: &serde_json::Error| FieldError::new("", format!("malformed JSON: {}", crate::error::describe_json_error(e)));
-        // serde would also accept a struct written as a JSON array of its
-        // fields in order; an event and its nested records are objects only.
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-                Ok(_) => FieldError::new("", "an event must be a JSON object"),
-                Err(e) => malformed(&e),
-            });
-        }
-        // Events are almost always valid: parse without tracking the path,
-        // which costs on every field, and only to name the field of an
-        // error parse again with it.
-        if let Ok(event) = serde_json::from_slice::<Event>(bytes) {
-            return Ok(event);
-        }
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let event = serde_path_to_error::deserialize(&mut de).map_err(|e| match e.inner().classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => malformed(e.inner()),
-            _ => crate::error::path_error(e),
-        })?;
-        de.end().map_err(|e| malformed(&e))?;
-        Ok(event)
+        from_json(bytes)
     }
 
     /// Like [`Event::from_json_slice`] for an already parsed JSON value.
@@ -215,6 +193,213 @@ impl Event {
             return Err(FieldError::new("", "an event must be a JSON object"));
         }
         serde_path_to_error::deserialize(value).map_err(crate::error::path_error)
+    }
+
+    /// Checks every limit and produces the canonical stored form.
+    pub fn validate(&self, limits: &Limits) -> Result<EventRecord, FieldError> {
+        self.as_borrowed().validate(limits)
+    }
+
+    /// This event as an [`BorrowedEvent`] borrowing every field: how the append
+    /// path reads an owned event.
+    pub fn as_borrowed(&self) -> BorrowedEvent<'_> {
+        let a = &self.actor;
+        BorrowedEvent {
+            action: Cow::Borrowed(&self.action),
+            actor: BorrowedActor {
+                kind: a.kind,
+                id: Cow::Borrowed(&a.id),
+                name: b(&a.name),
+                email: b(&a.email),
+                on_behalf_of: b(&a.on_behalf_of),
+            },
+            occurred_at: b(&self.occurred_at),
+            session_id: b(&self.session_id),
+            target: self.target.as_ref().map(|t| BorrowedTarget {
+                kind: Cow::Borrowed(&t.kind),
+                id: Cow::Borrowed(&t.id),
+                name: b(&t.name),
+            }),
+            outcome: self.outcome,
+            ip: b(&self.ip),
+            user_agent: b(&self.user_agent),
+            input_hash: b(&self.input_hash),
+            output_hash: b(&self.output_hash),
+            key_ref: b(&self.key_ref),
+            diff: self.diff.as_ref().map(Cow::Borrowed),
+            metadata: self.metadata.as_ref().map(Cow::Borrowed),
+            idempotency_key: b(&self.idempotency_key),
+        }
+    }
+}
+
+/// An [`Event`] whose strings borrow from the JSON it was parsed from
+/// where they can (a string with an escape is copied): what the server
+/// parses a request body into, so that an append allocates no string per
+/// field only to copy it into the stored form and free it. It takes exactly
+/// the JSON [`Event`] takes, with the same errors; [`BorrowedEvent::into_owned`]
+/// gives the [`Event`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, bound(deserialize = "'de: 'a"))]
+pub struct BorrowedEvent<'a> {
+    /// [`Event::action`].
+    #[serde(deserialize_with = "text_field")]
+    pub action: Cow<'a, str>,
+    /// [`Event::actor`].
+    #[serde(deserialize_with = "object")]
+    pub actor: BorrowedActor<'a>,
+    /// [`Event::occurred_at`].
+    #[serde(default, deserialize_with = "optional_text_field")]
+    pub occurred_at: Option<Cow<'a, str>>,
+    /// [`Event::session_id`].
+    #[serde(default, deserialize_with = "optional_text_field")]
+    pub session_id: Option<Cow<'a, str>>,
+    /// [`Event::target`].
+    #[serde(default, deserialize_with = "optional_object")]
+    pub target: Option<BorrowedTarget<'a>>,
+    /// [`Event::outcome`].
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    /// [`Event::ip`].
+    #[serde(default, deserialize_with = "optional_text_field")]
+    pub ip: Option<Cow<'a, str>>,
+    /// [`Event::user_agent`].
+    #[serde(default, deserialize_with = "optional_text_field")]
+    pub user_agent: Option<Cow<'a, str>>,
+    /// [`Event::input_hash`].
+    #[serde(default, deserialize_with = "optional_text_field")]
+    pub input_hash: Option<Cow<'a, str>>,
+    /// [`Event::output_hash`].
+    #[serde(default, deserialize_with = "optional_text_field")]
+    pub output_hash: Option<Cow<'a, str>>,
+    /// [`Event::key_ref`].
+    #[serde(default, deserialize_with = "optional_text_field")]
+    pub key_ref: Option<Cow<'a, str>>,
+    /// [`Event::diff`].
+    #[serde(default)]
+    pub diff: Option<Cow<'a, Value>>,
+    /// [`Event::metadata`].
+    #[serde(default)]
+    pub metadata: Option<Cow<'a, Map<String, Value>>>,
+    /// [`Event::idempotency_key`].
+    #[serde(default, deserialize_with = "optional_text_field")]
+    pub idempotency_key: Option<Cow<'a, str>>,
+}
+
+/// [`Actor`] borrowing its strings; see [`BorrowedEvent`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, bound(deserialize = "'de: 'a"))]
+pub struct BorrowedActor<'a> {
+    /// [`Actor::kind`].
+    #[serde(rename = "type")]
+    pub kind: ActorType,
+    /// [`Actor::id`].
+    #[serde(deserialize_with = "text_field")]
+    pub id: Cow<'a, str>,
+    /// [`Actor::name`].
+    #[serde(default, deserialize_with = "optional_text_field")]
+    pub name: Option<Cow<'a, str>>,
+    /// [`Actor::email`].
+    #[serde(default, deserialize_with = "optional_text_field")]
+    pub email: Option<Cow<'a, str>>,
+    /// [`Actor::on_behalf_of`].
+    #[serde(default, deserialize_with = "optional_text_field")]
+    pub on_behalf_of: Option<Cow<'a, str>>,
+}
+
+/// [`Target`] borrowing its strings; see [`BorrowedEvent`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, bound(deserialize = "'de: 'a"))]
+pub struct BorrowedTarget<'a> {
+    /// [`Target::kind`].
+    #[serde(rename = "type", deserialize_with = "text_field")]
+    pub kind: Cow<'a, str>,
+    /// [`Target::id`].
+    #[serde(deserialize_with = "text_field")]
+    pub id: Cow<'a, str>,
+    /// [`Target::name`].
+    #[serde(default, deserialize_with = "optional_text_field")]
+    pub name: Option<Cow<'a, str>>,
+}
+
+/// What an append takes: an owned [`Event`], or an [`BorrowedEvent`] borrowing
+/// from the JSON it was parsed from.
+pub trait AsBorrowedEvent {
+    /// The event, every field borrowed.
+    fn as_borrowed(&self) -> BorrowedEvent<'_>;
+}
+
+impl AsBorrowedEvent for Event {
+    fn as_borrowed(&self) -> BorrowedEvent<'_> {
+        Event::as_borrowed(self)
+    }
+}
+
+impl AsBorrowedEvent for BorrowedEvent<'_> {
+    fn as_borrowed(&self) -> BorrowedEvent<'_> {
+        let a = &self.actor;
+        BorrowedEvent {
+            action: Cow::Borrowed(&self.action),
+            actor: BorrowedActor {
+                kind: a.kind,
+                id: Cow::Borrowed(&a.id),
+                name: b(&a.name),
+                email: b(&a.email),
+                on_behalf_of: b(&a.on_behalf_of),
+            },
+            occurred_at: b(&self.occurred_at),
+            session_id: b(&self.session_id),
+            target: self.target.as_ref().map(|t| BorrowedTarget {
+                kind: Cow::Borrowed(&t.kind),
+                id: Cow::Borrowed(&t.id),
+                name: b(&t.name),
+            }),
+            outcome: self.outcome,
+            ip: b(&self.ip),
+            user_agent: b(&self.user_agent),
+            input_hash: b(&self.input_hash),
+            output_hash: b(&self.output_hash),
+            key_ref: b(&self.key_ref),
+            diff: self.diff.as_deref().map(Cow::Borrowed),
+            metadata: self.metadata.as_deref().map(Cow::Borrowed),
+            idempotency_key: b(&self.idempotency_key),
+        }
+    }
+}
+
+impl<'a> BorrowedEvent<'a> {
+    /// Parses one event from JSON, as [`Event::from_json_slice`] does (the
+    /// same JSON taken, the same errors), borrowing from `bytes`.
+    pub fn from_json_slice(bytes: &'a [u8]) -> Result<BorrowedEvent<'a>, FieldError> {
+        from_json(bytes)
+    }
+
+    /// The owned [`Event`].
+    pub fn into_owned(self) -> Event {
+        let own = |s: Option<Cow<'_, str>>| s.map(Cow::into_owned);
+        let a = self.actor;
+        Event {
+            action: self.action.into_owned(),
+            actor: Actor {
+                kind: a.kind,
+                id: a.id.into_owned(),
+                name: own(a.name),
+                email: own(a.email),
+                on_behalf_of: own(a.on_behalf_of),
+            },
+            occurred_at: own(self.occurred_at),
+            session_id: own(self.session_id),
+            target: self.target.map(|t| Target { kind: t.kind.into_owned(), id: t.id.into_owned(), name: own(t.name) }),
+            outcome: self.outcome,
+            ip: own(self.ip),
+            user_agent: own(self.user_agent),
+            input_hash: own(self.input_hash),
+            output_hash: own(self.output_hash),
+            key_ref: own(self.key_ref),
+            diff: self.diff.map(Cow::into_owned),
+            metadata: self.metadata.map(Cow::into_owned),
+            idempotency_key: own(self.idempotency_key),
+        }
     }
 
     /// Checks every limit and produces the canonical stored form.
@@ -229,7 +414,7 @@ impl Event {
         self.view_redacted(limits, None).map(|(v, _)| v)
     }
 
-    /// [`Event::view`], then the tenant's redaction policy applied (when
+    /// [`BorrowedEvent::view`], then the tenant's redaction policy applied (when
     /// given): values are checked as sent, and stored as redacted.
     pub(crate) fn view_redacted(
         &self,
@@ -246,7 +431,7 @@ impl Event {
         self.view_unchecked_action(limits, redactor)
     }
 
-    /// Everything [`Event::view_redacted`] does but the action checks
+    /// Everything [`BorrowedEvent::view_redacted`] does but the action checks
     /// (annal's own events, under the reserved namespace, come through here).
     pub(crate) fn view_unchecked_action(
         &self,
@@ -324,8 +509,8 @@ impl Event {
     }
 }
 
-fn b(s: &Option<String>) -> Option<Cow<'_, str>> {
-    s.as_deref().map(Cow::Borrowed)
+fn b<S: AsRef<str>>(s: &Option<S>) -> Option<Cow<'_, str>> {
+    s.as_ref().map(|s| Cow::Borrowed(s.as_ref()))
 }
 
 /// Applies `r` to every structured field of `v`, in [`FIELDS`](crate::redact::FIELDS) order.
@@ -648,9 +833,13 @@ fn too_deep(field: &str) -> FieldError {
     FieldError::new(field, format!("nested deeper than {} levels", canonical_json::MAX_DEPTH))
 }
 
-fn opt(v: &Option<String>, field: &str, check: impl Fn(&str, &str) -> Result<(), FieldError>) -> Result<(), FieldError> {
+fn opt<S: AsRef<str>>(
+    v: &Option<S>,
+    field: &str,
+    check: impl Fn(&str, &str) -> Result<(), FieldError>,
+) -> Result<(), FieldError> {
     match v {
-        Some(v) => check(v, field),
+        Some(v) => check(v.as_ref(), field),
         None => Ok(()),
     }
 }
@@ -726,6 +915,69 @@ pub(crate) fn validate_action(v: &str, field: &str, limits: &Limits) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Parses one event (owned or borrowing) from JSON: the fields' errors
+/// name the field, a body that is not one JSON object says so.
+fn from_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, FieldError> {
+    let malformed =
+        |e: &serde_json::Error| FieldError::new("", format!("malformed JSON: {}", crate::error::describe_json_error(e)));
+    // serde would also accept a struct written as a JSON array of its
+    // fields in order; an event and its nested records are objects only.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => FieldError::new("", "an event must be a JSON object"),
+            Err(e) => malformed(&e),
+        });
+    }
+    // Events are almost always valid: parse without tracking the path,
+    // which costs on every field, and only to name the field of an
+    // error parse again with it.
+    if let Ok(event) = serde_json::from_slice::<T>(bytes) {
+        return Ok(event);
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let event = serde_path_to_error::deserialize(&mut de).map_err(|e| match e.inner().classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => malformed(e.inner()),
+        _ => crate::error::path_error(e),
+    })?;
+    de.end().map_err(|e| malformed(&e))?;
+    Ok(event)
+}
+
+/// A JSON string, borrowed from the input when it holds no escape (serde
+/// borrows a `Cow` only when it is the field's whole type, not inside an
+/// `Option`, hence this visitor).
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Visit(std::marker::PhantomData))
+    }
+}
+
+fn text_field<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Cow<'a, str>, D::Error> {
+    Text::deserialize(d).map(|t| t.0)
+}
+
+fn optional_text_field<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    Option::<Text<'a>>::deserialize(d).map(|t| t.map(|t| t.0))
 }
 
 /// Deserializes a struct from a JSON object only: serde's derived code
@@ -869,5 +1121,54 @@ mod tests {
         let rec = Event::from_json_slice(json).unwrap().validate(&Limits::default()).unwrap();
         let again = Event::from_json_value(rec.to_json()).unwrap().validate(&Limits::default()).unwrap();
         assert_eq!(rec, again);
+    }
+
+    /// [`BorrowedEvent`] and [`Event`] are two derives of one shape: on the
+    /// corpus, on strings with escapes, on `null`s and on every bad input
+    /// above they give the same event or the same error. An unescaped string
+    /// is borrowed, one with an escape copied.
+    #[test]
+    fn borrowed_and_owned_events_parse_alike() {
+        let mut inputs: Vec<String> =
+            annal_testdata::corpus(annal_testdata::DEFAULT_SEED, 2000).into_iter().map(|(_, v)| v.to_string()).collect();
+        inputs.extend(
+            [
+                OK,
+                r#"{"action":"a","actor":{"type":"user","id":"u\"1","name":"Ren\u00e9e"},"user_agent":"a\tb"}"#,
+                r#"{"action":"a","actor":{"type":"user","id":"u","email":null},"session_id":null,"target":null,"diff":null,"metadata":null,"outcome":null}"#,
+                r#"{"action":"a","actor":{"type":"user","id":"u"},"target":{"type":"offer","id":"o","name":null}}"#,
+                r#"{"action":"a","actor":{"type":"user","id":"u"},"target":[1,2]}"#,
+                r#"{"action":"a","actor":["user","u"]}"#,
+                r#"{"action":"a","actor":{"type":"user","id":"u"},"session_id":7}"#,
+                r#"{"action":"a","actor":{"type":"user","id":"u"},"diff":[1,{"b":2}]}"#,
+                r#"{"action":"a","actor":{"type":"user","id":"u"}} trailing"#,
+                r#"{"action":"a","action":"b","actor":{"type":"user","id":"u"}}"#,
+                "",
+                "null",
+            ]
+            .map(String::from),
+        );
+        inputs.extend([
+            r#"{"actor":{"type":"user","id":"u1"}}"#.to_string(),
+            r#"{"action":"a","actor":{"type":"user","id":5}}"#.to_string(),
+            r#"{"action":"a","actor":{"type":"user","id":"u","x":1}}"#.to_string(),
+            "[1,2]".to_string(),
+            "{\"action\":".to_string(),
+        ]);
+        for json in &inputs {
+            let owned = Event::from_json_slice(json.as_bytes());
+            let borrowed = BorrowedEvent::from_json_slice(json.as_bytes());
+            assert_eq!(borrowed.clone().map(BorrowedEvent::into_owned), owned, "{json}");
+            if let (Ok(o), Ok(b)) = (&owned, &borrowed) {
+                assert_eq!(b.validate(&Limits::default()), o.validate(&Limits::default()), "{json}");
+            }
+        }
+        let plain = BorrowedEvent::from_json_slice(OK.as_bytes()).unwrap();
+        assert!(matches!(plain.action, Cow::Borrowed(_)) && matches!(plain.actor.id, Cow::Borrowed(_)));
+        let escaped = br#"{"action":"a","actor":{"type":"user","id":"u\"1"},"session_id":"s\u0031"}"#;
+        let escaped = BorrowedEvent::from_json_slice(escaped).unwrap();
+        assert!(matches!(escaped.actor.id, Cow::Owned(ref s) if s == "u\"1"));
+        assert!(matches!(escaped.session_id, Some(Cow::Owned(ref s)) if s == "s1"));
+        assert!(matches!(escaped.action, Cow::Borrowed("a")));
     }
 }

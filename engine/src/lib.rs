@@ -91,7 +91,10 @@ pub use daemons::{
 };
 pub use engine::Engine;
 pub use error::{Error, FieldError, Result};
-pub use event::{Actor, ActorType, Event, EventRecord, Limits, Outcome, Target, MAX_EVENT_BYTES_LIMIT};
+pub use event::{
+    Actor, ActorType, AsBorrowedEvent, BorrowedActor, BorrowedEvent, BorrowedTarget, Event, EventRecord, Limits, Outcome, Target,
+    MAX_EVENT_BYTES_LIMIT,
+};
 pub use format::tenant::{validate_tenant, MAX_TENANT_BYTES, PLATFORM_TENANT, RESERVED_TENANT_PREFIX};
 pub use index::IndexKind;
 pub use policy::POLICY_ACTION;

@@ -14,7 +14,7 @@ use super::prepare::{own_row_redactor, prepare, Origin, PreparedEvent};
 use super::writer::{ReplyTo, Request, SideWrite};
 use super::Core;
 use crate::error::{Error, FieldError, Result};
-use crate::event::{Actor, Event, RESERVED_ACTION_PREFIX};
+use crate::event::{Actor, AsBorrowedEvent, Event, RESERVED_ACTION_PREFIX};
 use crate::format::record::{ChainHead, Receipt};
 use crate::format::tenant::{check_client_tenant, validate_tenant};
 use crate::redact::Redactor;
@@ -37,10 +37,10 @@ pub(crate) struct OwnRow {
 
 impl Core {
     /// Prepares one of a client's events for `tenant`; see `Engine::prepare`.
-    pub fn prepare(&self, tenant: &str, event: &Event) -> Result<PreparedEvent> {
+    pub fn prepare(&self, tenant: &str, event: &impl AsBorrowedEvent) -> Result<PreparedEvent> {
         check_client_tenant(tenant)?;
         let redactor = self.redactors.get(tenant)?;
-        prepare(&self.limits, &redactor, event, Origin::Client).map_err(Error::InvalidEvent)
+        prepare(&self.limits, &redactor, &event.as_borrowed(), Origin::Client).map_err(Error::InvalidEvent)
     }
 
     /// Appends a client's batch to `tenant`'s chain, all or nothing.
@@ -65,7 +65,12 @@ impl Core {
     /// [`Core::append`], a policy change between preparing and writing is
     /// not retried: `done` gets [`Error::PolicyChanged`], and the caller
     /// prepares the batch again.
-    pub fn append_then(&self, tenant: &str, events: &[Event], done: Box<dyn FnOnce(Result<Vec<Receipt>>) + Send>) -> Result<()> {
+    pub fn append_then(
+        &self,
+        tenant: &str,
+        events: &[impl AsBorrowedEvent],
+        done: Box<dyn FnOnce(Result<Vec<Receipt>>) + Send>,
+    ) -> Result<()> {
         check_client_tenant(tenant)?;
         self.check_batch_len(events.len())?;
         if self.tenants.is_closing(tenant) {
@@ -81,12 +86,12 @@ impl Core {
 
     /// Prepares every event of a client's batch under the tenant's current
     /// redactor; any that fails refuses the whole batch, every failure named.
-    fn prepare_batch(&self, tenant: &str, events: &[Event]) -> Result<Vec<PreparedEvent>> {
+    fn prepare_batch(&self, tenant: &str, events: &[impl AsBorrowedEvent]) -> Result<Vec<PreparedEvent>> {
         let redactor = self.redactors.get(tenant)?;
         let mut prepared = Vec::with_capacity(events.len());
         let mut errors = Vec::new();
         for (i, e) in events.iter().enumerate() {
-            match prepare(&self.limits, &redactor, e, Origin::Client) {
+            match prepare(&self.limits, &redactor, &e.as_borrowed(), Origin::Client) {
                 Ok(p) => prepared.push(p),
                 Err(fe) => errors.push((i, fe)),
             }
@@ -133,7 +138,7 @@ impl Core {
             let mut event = Event::new(action, actor.kind, actor.id.clone());
             event.actor = actor.clone();
             event.metadata = Some(metadata.clone());
-            let prepared = prepare(&self.limits, &announce, &event, Origin::Annal).map_err(Error::InvalidEvent)?;
+            let prepared = prepare(&self.limits, &announce, &event.as_borrowed(), Origin::Annal).map_err(Error::InvalidEvent)?;
             match self.submit(tenant, vec![prepared], row.clone()) {
                 Ok(r) => return Ok(r[0]),
                 Err(Error::PolicyChanged { .. }) if attempts < POLICY_RETRIES && row.new_policy.is_none() => attempts += 1,

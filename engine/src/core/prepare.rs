@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, FieldError, Result};
-use crate::event::{Event, Limits};
+use crate::event::{BorrowedEvent, Limits};
 use crate::format::chain::Hash;
 use crate::format::index::{IndexTemplate, Indexed};
 use crate::format::record::{StoredRecord, RECORD_OVERHEAD};
@@ -53,7 +53,7 @@ pub(crate) enum Origin {
 pub(crate) fn prepare(
     limits: &Limits,
     redactor: &Arc<Redactor>,
-    event: &Event,
+    event: &BorrowedEvent<'_>,
     origin: Origin,
 ) -> Result<PreparedEvent, FieldError> {
     let (view, applied) = match origin {
@@ -69,7 +69,13 @@ pub(crate) fn prepare(
         ));
     }
     let index = IndexTemplate::build(&Indexed::of_view(&view, &applied.pseudonyms));
-    Ok(PreparedEvent { value, leaf, idempotency_key: event.idempotency_key.clone(), index, redactor: Arc::clone(redactor) })
+    Ok(PreparedEvent {
+        value,
+        leaf,
+        idempotency_key: event.idempotency_key.as_deref().map(str::to_string),
+        index,
+        redactor: Arc::clone(redactor),
+    })
 }
 
 /// The redactor for one of annal's own rows written under `policy` at

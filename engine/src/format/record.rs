@@ -635,7 +635,8 @@ mod tests {
     fn a_filled_template_equals_the_owned_encoding_on_the_whole_corpus() {
         for (i, v) in annal_testdata::corpus(annal_testdata::DEFAULT_SEED, 3000).into_iter().enumerate() {
             let e = Event::from_json_value(v.1).unwrap();
-            let view = e.view(&Limits::default()).unwrap();
+            let borrowed = e.as_borrowed();
+            let view = borrowed.view(&Limits::default()).unwrap();
             let event = encode_event(&view.to_owned());
             let (mut value, leaf) = StoredRecord::template(&view);
             assert_eq!(leaf, crate::format::chain::leaf_hash(&event));

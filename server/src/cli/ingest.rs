@@ -9,7 +9,7 @@
 
 use std::io::{BufRead, Write};
 
-use annal_engine::{Engine, Error, Event, PreparedEvent};
+use annal_engine::{BorrowedEvent, Engine, Error, PreparedEvent};
 
 use super::progress::Progress;
 use super::{EXIT_OK, EXIT_REJECTS};
@@ -68,7 +68,8 @@ pub fn run(
             continue;
         }
         s.lines += 1;
-        let prepared = Event::from_json_slice(text).map_err(Error::InvalidEvent).and_then(|e| engine.prepare(&opts.tenant, &e));
+        let prepared =
+            BorrowedEvent::from_json_slice(text).map_err(Error::InvalidEvent).and_then(|e| engine.prepare(&opts.tenant, &e));
         match prepared {
             Ok(p) => batch.push((line_no, p)),
             Err(Error::InvalidEvent(fe)) => reject(&mut s, err, line_no, &fe.to_string()),

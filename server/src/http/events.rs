@@ -17,11 +17,11 @@
 //! the event's `idempotency_key`; a retry within the engine's window gets
 //! the first receipt back (200, `replayed: true`) instead of a second row.
 
+use std::borrow::Cow;
 use std::ops::ControlFlow;
-use std::sync::Arc;
 use std::time::Instant;
 
-use annal_engine::{Event, FieldError, Limits, Query, Receipt, Scopes};
+use annal_engine::{BorrowedEvent, FieldError, Limits, Query, Receipt, Scopes};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -64,10 +64,12 @@ fn framing(headers: &HeaderMap) -> ApiResult<Framing> {
 ///
 /// When some events do not parse, the others are validated too, so one
 /// answer lists every problem of the request and not just the first kind.
-fn parse_events(framing: Framing, body: &[u8], max: usize, limits: &Limits) -> ApiResult<(Vec<Event>, bool)> {
+/// The events borrow their strings from `body` (only a string with an
+/// escape is copied).
+fn parse_events<'b>(framing: Framing, body: &'b [u8], max: usize, limits: &Limits) -> ApiResult<(Vec<BorrowedEvent<'b>>, bool)> {
     let mut events = Vec::new();
     let mut errors = Vec::new();
-    let mut push = |i: usize, r: Result<Event, FieldError>| match r {
+    let mut push = |i: usize, r: Result<BorrowedEvent<'b>, FieldError>| match r {
         Ok(e) => events.push((i, e)),
         Err(fe) => errors.push(IndexedError::new(i, fe)),
     };
@@ -83,14 +85,14 @@ fn parse_events(framing: Framing, body: &[u8], max: usize, limits: &Limits) -> A
                 return Err(too_many(items.len()));
             }
             for (i, item) in items.into_iter().enumerate() {
-                push(i, Event::from_json_slice(item.get().as_bytes()));
+                push(i, BorrowedEvent::from_json_slice(item.get().as_bytes()));
             }
         }
         Framing::Json => {
             // One event; a body that is not JSON at all is one problem.
             serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|e| malformed_json(&e))?;
             single = true;
-            push(0, Event::from_json_slice(body));
+            push(0, BorrowedEvent::from_json_slice(body));
         }
         Framing::Ndjson => {
             let lines = ndjson_lines(body);
@@ -99,7 +101,7 @@ fn parse_events(framing: Framing, body: &[u8], max: usize, limits: &Limits) -> A
             }
             single = lines.len() == 1;
             for (i, line) in lines.into_iter().enumerate() {
-                push(i, Event::from_json_slice(line));
+                push(i, BorrowedEvent::from_json_slice(line));
             }
         }
     }
@@ -142,20 +144,20 @@ fn ndjson_lines(body: &[u8]) -> Vec<&[u8]> {
 
 /// Sets `key_ref` to the writing key, keeping a different client value in
 /// `metadata.client_key_ref`.
-fn stamp_key_ref(event: &mut Event, key_id: &str) -> Result<(), FieldError> {
+fn stamp_key_ref(event: &mut BorrowedEvent<'_>, key_id: &str) -> Result<(), FieldError> {
     if let Some(theirs) = event.key_ref.take() {
         if theirs != key_id {
-            let meta = event.metadata.get_or_insert_with(Default::default);
+            let meta = event.metadata.get_or_insert_with(Default::default).to_mut();
             if meta.contains_key(CLIENT_KEY_REF) {
                 return Err(FieldError {
                     field: format!("metadata.{CLIENT_KEY_REF}"),
                     message: "is where the server keeps a client's own key_ref; send either key_ref or this, not both".into(),
                 });
             }
-            meta.insert(CLIENT_KEY_REF.into(), Value::String(theirs));
+            meta.insert(CLIENT_KEY_REF.into(), Value::String(theirs.into_owned()));
         }
     }
-    event.key_ref = Some(key_id.to_string());
+    event.key_ref = Some(Cow::Owned(key_id.to_string()));
     Ok(())
 }
 
@@ -182,14 +184,14 @@ fn receipts_json(receipts: &[Receipt]) -> String {
 
 /// The events of a request body, checked, with the `Idempotency-Key`
 /// header applied and every `key_ref` stamped.
-fn request_events(
+fn request_events<'b>(
     framing: Framing,
-    body: &[u8],
+    body: &'b [u8],
     max: usize,
     limits: &Limits,
     idem: Option<String>,
     key_id: &str,
-) -> ApiResult<Vec<Event>> {
+) -> ApiResult<Vec<BorrowedEvent<'b>>> {
     let (mut events, single) = parse_events(framing, body, max, limits)?;
     if let Some(k) = idem {
         if !single {
@@ -203,7 +205,7 @@ fn request_events(
                 return Err(ApiError::new(Problem::InvalidEvent, "idempotency_key differs from the Idempotency-Key header")
                     .field("idempotency_key"))
             }
-            _ => events[0].idempotency_key = Some(k),
+            _ => events[0].idempotency_key = Some(Cow::Owned(k)),
         }
     }
     let mut errors = Vec::new();
@@ -247,7 +249,6 @@ pub(super) async fn append(State(state): State<AppState>, key: Key, headers: Hea
     // the rows are durable.
     let off_runtime = body.len() > INLINE_BODY_BYTES;
     let start = Instant::now();
-    let mut events: Option<Arc<Vec<Event>>> = None;
     let mut attempts = 0;
     let receipts = loop {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -256,16 +257,18 @@ pub(super) async fn append(State(state): State<AppState>, key: Key, headers: Hea
         };
         let (engine, tenant, body, idem, key_id) =
             (state.engine.clone(), tenant.clone(), body.clone(), idem.clone(), key_id.clone());
-        let parsed = events.take();
-        let submit = move || -> ApiResult<Arc<Vec<Event>>> {
-            let events = match parsed {
-                Some(e) => e,
-                None => Arc::new(request_events(framing, &body, max, engine.limits(), idem, &key_id)?),
-            };
+        // The events borrow from the body, so they live inside this call;
+        // the rare second attempt parses the body again.
+        let submit = move || -> ApiResult<()> {
+            let events = request_events(framing, &body, max, engine.limits(), idem, &key_id)?;
             engine.append_then(&tenant, &events, done)?;
-            Ok(events)
+            Ok(())
         };
-        events = Some(if off_runtime { blocking(submit).await? } else { submit()? });
+        if off_runtime {
+            blocking(submit).await?
+        } else {
+            submit()?
+        }
         match rx.await.map_err(|_| ApiError::from(annal_engine::Error::Closed))? {
             // Another request changed the tenant's policy in between: the
             // batch is prepared again under the new one (rare, so bounded).
@@ -408,13 +411,14 @@ mod tests {
 
     #[test]
     fn a_different_client_key_ref_moves_to_metadata() {
-        let mut e = Event::new("a.b", annal_engine::ActorType::User, "u");
-        e.key_ref = Some("theirs".into());
+        let mut e =
+            BorrowedEvent::from_json_slice(br#"{"action":"a.b","actor":{"type":"user","id":"u"},"key_ref":"theirs"}"#).unwrap();
         stamp_key_ref(&mut e, "0011223344556677").unwrap();
         assert_eq!(e.key_ref.as_deref(), Some("0011223344556677"));
         assert_eq!(e.metadata.as_ref().unwrap()[CLIENT_KEY_REF], "theirs");
-        let mut same = Event::new("a.b", annal_engine::ActorType::User, "u");
-        same.key_ref = Some("0011223344556677".into());
+        let mut same =
+            BorrowedEvent::from_json_slice(br#"{"action":"a.b","actor":{"type":"user","id":"u"},"key_ref":"0011223344556677"}"#)
+                .unwrap();
         stamp_key_ref(&mut same, "0011223344556677").unwrap();
         assert!(same.metadata.is_none());
     }
