@@ -456,7 +456,12 @@ impl<'a> BorrowedEvent<'a> {
         let ip = match &self.ip {
             None => None,
             // Stored in the standard textual form, so `::FFFF:1` and `::ffff:1` are one value.
-            Some(s) => Some(s.parse::<IpAddr>().map_err(|_| FieldError::new("ip", "not an IPv4 or IPv6 address"))?.to_string()),
+            // An IPv4 address parses only from that form (four decimal
+            // octets, no leading zeros), so it is kept as sent, not written again.
+            Some(s) => Some(match s.parse::<IpAddr>().map_err(|_| FieldError::new("ip", "not an IPv4 or IPv6 address"))? {
+                IpAddr::V4(_) => Cow::Borrowed(s.as_ref()),
+                IpAddr::V6(a) => Cow::Owned(a.to_string()),
+            }),
         };
         opt(&self.user_agent, "user_agent", |v, f| text(v, f, limits.max_user_agent_bytes))?;
         opt(&self.input_hash, "input_hash", |v, f| token(v, f, limits.max_id_bytes))?;
@@ -489,7 +494,7 @@ impl<'a> BorrowedEvent<'a> {
                 name: b(&t.name),
             }),
             outcome: self.outcome,
-            ip: ip.map(Cow::Owned),
+            ip,
             user_agent: b(&self.user_agent),
             input_hash: b(&self.input_hash),
             output_hash: b(&self.output_hash),
@@ -1170,5 +1175,22 @@ mod tests {
         assert!(matches!(escaped.actor.id, Cow::Owned(ref s) if s == "u\"1"));
         assert!(matches!(escaped.session_id, Some(Cow::Owned(ref s)) if s == "s1"));
         assert!(matches!(escaped.action, Cow::Borrowed("a")));
+    }
+
+    /// The stored form of an IPv4 address is the text sent, which holds only
+    /// because std parses IPv4 from its standard form alone: every address
+    /// reads back as written, and no other spelling of it parses.
+    #[test]
+    fn ipv4_addresses_parse_only_from_their_standard_form() {
+        let mut x: u32 = 0x9e37_79b9;
+        for _ in 0..100_000 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let text = std::net::Ipv4Addr::from(x).to_string();
+            assert_eq!(text.parse::<IpAddr>().unwrap().to_string(), text);
+        }
+        for other in ["010.0.0.1", "1.2.3.04", " 1.2.3.4", "1.2.3.4 ", "1.2.3", "1.2.3.4.", "0x1.2.3.4", "+1.2.3.4", "1.2.3.256"]
+        {
+            assert!(other.parse::<std::net::Ipv4Addr>().is_err(), "{other}");
+        }
     }
 }
