@@ -156,6 +156,41 @@ pub struct Event {
     pub idempotency_key: Option<String>,
 }
 
+/// A [`BorrowedEvent`] borrowing every field of `$e`, an [`Event`] or a
+/// [`BorrowedEvent`]: the two have the same fields, owned or borrowed.
+macro_rules! borrow_fields {
+    ($e:expr) => {{
+        let e = $e;
+        let a = &e.actor;
+        BorrowedEvent {
+            action: Cow::Borrowed(&e.action),
+            actor: BorrowedActor {
+                kind: a.kind,
+                id: Cow::Borrowed(&a.id),
+                name: b(&a.name),
+                email: b(&a.email),
+                on_behalf_of: b(&a.on_behalf_of),
+            },
+            occurred_at: b(&e.occurred_at),
+            session_id: b(&e.session_id),
+            target: e.target.as_ref().map(|t| BorrowedTarget {
+                kind: Cow::Borrowed(&t.kind),
+                id: Cow::Borrowed(&t.id),
+                name: b(&t.name),
+            }),
+            outcome: e.outcome,
+            ip: b(&e.ip),
+            user_agent: b(&e.user_agent),
+            input_hash: b(&e.input_hash),
+            output_hash: b(&e.output_hash),
+            key_ref: b(&e.key_ref),
+            diff: b(&e.diff),
+            metadata: b(&e.metadata),
+            idempotency_key: b(&e.idempotency_key),
+        }
+    }};
+}
+
 impl Event {
     /// A minimal event: an action by an actor.
     pub fn new(action: impl Into<String>, actor_kind: ActorType, actor_id: impl Into<String>) -> Event {
@@ -200,36 +235,10 @@ impl Event {
         self.as_borrowed().validate(limits)
     }
 
-    /// This event as an [`BorrowedEvent`] borrowing every field: how the append
+    /// This event as a [`BorrowedEvent`] borrowing every field: how the append
     /// path reads an owned event.
     pub fn as_borrowed(&self) -> BorrowedEvent<'_> {
-        let a = &self.actor;
-        BorrowedEvent {
-            action: Cow::Borrowed(&self.action),
-            actor: BorrowedActor {
-                kind: a.kind,
-                id: Cow::Borrowed(&a.id),
-                name: b(&a.name),
-                email: b(&a.email),
-                on_behalf_of: b(&a.on_behalf_of),
-            },
-            occurred_at: b(&self.occurred_at),
-            session_id: b(&self.session_id),
-            target: self.target.as_ref().map(|t| BorrowedTarget {
-                kind: Cow::Borrowed(&t.kind),
-                id: Cow::Borrowed(&t.id),
-                name: b(&t.name),
-            }),
-            outcome: self.outcome,
-            ip: b(&self.ip),
-            user_agent: b(&self.user_agent),
-            input_hash: b(&self.input_hash),
-            output_hash: b(&self.output_hash),
-            key_ref: b(&self.key_ref),
-            diff: self.diff.as_ref().map(Cow::Borrowed),
-            metadata: self.metadata.as_ref().map(Cow::Borrowed),
-            idempotency_key: b(&self.idempotency_key),
-        }
+        borrow_fields!(self)
     }
 }
 
@@ -322,7 +331,7 @@ pub struct BorrowedTarget<'a> {
     pub name: Option<Cow<'a, str>>,
 }
 
-/// What an append takes: an owned [`Event`], or an [`BorrowedEvent`] borrowing
+/// What an append takes: an owned [`Event`], or a [`BorrowedEvent`] borrowing
 /// from the JSON it was parsed from.
 pub trait AsBorrowedEvent {
     /// The event, every field borrowed.
@@ -337,33 +346,7 @@ impl AsBorrowedEvent for Event {
 
 impl AsBorrowedEvent for BorrowedEvent<'_> {
     fn as_borrowed(&self) -> BorrowedEvent<'_> {
-        let a = &self.actor;
-        BorrowedEvent {
-            action: Cow::Borrowed(&self.action),
-            actor: BorrowedActor {
-                kind: a.kind,
-                id: Cow::Borrowed(&a.id),
-                name: b(&a.name),
-                email: b(&a.email),
-                on_behalf_of: b(&a.on_behalf_of),
-            },
-            occurred_at: b(&self.occurred_at),
-            session_id: b(&self.session_id),
-            target: self.target.as_ref().map(|t| BorrowedTarget {
-                kind: Cow::Borrowed(&t.kind),
-                id: Cow::Borrowed(&t.id),
-                name: b(&t.name),
-            }),
-            outcome: self.outcome,
-            ip: b(&self.ip),
-            user_agent: b(&self.user_agent),
-            input_hash: b(&self.input_hash),
-            output_hash: b(&self.output_hash),
-            key_ref: b(&self.key_ref),
-            diff: self.diff.as_deref().map(Cow::Borrowed),
-            metadata: self.metadata.as_deref().map(Cow::Borrowed),
-            idempotency_key: b(&self.idempotency_key),
-        }
+        borrow_fields!(self)
     }
 }
 
@@ -514,8 +497,9 @@ impl<'a> BorrowedEvent<'a> {
     }
 }
 
-fn b<S: AsRef<str>>(s: &Option<S>) -> Option<Cow<'_, str>> {
-    s.as_ref().map(|s| Cow::Borrowed(s.as_ref()))
+/// An optional field, owned or borrowed, borrowed.
+fn b<T: ?Sized + ToOwned, S: std::borrow::Borrow<T>>(s: &Option<S>) -> Option<Cow<'_, T>> {
+    s.as_ref().map(|s| Cow::Borrowed(s.borrow()))
 }
 
 /// Applies `r` to every structured field of `v`, in [`FIELDS`](crate::redact::FIELDS) order.
