@@ -1,7 +1,8 @@
 //! The event a service appends, its validation, and its canonical stored form.
 //!
-//! [`Event`] is what callers hand in (and what the JSON of the HTTP API and
-//! `annal ingest` deserialises into). [`Event::validate`] checks every
+//! [`Event`] is what callers hand in; [`BorrowedEvent`] is the same event
+//! borrowing its strings from the JSON it was parsed from, which is what
+//! the HTTP API and `annal ingest` read a body into. [`Event::validate`] checks every
 //! documented limit and turns it into an [`EventRecord`]: the canonical form
 //! that is encoded, hashed and stored. Two events with the same content (same
 //! instant in another offset, same JSON with other key order) give the same
@@ -217,7 +218,9 @@ impl Event {
     ///
     /// The bytes are read straight into the event's fields, with no
     /// `serde_json::Value` tree in between (only `diff` and `metadata`, which
-    /// hold any JSON, become one); this is the ingest path.
+    /// hold any JSON, become one). The server and `annal ingest` parse with
+    /// [`BorrowedEvent::from_json_slice`] instead, which takes the same JSON
+    /// without copying its strings.
     pub fn from_json_slice(bytes: &[u8]) -> Result<Event, FieldError> {
         from_json(bytes)
     }
