@@ -268,6 +268,11 @@ pub enum Error {
     /// names the backup, file or directory.
     #[error("backup: {0}")]
     Backup(String),
+    /// A key provider could not wrap or unwrap a key, or its keyring is
+    /// unusable; the message names the keyring file or command and the KEK,
+    /// never a key.
+    #[error("keyring: {0}")]
+    Keyring(String),
     /// RocksDB reported an error.
     #[error("storage: {0}")]
     Storage(String),

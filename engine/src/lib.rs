@@ -28,8 +28,10 @@
 //! 1. **format** — every stored and hashed byte, no I/O: `error`, the event
 //!    model (`event`, `canonical_json`, `redact`) and `format/` (chain,
 //!    keys, record, index keys, tenant ids, retention values, checkpoints,
-//!    API key entries);
-//! 2. **storage** — the RocksDB seam (`storage/`);
+//!    API key entries, sealed bytes and wrapped keys);
+//! 2. **storage** — the RocksDB seam (`storage/`), and beside it
+//!    [`keyring`]: the key-encryption keys outside the store (a keyring
+//!    file, an external command) that wrap the data keys;
 //! 3. **core** — what every feature shares: the store, clock, limits, the
 //!    tenant directory, the redactors and the write path (`core/`);
 //! 4. **features** — `query`, `summary` (action names, counts per bucket),
@@ -54,7 +56,8 @@ mod error;
 pub mod event;
 mod format;
 pub mod redact;
-// Layer 2: storage.
+// Layer 2: storage, and the key providers beside it.
+pub mod keyring;
 pub mod storage;
 // Layer 3: core.
 mod core;
@@ -78,7 +81,7 @@ pub use crate::core::prepare::PreparedEvent;
 pub use crate::core::reads::RecordIter;
 pub use crate::core::upgrade::STORE_FORMAT_VERSION;
 pub use crate::core::Durability;
-pub use crate::format::{chain, index, record};
+pub use crate::format::{chain, cipher, index, record};
 pub use access::{ExportRecord, EXPORTED_ACTION};
 pub use apikeys::{ApiKey, KeyLimits, Scopes, Usage};
 pub use backup::{BackupCheck, BackupInfo, Backups, ChainCheck, Created, Ledger, LedgerEntry, LedgerKind, Restored};

@@ -186,6 +186,7 @@ impl From<annal_engine::Error> for ApiError {
             | E::UpgradeNeedsBackup { .. }
             | E::NoSigningKey
             | E::SigningKeyMismatch { .. }
+            | E::Keyring(_)
             | E::Backup(_) => ApiError::internal(&e),
         }
     }
@@ -261,6 +262,7 @@ mod tests {
             (E::NoStore(secret.into()), Problem::Internal),
             (E::Storage(secret.into()), Problem::Internal),
             (E::Backup(secret.into()), Problem::Internal),
+            (E::Keyring(secret.into()), Problem::Internal),
             (E::UpgradeNeedsBackup { found: 2, current: 3 }, Problem::Internal),
             (E::NoSigningKey, Problem::Internal),
             (E::SigningKeyMismatch { tenant: secret.into(), stored: "a".into(), given: "b".into() }, Problem::Internal),

@@ -4,8 +4,9 @@
 //! back: the chain's hashes ([`chain`]), the key of every column family
 //! ([`keys`], [`index`]), the stored record and the small values beside it
 //! ([`record`]), the tenant id's syntax ([`tenant`]), retention's values
-//! ([`retention`]), the signed checkpoint ([`checkpoint`]) and the API key
-//! entry ([`apikey`]). docs/FORMAT.md specifies all of it; testdata/golden/
+//! ([`retention`]), the signed checkpoint ([`checkpoint`]), the API key
+//! entry ([`apikey`]) and encrypted bytes with the wrapped keys that open
+//! them ([`cipher`]). docs/FORMAT.md specifies all of it; testdata/golden/
 //! pins it.
 //!
 //! **Layer rule.** Nothing here does I/O or knows the store: these modules
@@ -17,6 +18,7 @@
 pub mod apikey;
 pub mod chain;
 pub mod checkpoint;
+pub mod cipher;
 pub mod index;
 pub mod json;
 pub mod keys;

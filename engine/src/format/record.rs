@@ -258,6 +258,10 @@ impl<'a> Reader<'a> {
         a.copy_from_slice(b);
         Ok(u32::from_be_bytes(a))
     }
+    pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
     pub(crate) fn hash(&mut self) -> Result<Hash, DecodeError> {
         let b = self.take(32)?;
         let mut a = [0u8; 32];

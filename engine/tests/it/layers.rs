@@ -17,6 +17,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("format::apikey", 0),
     ("format::chain", 0),
     ("format::checkpoint", 0),
+    ("format::cipher", 0),
     ("format::index", 0),
     ("format::json", 0),
     ("format::keys", 0),
@@ -25,6 +26,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("format::tenant", 0),
     // 1: the storage seam.
     ("storage", 1),
+    ("keyring", 1),
     // 2: the core.
     ("core", 2),
     // 3: features; among themselves a tree, which the cycle check keeps so.

@@ -7,6 +7,7 @@ mod bundle;
 mod checkpoint;
 mod crash;
 mod golden;
+mod keyring;
 mod kill;
 mod layers;
 mod lifecycle;
