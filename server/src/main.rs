@@ -123,6 +123,9 @@ enum Command {
     /// Backups: create, list, verify (by restoring), restore.
     #[command(subcommand)]
     Backup(cli::backup::Command),
+    /// The keyring of key-encryption keys: create it, list, add, destroy keys.
+    #[command(subcommand)]
+    Keyring(cli::keyring::Command),
     /// Upgrade a store of an older format, after a backup (or, knowingly, without).
     Upgrade {
         #[command(flatten)]
@@ -700,6 +703,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
             Ok(code)
         }
         Command::Backup(c) => cli::backup::run(c, out, err),
+        Command::Keyring(c) => cli::keyring::run(c, out, err),
         Command::Upgrade { store, backup_dir, no_backup } => {
             cli::backup::upgrade(&store.data_dir, backup_dir.as_deref(), no_backup, out)
         }

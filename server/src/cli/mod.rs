@@ -9,6 +9,7 @@ pub mod backup;
 pub mod bundle;
 pub mod checkpoint;
 pub mod ingest;
+pub mod keyring;
 pub mod progress;
 pub mod query;
 pub mod retention;

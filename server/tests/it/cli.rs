@@ -420,3 +420,43 @@ fn tenants_and_keys_are_managed_offline() {
     let engine = annal_engine::Engine::open(&dir).unwrap();
     assert!(matches!(engine.authenticate(&token), Err(annal_engine::Error::InvalidApiKey)));
 }
+
+#[test]
+fn keyring_commands_make_list_add_and_destroy_keys_and_never_put_a_keyring_in_a_store() {
+    let d = tempfile::tempdir().unwrap();
+    let ring = d.path().join("conf/keyring.json");
+    let ring_arg = ring.to_str().unwrap();
+    let first = annal_ok(&["keyring", "init", ring_arg]).trim().to_string();
+    assert!(first.starts_with("kek-"), "{first}");
+    let again = annal(&["keyring", "init", ring_arg]);
+    assert!(!again.status.success() && text(&again.stderr).contains("never replaces a keyring"));
+    let second = annal_ok(&["keyring", "add", "--keyring", ring_arg]).trim().to_string();
+    let listed: Vec<serde_json::Value> =
+        annal_ok(&["keyring", "list", "--keyring", ring_arg]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(listed.len(), 2);
+    assert_eq!((listed[0]["id"].as_str(), listed[0]["current"].as_bool()), (Some(first.as_str()), Some(false)));
+    assert_eq!((listed[1]["id"].as_str(), listed[1]["current"].as_bool()), (Some(second.as_str()), Some(true)));
+    assert!(!annal_ok(&["keyring", "list", "--keyring", ring_arg]).contains("material"));
+
+    let unconfirmed = annal(&["keyring", "destroy", "--keyring", ring_arg, &first, "--confirm", &second]);
+    assert!(!unconfirmed.status.success() && text(&unconfirmed.stderr).contains("--confirm must repeat"));
+    // Through the environment variable, as a server's operator would give it.
+    let out = annal_command()
+        .env("ANNAL_KEYRING", ring_arg)
+        .args(["keyring", "destroy", &first, "--confirm", &first])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = annal_ok(&["keyring", "list", "--keyring", ring_arg]);
+    assert!(listed.lines().next().unwrap().contains("destroyed_at"), "{listed}");
+
+    // Never inside a data directory, however deep.
+    let data = data_dir(d.path());
+    annal_ok(&["tenants", "create", "--data-dir", &data, "ws_a"]);
+    let inside = format!("{data}/keys/keyring.json");
+    let out = annal(&["keyring", "init", &inside]);
+    assert!(!out.status.success() && text(&out.stderr).contains("inside the data directory"), "{}", text(&out.stderr));
+    assert!(!std::path::Path::new(&inside).exists());
+    let missing = annal(&["keyring", "list", "--keyring", "/nonexistent/keyring.json"]);
+    assert!(!missing.status.success() && text(&missing.stderr).contains("cannot read"));
+}

@@ -28,11 +28,14 @@ pub fn test_seed_hex() -> String {
 
 /// The `annal` binary in an environment of the tests' own: it signs with
 /// [`TEST_SEED`] (through `ANNAL_SIGNING_KEY`), never with a key of the
-/// machine running the tests (`ANNAL_SIGNING_KEY_FILE` removed, and
+/// machine running the tests (`ANNAL_SIGNING_KEY_FILE` and `ANNAL_KEYRING` removed, and
 /// `XDG_CONFIG_HOME` pointing where no default key file is).
 pub fn annal_command() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_annal"));
-    c.env_remove("ANNAL_SIGNING_KEY_FILE").env("ANNAL_SIGNING_KEY", test_seed_hex()).env("XDG_CONFIG_HOME", NO_CONFIG);
+    c.env_remove("ANNAL_SIGNING_KEY_FILE")
+        .env_remove("ANNAL_KEYRING")
+        .env("ANNAL_SIGNING_KEY", test_seed_hex())
+        .env("XDG_CONFIG_HOME", NO_CONFIG);
     c
 }
 
