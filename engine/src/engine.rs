@@ -215,7 +215,7 @@ impl Engine {
         mut f: impl FnMut(&RecordRef<'_>) -> ControlFlow<()>,
     ) -> Result<PageInfo> {
         let (n, query) = self.resolved(tenant, query)?;
-        query::page_visit(&self.core.store, &self.core.limits, tenant, n, &query, limit, cursor, &mut f)
+        query::page_visit(&self.core.rows, &self.core.limits, tenant, n, &query, limit, cursor, &mut f)
     }
 
     /// Every row of `query`, in order, read a bounded chunk at a time
@@ -224,7 +224,7 @@ impl Engine {
     /// included, so an export is a fixed snapshot.
     pub fn query_stream(&self, tenant: &str, query: &Query) -> Result<QueryStream> {
         let (n, query) = self.resolved(tenant, query)?;
-        QueryStream::new(&self.core.store, &self.core.limits, n, query)
+        QueryStream::new(&self.core.rows, &self.core.limits, n, query)
     }
 
     /// Hands every row of `query` to `f`, in order, each borrowed from the
@@ -236,7 +236,7 @@ impl Engine {
     /// gone).
     pub fn scan(&self, tenant: &str, query: &Query, mut f: impl FnMut(&RecordRef<'_>) -> ControlFlow<()>) -> Result<Scanned> {
         let (n, query) = self.resolved(tenant, query)?;
-        query::scan(&self.core.store, &self.core.limits, n, &query, &mut f)
+        query::scan(&self.core.rows, &self.core.limits, n, &query, &mut f)
     }
 
     /// `tenant`'s distinct action names that start with `prefix` (`""` for
@@ -253,7 +253,7 @@ impl Engine {
     /// when it starts.
     pub fn histogram(&self, tenant: &str, query: &Query, bucket: Bucket, max_rows: u64) -> Result<Histogram> {
         let (n, query) = self.resolved(tenant, query)?;
-        summary::histogram(&self.core.store, &self.core.limits, n, &query, bucket, max_rows)
+        summary::histogram(&self.core.rows, &self.core.limits, n, &query, bucket, max_rows)
     }
 
     /// Records in `tenant`'s own chain that `actor` exported rows of it
@@ -270,7 +270,7 @@ impl Engine {
     /// Checks that `tenant`'s index holds exactly the entries of its rows;
     /// reads every row and index entry of the tenant, in constant memory.
     pub fn check_index(&self, tenant: &str) -> Result<IndexCheck> {
-        verify::check_index(&self.core.store, self.core.number(tenant)?)
+        verify::check_index(&self.core.rows, self.core.number(tenant)?)
     }
 
     /// Verifies `range` (inclusive seqs) of `tenant`'s chain; see [`crate::verify`].
@@ -285,7 +285,7 @@ impl Engine {
         range: impl RangeBounds<u64>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<VerifyOutcome> {
-        verify::verify(&self.core.store, tenant, self.core.number(tenant)?, range, progress)
+        verify::verify(&self.core.store, Some(&self.core.rows), tenant, self.core.number(tenant)?, range, progress)
     }
 
     // ---- API keys --------------------------------------------------------

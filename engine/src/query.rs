@@ -32,9 +32,10 @@ use std::fmt::Write as _;
 use std::ops::ControlFlow;
 
 use crate::core::reads;
+use crate::core::sealing::Rows;
 use crate::error::{Error, FieldError, Result};
 use crate::event::{self, Limits, Outcome};
-use crate::format::index::{self, IndexKind};
+use crate::format::index::{self, IndexKind, ValueKey};
 use crate::format::keys;
 use crate::format::record::{Record, RecordRef};
 use crate::redact::{self, Redactor, Strategy};
@@ -265,9 +266,11 @@ impl Query {
     }
 
     /// The index of each filter given, as (kind, key prefix).
-    fn candidates(&self, n: u64, prefix: Option<&str>) -> Vec<(IndexKind, Vec<u8>)> {
+    /// With `key` (an encrypted tenant's value key), personal values are
+    /// looked up by their keyed hash, as they were indexed.
+    fn candidates(&self, n: u64, prefix: Option<&str>, key: Option<&ValueKey>) -> Vec<(IndexKind, Vec<u8>)> {
         let mut out = Vec::new();
-        let mut add = |kind, values: &[&str]| out.push((kind, index::value_prefix(n, kind, values)));
+        let mut add = |kind, values: &[&str]| out.push((kind, index::value_prefix(n, kind, values, key)));
         // Listed from the usually rarest to the usually commonest: ties go to the first.
         if let Some(v) = &self.pseudonym {
             add(IndexKind::Pseudonym, &[v]);
@@ -537,7 +540,7 @@ pub(crate) struct Planned<'q, 's> {
 /// `hi_cap` bounds the range from above (exports fix it when they start);
 /// `mode` is how the walk will read.
 pub(crate) fn plan<'q, 's>(
-    store: &'s Store,
+    store: &'s Rows,
     limits: &Limits,
     n: u64,
     query: &'q Query,
@@ -565,7 +568,8 @@ pub(crate) fn plan<'q, 's>(
     let mut driver = Driver::Chain;
     let mut best = span;
     if span > 0 {
-        for (kind, key_prefix) in query.candidates(n, prefix.as_deref()) {
+        let values = store.value_key(n)?;
+        for (kind, key_prefix) in query.candidates(n, prefix.as_deref(), values.as_ref()) {
             let (est, probed) = probe(store, &key_prefix, lo, hi, query.order, mode)?;
             if est.rows < best {
                 best = est.rows;
@@ -658,7 +662,7 @@ pub(crate) struct Visited {
 impl Planned<'_, '_> {
     /// Reads up to `limit` matching rows into owned [`Record`]s; returns them,
     /// the rows examined and whether the range is exhausted.
-    pub(crate) fn run(self, store: &Store, limit: usize) -> Result<(Vec<Record>, u64, bool)> {
+    pub(crate) fn run(self, store: &Rows, limit: usize) -> Result<(Vec<Record>, u64, bool)> {
         let mut out = Vec::with_capacity(limit.min(MAX_PAGE_SIZE));
         let v = self.visit(store, limit, &mut |r| {
             out.push(r.to_owned());
@@ -671,7 +675,7 @@ impl Planned<'_, '_> {
     /// the bytes just read (nothing is copied per row). `f` may stop the walk.
     pub(crate) fn visit(
         self,
-        store: &Store,
+        store: &Rows,
         limit: usize,
         f: &mut dyn FnMut(&RecordRef<'_>) -> ControlFlow<()>,
     ) -> Result<Visited> {
@@ -687,7 +691,8 @@ impl Planned<'_, '_> {
         // or the visitor stopped).
         let mut offer = |v: &mut Visited, seq: u64, bytes: &[u8]| -> Result<bool> {
             v.examined += 1;
-            let r = RecordRef::from_stored(seq, bytes).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
+            let opened = store.open(self.n, seq, bytes)?;
+            let r = opened.record_ref(seq).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
             if self.query.matches(prefix, &r) {
                 v.returned += 1;
                 v.last_seq = Some(seq);
@@ -796,7 +801,7 @@ impl Page {
 /// keeps the rows).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn page_visit(
-    store: &Store,
+    store: &Rows,
     limits: &Limits,
     tenant: &str,
     n: u64,
@@ -854,7 +859,7 @@ const SCAN_CHUNK: usize = 4096;
 /// Every row of `query` over tenant `n` up to the head as it stands now,
 /// handed to `f`; see [`crate::Engine::scan`].
 pub(crate) fn scan(
-    store: &Store,
+    store: &Rows,
     limits: &Limits,
     n: u64,
     query: &Query,
@@ -917,7 +922,7 @@ pub(crate) fn resolve_pseudonyms(r: &Redactor, query: &Query) -> Query {
 /// Every row of a query in order, read page by page; see [`crate::Engine::query_stream`].
 #[derive(Debug)]
 pub struct QueryStream {
-    store: Store,
+    store: Rows,
     limits: Limits,
     n: u64,
     query: Query,
@@ -935,7 +940,7 @@ impl QueryStream {
     /// A stream of tenant `n`'s rows of `query` up to the head as it stands
     /// now; checks the query first, so that a bad one fails here, not
     /// mid-export.
-    pub(crate) fn new(store: &Store, limits: &Limits, n: u64, query: Query) -> Result<QueryStream> {
+    pub(crate) fn new(store: &Rows, limits: &Limits, n: u64, query: Query) -> Result<QueryStream> {
         plan(store, limits, n, &query, None, None, ReadMode::Bulk)?;
         let hi_cap = reads::head_seq(store, n)? + 1;
         Ok(QueryStream {

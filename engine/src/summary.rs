@@ -18,6 +18,7 @@
 
 use std::ops::ControlFlow;
 
+use crate::core::sealing::Rows;
 use crate::error::{Error, FieldError, Result};
 use crate::event::{Limits, Outcome};
 use crate::format::index::IndexKind;
@@ -135,7 +136,7 @@ impl Histogram {
 
 /// Counts `query`'s rows of tenant `n` per bucket; see [`crate::Engine::histogram`].
 pub(crate) fn histogram(
-    store: &Store,
+    store: &Rows,
     limits: &Limits,
     n: u64,
     query: &Query,

@@ -23,11 +23,13 @@
 use std::collections::HashMap;
 use std::ops::{Bound, RangeBounds};
 
+use crate::core::sealing::Rows;
 use crate::error::{Error, Result};
 use crate::format::chain::{self, Hash};
+use crate::format::content::{ClearRef, ContentRef, RECORD_FORMAT_V2};
 use crate::format::index::{decode_posting, key_seq, pseudonyms_of, time_key, with_seq, IndexKind, IndexTemplate, Indexed};
 use crate::format::keys;
-use crate::format::record::{event_action, ChainHead, DecodeError, Envelope, EventRef, Record, StoredRecord};
+use crate::format::record::{event_action, ChainHead, DecodeError, Envelope, EventRef, StoredRecord};
 use crate::format::retention::{RetentionAnchor, PURGED_ACTION};
 use crate::storage::{Cf, ReadMode, Store};
 
@@ -44,6 +46,18 @@ pub struct VerifyReport {
     pub head: Hash,
     /// Where the chain begins when retention deleted its prefix.
     pub anchor: Option<RetentionAnchor>,
+    /// Rows of event format 3 whose content was not checked against the
+    /// commitment their leaf covers: sealed under a key this engine could
+    /// not unwrap (no key provider, or the tenant's key destroyed), or a
+    /// verification asked to check the chain alone. Their chain verified.
+    pub content_unchecked: u64,
+}
+
+impl VerifyReport {
+    /// A range that held no rows, ending at `head`.
+    fn empty(head: Hash, anchor: Option<RetentionAnchor>) -> VerifyReport {
+        VerifyReport { first_seq: 0, last_seq: 0, count: 0, head, anchor, content_unchecked: 0 }
+    }
 }
 
 /// Why a chain is broken at some seq.
@@ -77,6 +91,9 @@ pub enum BreakReason {
     /// head the checkpoint signed (a verification resumed from it,
     /// `Engine::verify_since_checkpoint`).
     CheckpointMismatch,
+    /// A row's content (event format 3) does not open under its tenant's
+    /// key, or does not hash to the commitment its leaf covers.
+    ContentMismatch,
 }
 
 impl std::fmt::Display for BreakReason {
@@ -94,6 +111,9 @@ impl std::fmt::Display for BreakReason {
             }
             BreakReason::CheckpointMismatch => {
                 write!(f, "the row at the latest checkpoint's seq is gone or no longer holds the head the checkpoint signed")
+            }
+            BreakReason::ContentMismatch => {
+                write!(f, "content mismatch: the row's content does not open, or does not hash to the commitment its leaf covers")
             }
         }
     }
@@ -128,8 +148,12 @@ impl VerifyOutcome {
 
 const CHUNK: usize = 1024;
 
+/// Verifies `tenant`'s chain over `range` from the stored bytes; with
+/// `content`, also each format 3 row's content against its commitment,
+/// where the row opens (the chain alone needs no key).
 pub(crate) fn verify(
     store: &Store,
+    content: Option<&Rows>,
     tenant: &str,
     number: u64,
     range: impl RangeBounds<u64>,
@@ -139,7 +163,7 @@ pub(crate) fn verify(
     let mut attempts = 0;
     loop {
         let before = anchor_for_verify(store, number).ok().flatten().map(|a| a.seq);
-        let outcome = verify_once(store, tenant, number, bounds, progress)?;
+        let outcome = verify_once(store, content, tenant, number, bounds, progress)?;
         // A retention run deleting beside the walk makes rows vanish under
         // it, which looks like a gap or a cut-off tail: if the anchor moved
         // meanwhile, verify again from the new one.
@@ -157,6 +181,7 @@ pub(crate) fn verify(
 
 fn verify_once(
     store: &Store,
+    content: Option<&Rows>,
     tenant: &str,
     number: u64,
     range: (Bound<u64>, Bound<u64>),
@@ -182,7 +207,7 @@ fn verify_once(
     if floor > 0 && end <= floor {
         // Every row of the range was deleted by retention.
         let head = anchor.map(|a| a.head).unwrap_or_default();
-        return Ok(VerifyOutcome::Intact(VerifyReport { first_seq: 0, last_seq: 0, count: 0, head, anchor }));
+        return Ok(VerifyOutcome::Intact(VerifyReport::empty(head, anchor)));
     }
     let start = start.max(floor + 1);
 
@@ -193,7 +218,7 @@ fn verify_once(
         if let Some(v) = store.get(Cf::Heads, &keys::head(number))? {
             if let Ok(h) = ChainHead::decode(&v) {
                 if h.seq < start {
-                    return Ok(VerifyOutcome::Intact(VerifyReport { first_seq: 0, last_seq: 0, count: 0, head: h.head, anchor }));
+                    return Ok(VerifyOutcome::Intact(VerifyReport::empty(h.head, anchor)));
                 }
             }
         }
@@ -214,6 +239,7 @@ fn verify_once(
 
     let mut expected = start;
     let mut count = 0u64;
+    let mut content_unchecked = 0u64;
     let upper = if end == u64::MAX { keys::record(number + 1, 0) } else { keys::record(number, end + 1) };
     let mut from = keys::record(number, start);
     'scan: loop {
@@ -231,19 +257,8 @@ fn verify_once(
                 Ok(r) => r,
                 Err(e) => return broken(seq, BreakReason::Undecodable(e.to_string()), count),
             };
-            // Only `annal.retention.purged` rows are read beyond their action.
-            match event_action(rec.event) {
-                Ok(PURGED_ACTION) => {
-                    let metadata = EventRef::decode(rec.event).ok().and_then(|e| e.metadata);
-                    if !purge_agrees(metadata, anchor.as_ref()) {
-                        return broken(seq, BreakReason::AnchorMismatch, count);
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => return broken(seq, BreakReason::Undecodable(e.to_string()), count),
-            }
-            if chain::leaf_hash(rec.event) != rec.leaf {
-                return broken(seq, BreakReason::LeafMismatch, count);
+            if let Some(reason) = row_problem(&rec, v, seq, number, anchor.as_ref(), content, &mut content_unchecked) {
+                return broken(seq, reason, count);
             }
             if rec.recorded_at < prev_ra {
                 return broken(seq, BreakReason::TimeWentBackwards, count);
@@ -294,6 +309,7 @@ fn verify_once(
         }
     }
     Ok(VerifyOutcome::Intact(VerifyReport {
+        content_unchecked,
         first_seq: if count > 0 { start } else { 0 },
         last_seq: if count > 0 { last } else { 0 },
         count,
@@ -310,6 +326,61 @@ fn anchor_for_verify(store: &Store, n: u64) -> std::result::Result<Option<Retent
         Ok(Some(v)) => RetentionAnchor::decode(&v).map(Some),
         Err(e) => Err(DecodeError::Body(e.to_string())),
     }
+}
+
+/// What is wrong with one row on its own, if anything: its action, an
+/// `annal.retention.purged` row against the anchor, its leaf, and (with
+/// `content`, where the row opens) its content against its commitment;
+/// counts a format 3 row whose content was not checked.
+fn row_problem(
+    rec: &Envelope<'_>,
+    v: &[u8],
+    seq: u64,
+    number: u64,
+    anchor: Option<&RetentionAnchor>,
+    content: Option<&Rows>,
+    content_unchecked: &mut u64,
+) -> Option<BreakReason> {
+    // Only `annal.retention.purged` rows are read beyond their action.
+    match event_action(rec.event) {
+        Ok(PURGED_ACTION) => {
+            let metadata = EventRef::decode(rec.event).ok().and_then(|e| e.metadata);
+            if !purge_agrees(metadata, anchor) {
+                return Some(BreakReason::AnchorMismatch);
+            }
+        }
+        Ok(_) => {}
+        Err(e) => return Some(BreakReason::Undecodable(e.to_string())),
+    }
+    if chain::leaf_hash(rec.event) != rec.leaf {
+        return Some(BreakReason::LeafMismatch);
+    }
+    if v.first() == Some(&RECORD_FORMAT_V2) {
+        match content.map(|rows| content_agrees(rows, number, seq, v, rec.event)) {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => return Some(BreakReason::ContentMismatch),
+            Some(Err(_)) | None => *content_unchecked += 1,
+        }
+    }
+    None
+}
+
+/// Whether row `seq`'s content (stored value `v`, clear part `clear`)
+/// opens and hashes to the commitment `clear` ends in; an error when this
+/// engine cannot open it (no key provider, the key destroyed), which
+/// leaves the content unchecked.
+fn content_agrees(rows: &Rows, n: u64, seq: u64, v: &[u8], clear: &[u8]) -> Result<bool> {
+    let opened = match rows.open(n, seq, v) {
+        Ok(o) => o,
+        // Sealed bytes that do not authenticate under their key: changed.
+        Err(Error::Corrupt(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let agrees = (|| -> std::result::Result<bool, DecodeError> {
+        let commitment = ClearRef::decode(clear)?.content;
+        Ok(ContentRef::decode(opened.content()?)?.commitment() == commitment)
+    })();
+    Ok(agrees.unwrap_or(false))
 }
 
 /// What `Engine::check_index` found.
@@ -366,7 +437,8 @@ impl PostingCache {
 /// else (the rows its postings hold and its run-starting time entries add
 /// up to what the rows call for; a time entry naming no row of that time
 /// counts as one too many). Memory stays bounded.
-pub(crate) fn check_index(store: &Store, n: u64) -> Result<IndexCheck> {
+pub(crate) fn check_index(store: &Rows, n: u64) -> Result<IndexCheck> {
+    let values = store.value_key(n)?;
     let mut report = IndexCheck::default();
     let mut cache = PostingCache::default();
     let (from, to) = (keys::record(n, 0), keys::record(n + 1, 0));
@@ -374,7 +446,7 @@ pub(crate) fn check_index(store: &Store, n: u64) -> Result<IndexCheck> {
     let mut previous: Option<(u64, u64)> = None;
     while let Some((k, v)) = it.next()? {
         let seq = keys::record_seq(k).ok_or_else(|| Error::Corrupt("malformed record key".into()))?;
-        let record = Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
+        let record = store.open(n, seq, v)?.record(seq).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
         let mut whole = true;
         if previous.is_none_or(|(s, at)| s + 1 != seq || at != record.recorded_at) {
             report.expected_entries += 1;
@@ -382,7 +454,7 @@ pub(crate) fn check_index(store: &Store, n: u64) -> Result<IndexCheck> {
         }
         previous = Some((seq, record.recorded_at));
         let pseudonyms = pseudonyms_of(&record.event);
-        for part in IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms)).parts() {
+        for part in IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms), values.as_ref()).parts() {
             report.expected_entries += 1;
             let mut prefix = n.to_be_bytes().to_vec();
             prefix.extend_from_slice(part);

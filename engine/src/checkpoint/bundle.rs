@@ -17,6 +17,7 @@ use super::{key_id, verify_signature, Checkpoint, Checkpointer};
 use crate::core::reads;
 use crate::error::{Error, FieldError, Result};
 use crate::format::chain::{self, Hash};
+use crate::format::content::{ClearRef, ContentRef, SplitRecord, StoredContent, RECORD_FORMAT_V2};
 use crate::format::keys;
 use crate::format::record::{decode_event, StoredRecord};
 use crate::storage::{Cf, ReadMode};
@@ -173,7 +174,16 @@ impl Checkpointer {
                 }
                 let mut p = Vec::with_capacity(8 + v.len());
                 p.extend_from_slice(&seq.to_be_bytes());
-                if (from..=to).contains(&seq) {
+                if (from..=to).contains(&seq) && v.first() == Some(&RECORD_FORMAT_V2) {
+                    // A row of event format 3 travels opened: the bundle's
+                    // reader holds no key, and checks the content against
+                    // the commitment its leaf covers.
+                    let opened = self.core.rows.open(n, seq, v)?;
+                    let content = opened.content().map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
+                    let split = SplitRecord::decode(v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
+                    p.extend_from_slice(&split.with_clear_content(content));
+                    w.frame(RECORD, &p)?;
+                } else if (from..=to).contains(&seq) {
                     p.extend_from_slice(v);
                     w.frame(RECORD, &p)?;
                 } else {
@@ -405,7 +415,11 @@ pub fn verify_bundle(input: impl Read, required_key: Option<&[u8; 32]>) -> std::
                 }
                 let (ra, leaf, head) = if kind == RECORD {
                     let rec = StoredRecord::decode(f.0).map_err(|e| r.err(format!("seq {s}: record: {e}")))?;
-                    decode_event(&rec.event).map_err(|e| r.err(format!("seq {s}: event: {e}")))?;
+                    if f.0.first() == Some(&RECORD_FORMAT_V2) {
+                        check_content(f.0).map_err(|e| r.err(format!("seq {s}: {e}")))?;
+                    } else {
+                        decode_event(&rec.event).map_err(|e| r.err(format!("seq {s}: event: {e}")))?;
+                    }
                     if chain::leaf_hash(&rec.event) != rec.leaf {
                         return Err(r.err(format!("seq {s}: leaf mismatch")));
                     }
@@ -465,4 +479,21 @@ pub fn verify_bundle(input: impl Read, required_key: Option<&[u8; 32]>) -> std::
             other => return Err(r.err(format!("unexpected frame kind 0x{other:02x}"))),
         }
     }
+}
+
+/// A bundle's row of event format 3: its content in the clear, readable,
+/// and hashing to the commitment its clear part (which the leaf covers)
+/// ends in.
+fn check_content(record: &[u8]) -> std::result::Result<(), String> {
+    let split = SplitRecord::decode(record).map_err(|e| format!("record: {e}"))?;
+    let StoredContent::Clear(content) = split.content else {
+        return Err("the content is sealed; a bundle carries rows opened".into());
+    };
+    let clear = ClearRef::decode(split.clear).map_err(|e| format!("event: {e}"))?;
+    let content = ContentRef::decode(content).map_err(|e| format!("content: {e}"))?;
+    if content.commitment() != clear.content {
+        return Err("the content does not match the commitment its leaf covers".into());
+    }
+    content.event(&clear).map_err(|e| format!("content: {e}"))?;
+    Ok(())
 }

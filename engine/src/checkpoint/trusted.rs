@@ -151,7 +151,7 @@ impl Checkpointer {
             Err(Error::UnknownTenant | Error::InvalidTenant(_)) => return fail(TrustedFailure::TenantMissing),
             Err(e) => return Err(e),
         };
-        let report = match verify::verify(&self.core.store, tenant, n, .., &mut |_| {})? {
+        let report = match verify::verify(&self.core.store, Some(&self.core.rows), tenant, n, .., &mut |_| {})? {
             VerifyOutcome::Intact(r) => r,
             VerifyOutcome::Broken(b) => return fail(TrustedFailure::ChainBroken(b)),
         };
@@ -165,7 +165,7 @@ impl Checkpointer {
             if let Some(a) = report.anchor.filter(|a| a.seq == seq) {
                 return Ok(Some(a.head));
             }
-            Ok(self.core.get(tenant, seq)?.map(|r| r.head))
+            self.core.stored_head(tenant, seq)
         };
 
         // Every checkpoint the store kept, from the anchor on, must still match.

@@ -10,12 +10,14 @@
 
 use std::sync::Arc;
 
-use super::prepare::{own_row_redactor, prepare, Origin, PreparedEvent};
+use super::prepare::{own_row_redactor, prepare, Origin, PreparedEvent, Sealed, SEAL_RANDOM};
+use super::sealing::TenantSeal;
 use super::writer::{ReplyTo, Request, SideWrite};
 use super::Core;
 use crate::error::{Error, FieldError, Result};
 use crate::event::{Actor, AsBorrowedEvent, Event, RESERVED_ACTION_PREFIX};
 use crate::format::record::{ChainHead, Receipt};
+use crate::format::retention::PURGED_ACTION;
 use crate::format::tenant::{check_client_tenant, validate_tenant};
 use crate::redact::Redactor;
 
@@ -40,7 +42,16 @@ impl Core {
     pub fn prepare(&self, tenant: &str, event: &impl AsBorrowedEvent) -> Result<PreparedEvent> {
         check_client_tenant(tenant)?;
         let redactor = self.redactors.get(tenant)?;
-        prepare(&self.limits, &redactor, &event.as_borrowed(), Origin::Client).map_err(Error::InvalidEvent)
+        let seal = self.seal_for(tenant)?;
+        let random = seal_random(seal.as_ref(), 1)?;
+        let sealed = seal.as_ref().map(|s| Sealed::Content(s, random_of(&random, 0)));
+        prepare(&self.limits, &redactor, sealed, &event.as_borrowed(), Origin::Client).map_err(Error::InvalidEvent)
+    }
+
+    /// What `tenant`'s events are sealed with now; `None` when it is not
+    /// encrypted (docs/SECURITY.md, "Encryption at rest").
+    fn seal_for(&self, tenant: &str) -> Result<Option<Arc<TenantSeal>>> {
+        self.sealing.for_prepare(tenant, self.tenants.number(tenant).ok(), self.now())
     }
 
     /// Appends a client's batch to `tenant`'s chain, all or nothing.
@@ -88,10 +99,14 @@ impl Core {
     /// redactor; any that fails refuses the whole batch, every failure named.
     fn prepare_batch(&self, tenant: &str, events: &[impl AsBorrowedEvent]) -> Result<Vec<PreparedEvent>> {
         let redactor = self.redactors.get(tenant)?;
+        let seal = self.seal_for(tenant)?;
+        // One draw from the OS's random source for the whole batch.
+        let random = seal_random(seal.as_ref(), events.len())?;
         let mut prepared = Vec::with_capacity(events.len());
         let mut errors = Vec::new();
         for (i, e) in events.iter().enumerate() {
-            match prepare(&self.limits, &redactor, &e.as_borrowed(), Origin::Client) {
+            let sealed = seal.as_ref().map(|s| Sealed::Content(s, random_of(&random, i)));
+            match prepare(&self.limits, &redactor, sealed, &e.as_borrowed(), Origin::Client) {
                 Ok(p) => prepared.push(p),
                 Err(fe) => errors.push((i, fe)),
             }
@@ -138,7 +153,18 @@ impl Core {
             let mut event = Event::new(action, actor.kind, actor.id.clone());
             event.actor = actor.clone();
             event.metadata = Some(metadata.clone());
-            let prepared = prepare(&self.limits, &announce, &event.as_borrowed(), Origin::Annal).map_err(Error::InvalidEvent)?;
+            // A retention run's `purged` row stays in the clear (event
+            // format 2) in an encrypted tenant too: it holds only annal's
+            // own numbers, and verification without a key reads them to
+            // check the retention anchor (docs/FORMAT.md, "Event format 3").
+            let seal = self.seal_for(tenant)?;
+            let random = seal_random(seal.as_ref().filter(|_| action != PURGED_ACTION), 1)?;
+            let sealed = seal.as_ref().map(|s| match action {
+                PURGED_ACTION => Sealed::IndexOnly(s),
+                _ => Sealed::Content(s, random_of(&random, 0)),
+            });
+            let prepared =
+                prepare(&self.limits, &announce, sealed, &event.as_borrowed(), Origin::Annal).map_err(Error::InvalidEvent)?;
             match self.submit(tenant, vec![prepared], row.clone()) {
                 Ok(r) => return Ok(r[0]),
                 Err(Error::PolicyChanged { .. }) if attempts < POLICY_RETRIES && row.new_policy.is_none() => attempts += 1,
@@ -169,4 +195,16 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// Random bytes for `n` events sealed with `seal` (none without one).
+fn seal_random(seal: Option<&Arc<TenantSeal>>, n: usize) -> Result<Vec<u8>> {
+    let mut random = vec![0u8; if seal.is_some() { n * SEAL_RANDOM } else { 0 }];
+    crate::keyring::fill_random(&mut random)?;
+    Ok(random)
+}
+
+/// Event `i`'s share of [`seal_random`]'s bytes.
+fn random_of(random: &[u8], i: usize) -> &[u8; SEAL_RANDOM] {
+    random[i * SEAL_RANDOM..(i + 1) * SEAL_RANDOM].try_into().expect("SEAL_RANDOM bytes an event")
 }

@@ -7,7 +7,9 @@
 //! ([`upgrade`] brings an older format up to date first, [`recover`] reads
 //! every tenant's head back) and offers the reads every feature needs
 //! ([`reads`]). [`prepare`] turns an event into the bytes the writer links
-//! into its chain, on the caller's thread.
+//! into its chain, on the caller's thread, sealed under the tenant's keys
+//! when it is encrypted ([`sealing`]: keys made, wrapped through the
+//! engine's key provider, unwrapped for reading).
 //!
 //! **Layer rule.** The core imports the format layer and the storage seam,
 //! never a feature or the façade: query, verify, API keys, policy changes,
@@ -24,6 +26,7 @@ pub(crate) mod prepare;
 pub(crate) mod reads;
 mod recover;
 pub(crate) mod redactors;
+pub(crate) mod sealing;
 pub(crate) mod upgrade;
 pub(crate) mod writer;
 
@@ -38,6 +41,7 @@ use crate::storage::{Store, StoreOptions};
 use clock::Clock;
 use directory::Directory;
 use redactors::Redactors;
+use sealing::Sealing;
 use writer::{WriteQueue, WriterContext};
 
 /// When an append counts as done.
@@ -69,6 +73,12 @@ pub(crate) struct CoreOptions {
     pub max_batch_events: usize,
     pub default_policy: Policy,
     pub upgrade_backup: upgrade::UpgradeBackup,
+    /// Where the KEKs are; `None`: no tenant can be encrypted.
+    pub key_provider: Option<Arc<dyn crate::keyring::KeyProvider>>,
+    /// Whether tenants created from now on are encrypted (with a provider).
+    pub encrypt_new_tenants: bool,
+    /// How long an unwrapped data key is used before it is unwrapped again.
+    pub key_cache_ttl: Duration,
 }
 
 /// The shared state of an open store and the way into its writer.
@@ -83,6 +93,10 @@ pub(crate) struct Core {
     pub tenants: Arc<Directory>,
     /// Each tenant's current redaction policy and pseudonym secret.
     pub redactors: Arc<Redactors>,
+    /// Each encrypted tenant's keys.
+    pub sealing: Arc<Sealing>,
+    /// The store as features read rows: opened under their tenant's keys.
+    pub rows: sealing::Rows,
     queue: WriteQueue,
 }
 
@@ -106,6 +120,7 @@ impl Core {
         let redactors = Arc::new(Redactors::load(&store, &mut states, opts.default_policy, opts.clock.now_ns())?);
         let closing = recover::closing(&store, &states)?;
         let tenants = Arc::new(Directory::new(states.iter().map(|(name, t)| (name.clone(), t.number)).collect(), closing));
+        let sealing = Arc::new(Sealing::new(store.clone(), opts.key_provider, opts.encrypt_new_tenants, opts.key_cache_ttl));
         let context = WriterContext {
             store: store.clone(),
             clock: Arc::clone(&opts.clock),
@@ -113,9 +128,11 @@ impl Core {
             idempotency_window_ns: u64::try_from(opts.idempotency_window.as_nanos()).unwrap_or(u64::MAX),
             tenants: Arc::clone(&tenants),
             redactors: Arc::clone(&redactors),
+            sealing: Arc::clone(&sealing),
             max_group_events: opts.max_group_events,
         };
         let queue = WriteQueue::start(context, states, next_tenant, opts.queue_depth)?;
+        let rows = sealing::Rows { store: store.clone(), sealing: Arc::clone(&sealing) };
         Ok(Core {
             store,
             clock: opts.clock,
@@ -123,6 +140,8 @@ impl Core {
             max_batch_events: opts.max_batch_events,
             tenants,
             redactors,
+            rows,
+            sealing,
             queue,
         })
     }

@@ -9,23 +9,42 @@ use std::sync::Arc;
 use crate::error::{Error, FieldError, Result};
 use crate::event::{BorrowedEvent, Limits};
 use crate::format::chain::Hash;
+use crate::format::cipher::NONCE_LEN;
+use crate::format::content::{record_template, split, SALT_LEN};
 use crate::format::index::{IndexTemplate, Indexed};
 use crate::format::record::{StoredRecord, RECORD_OVERHEAD};
 use crate::redact::{Policy, Redactor, Rule, Strategy};
+
+use super::sealing::TenantSeal;
+
+/// Random bytes an event sealed for an encrypted tenant takes: its row
+/// salt and its nonce (docs/FORMAT.md, "Event format 3").
+pub(crate) const SEAL_RANDOM: usize = SALT_LEN + NONCE_LEN;
 
 /// An event ready for the writer: validated, encoded, hashed and laid out
 /// as a record value on the caller's thread, so the single writer only has to
 /// fill in its place in the chain.
 #[derive(Debug, Clone)]
 pub struct PreparedEvent {
-    /// A [`StoredRecord::template`]: the record value minus recorded_at, head and CRC.
+    /// A [`StoredRecord::template`] or a `content::record_template`: the record
+    /// value minus recorded_at, head and CRC.
     pub(crate) value: Vec<u8>,
+    /// The size of the event's canonical encoding in format 2 (what the
+    /// event size limit applies to, whichever format it is written in).
+    pub(crate) encoded_len: usize,
     pub(crate) leaf: Hash,
+    /// What a later event with the same idempotency key must match to be
+    /// a replay: the leaf, or for a sealed event (whose leaf covers a
+    /// random salt) a keyed hash of its content.
+    pub(crate) fingerprint: Hash,
     pub(crate) idempotency_key: Option<String>,
     /// The row's index entries minus tenant, seq and recorded_at.
     pub(crate) index: IndexTemplate,
     /// The tenant and policy version the event was redacted for.
     pub(crate) redactor: Arc<Redactor>,
+    /// The keys it was sealed with, for an encrypted tenant: the writer
+    /// stores any not yet in the store with the row.
+    pub(crate) seal: Option<Arc<TenantSeal>>,
 }
 
 impl PreparedEvent {
@@ -36,7 +55,7 @@ impl PreparedEvent {
 
     /// Size of the canonical event encoding in bytes.
     pub fn encoded_len(&self) -> usize {
-        self.value.len() - RECORD_OVERHEAD
+        self.encoded_len
     }
 }
 
@@ -48,11 +67,24 @@ pub(crate) enum Origin {
     Annal,
 }
 
+/// How an event of an encrypted tenant is prepared.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Sealed<'a> {
+    /// In event format 3, its content sealed; the bytes are its row salt
+    /// and nonce, from the OS's random source.
+    Content(&'a Arc<TenantSeal>, &'a [u8; SEAL_RANDOM]),
+    /// In event format 2, in the clear, indexed like the tenant's other
+    /// rows (its personal values as keyed hashes): a retention run's
+    /// `purged` row.
+    IndexOnly(&'a Arc<TenantSeal>),
+}
+
 /// Validates `event` against `limits`, redacts it with `redactor`, and
-/// encodes, hashes and indexes it.
+/// encodes, hashes and indexes it; for an encrypted tenant, as `seal` says.
 pub(crate) fn prepare(
     limits: &Limits,
     redactor: &Arc<Redactor>,
+    seal: Option<Sealed<'_>>,
     event: &BorrowedEvent<'_>,
     origin: Origin,
 ) -> Result<PreparedEvent, FieldError> {
@@ -60,21 +92,54 @@ pub(crate) fn prepare(
         Origin::Annal => event.view_unchecked_action(limits, Some(redactor))?,
         Origin::Client => event.view_redacted(limits, Some(redactor))?,
     };
-    let (value, leaf) = StoredRecord::template(&view);
-    let encoded_len = value.len() - RECORD_OVERHEAD;
+    let (value, leaf, encoded_len, fingerprint) = match seal {
+        None | Some(Sealed::IndexOnly(_)) => {
+            let (value, leaf) = StoredRecord::template(&view);
+            let n = value.len() - RECORD_OVERHEAD;
+            (value, leaf, n, leaf)
+        }
+        Some(Sealed::Content(s, random)) => {
+            let (salt, nonce) = random.split_at(SALT_LEN);
+            let split = split(&view, salt.try_into().expect("SALT_LEN bytes"));
+            // Format 3 holds format 2's fields, plus the commitment (32
+            // bytes) and the content's layout byte and row salt (33).
+            let n = split.clear.len() + split.content.len() - 65;
+            let (value, leaf) = record_template(&split, Some((&s.cipher, s.key, nonce.try_into().expect("NONCE_LEN bytes"))));
+            s.sealed_one();
+            // Only events with an idempotency key are ever compared.
+            let fingerprint = if event.idempotency_key.is_some() { split.fingerprint(&s.values) } else { leaf };
+            (value, leaf, n, fingerprint)
+        }
+    };
     if encoded_len > limits.max_event_bytes {
         return Err(FieldError::new(
             "",
             format!("event is {encoded_len} bytes encoded, more than the limit of {}", limits.max_event_bytes),
         ));
     }
-    let index = IndexTemplate::build(&Indexed::of_view(&view, &applied.pseudonyms));
+    let tenant_seal = match seal {
+        Some(Sealed::Content(s, _)) | Some(Sealed::IndexOnly(s)) => Some(s),
+        None => None,
+    };
+    let values = tenant_seal.map(|s| &s.values);
+    let index = IndexTemplate::build(&Indexed::of_view(&view, &applied.pseudonyms), values);
+    let idempotency_key = event.idempotency_key.as_deref().map(|k| match values {
+        // Stored and compared as its keyed hash: it may name a person.
+        Some(v) => v.idempotency_key(k),
+        None => k.to_string(),
+    });
     Ok(PreparedEvent {
         value,
+        encoded_len,
         leaf,
-        idempotency_key: event.idempotency_key.as_deref().map(str::to_string),
+        fingerprint,
+        idempotency_key,
         index,
         redactor: Arc::clone(redactor),
+        seal: match seal {
+            Some(Sealed::Content(s, _)) => Some(Arc::clone(s)),
+            _ => None,
+        },
     })
 }
 

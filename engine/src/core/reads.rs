@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::format::chain;
 use crate::format::index::{key_seq, time_key};
 use crate::format::keys;
-use crate::format::record::{ChainHead, DecodeError, Record};
+use crate::format::record::{ChainHead, DecodeError, Envelope, Record};
 use crate::format::retention::{LegalHold, PendingDeletion, Retention, RetentionAnchor};
 use crate::storage::{Cf, ReadMode, Store};
 
@@ -31,14 +31,6 @@ pub(crate) fn head_seq(store: &Store, n: u64) -> Result<u64> {
     match store.get(Cf::Heads, &keys::head(n))? {
         Some(v) => Ok(ChainHead::decode(&v).map_err(|e| corrupt("chain head", n, e))?.seq),
         None => Ok(0),
-    }
-}
-
-/// Row `seq` of tenant `n`.
-pub(crate) fn record(store: &Store, n: u64, seq: u64) -> Result<Option<Record>> {
-    match store.get(Cf::Records, &keys::record(n, seq))? {
-        None => Ok(None),
-        Some(v) => Record::from_stored(seq, &v).map(Some).map_err(|e| Error::Corrupt(format!("record {seq}: {e}"))),
     }
 }
 
@@ -104,7 +96,17 @@ impl Core {
 
     /// One row of `tenant` by seq.
     pub fn get(&self, tenant: &str, seq: u64) -> Result<Option<Record>> {
-        record(&self.store, self.number(tenant)?, seq)
+        self.rows.record(self.number(tenant)?, seq)
+    }
+
+    /// Row `seq`'s stored head, read without opening its content (the
+    /// chain needs no key).
+    pub fn stored_head(&self, tenant: &str, seq: u64) -> Result<Option<crate::format::chain::Hash>> {
+        let n = self.number(tenant)?;
+        match self.store.get(Cf::Records, &keys::record(n, seq))? {
+            None => Ok(None),
+            Some(v) => Envelope::decode(&v).map(|e| Some(e.head)).map_err(|e| Error::Corrupt(format!("record {seq}: {e}"))),
+        }
     }
 
     /// The seqs of `tenant`'s rows with `from <= recorded_at < to` (ns), as
@@ -120,7 +122,7 @@ impl Core {
     /// The tenant's rows in seq order, from `from_seq`.
     pub fn iter(&self, tenant: &str, from_seq: u64) -> Result<RecordIter> {
         let number = self.number(tenant)?;
-        Ok(RecordIter { store: self.store.clone(), number, next: from_seq.max(1), buf: Vec::new().into_iter(), done: false })
+        Ok(RecordIter { rows: self.rows.clone(), number, next: from_seq.max(1), buf: Vec::new().into_iter(), done: false })
     }
 }
 
@@ -128,7 +130,7 @@ impl Core {
 /// (constant memory however long the chain); see `Engine::iter`.
 #[derive(Debug)]
 pub struct RecordIter {
-    store: Store,
+    rows: super::sealing::Rows,
     number: u64,
     next: u64,
     buf: std::vec::IntoIter<Result<Record>>,
@@ -150,7 +152,7 @@ impl Iterator for RecordIter {
             }
             let from = keys::record(self.number, self.next);
             let to = keys::record(self.number + 1, 0);
-            let rows = match self.store.scan(Cf::Records, &from, &to, false, ITER_CHUNK, ReadMode::Bulk) {
+            let rows = match self.rows.scan(Cf::Records, &from, &to, false, ITER_CHUNK, ReadMode::Bulk) {
                 Ok(rows) => rows,
                 Err(e) => {
                     self.done = true;
@@ -162,7 +164,11 @@ impl Iterator for RecordIter {
             for (k, v) in rows {
                 let seq = keys::record_seq(&k).unwrap_or(0);
                 self.next = seq.saturating_add(1);
-                out.push(Record::from_stored(seq, &v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}"))));
+                let record = self
+                    .rows
+                    .open(self.number, seq, &v)
+                    .and_then(|o| o.record(seq).map_err(|e| Error::Corrupt(format!("record {seq}: {e}"))));
+                out.push(record);
             }
             self.buf = out.into_iter();
         }

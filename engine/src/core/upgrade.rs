@@ -15,8 +15,10 @@ use crate::storage::{Cf, ReadMode, Store};
 /// per value per group commit instead of one entry per row; version 4 may
 /// hold scheduled workspace deletions and platform keys, which a version 3
 /// build would ignore (serving a workspace that is being deleted), so it
-/// must refuse the store (docs/FORMAT.md, "Version history").
-pub const STORE_FORMAT_VERSION: u32 = 4;
+/// must refuse the store; version 5 may hold encrypted tenants (their data
+/// keys in `tenants`, records of format 2 with event format 3), which a
+/// version 4 build cannot read (docs/FORMAT.md, "Version history").
+pub const STORE_FORMAT_VERSION: u32 = 5;
 
 /// What opening a store of an older format does before upgrading it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,14 +38,15 @@ pub enum UpgradeBackup {
 /// the backup `backup` asks for; marks a new store with this build's
 /// version.
 ///
-/// - Version 3 → 4 changes no byte: only the version moves, so that a
-///   version 3 build refuses the store from then on.
+/// - Version 4 → 5 and 3 → 5 change no byte: only the version moves, so
+///   that an older build refuses the store from then on (it would misread
+///   an encrypted tenant's rows and ignore a closing workspace).
 /// - Version 2 → 3 changes no byte: every format 2 index entry is a
 ///   format 3 posting of one row (empty value, its seq in the key), and its
 ///   per-row time entries are valid per-run ones. Only the version moves,
 ///   so that a format 2 build, which would read a posting of several rows
 ///   as one row, refuses the store from then on.
-/// - Version 1 → 4 builds the index from the rows.
+/// - Version 1 → 5 builds the index from the rows.
 pub(crate) fn check_format(store: &Store, backup: &UpgradeBackup) -> Result<()> {
     match store.get(Cf::Meta, keys::META_FORMAT)? {
         Some(v) => {
@@ -66,7 +69,7 @@ pub(crate) fn check_format(store: &Store, backup: &UpgradeBackup) -> Result<()> 
                 rebuild_index(store)?;
                 return set_format(store);
             }
-            if found == 2 || found == 3 {
+            if (2..STORE_FORMAT_VERSION).contains(&found) {
                 return set_format(store);
             }
             if found != STORE_FORMAT_VERSION {
@@ -104,7 +107,7 @@ fn rebuild_index(store: &Store) -> Result<u64> {
                 };
                 let record = Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
                 let pseudonyms = pseudonyms_of(&record.event);
-                let template = IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms));
+                let template = IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms), None);
                 postings.entry(tenant).or_default().add(&template, seq, record.recorded_at);
                 n_in_batch += 1;
                 if n_in_batch == CHUNK {

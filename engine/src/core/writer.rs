@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::format::chain;
 use crate::format::index::Postings;
 use crate::format::keys;
-use crate::format::record::{self, ChainHead, Receipt, StoredRecord, TenantEntry};
+use crate::format::record::{self, ChainHead, IdempotencyEntry, Receipt, StoredRecord, TenantEntry};
 use crate::redact::Redactor;
 use crate::storage::{Batch, Cf, Store};
 
@@ -101,6 +101,8 @@ pub(crate) struct WriterContext {
     pub tenants: Arc<Directory>,
     /// Replaced by a policy change when it is staged.
     pub redactors: Arc<Redactors>,
+    /// Encrypted tenants' keys, forgotten with a tenant's deletion.
+    pub sealing: Arc<super::sealing::Sealing>,
     /// Most events the writer gathers into one group commit.
     pub max_group_events: usize,
 }
@@ -228,7 +230,7 @@ struct Writer {
     poisoned: Arc<Poison>,
     /// Idempotency entries of the group the committer may still be writing:
     /// not yet readable from the store, already binding.
-    in_flight_idempotency: HashMap<(u64, String), Receipt>,
+    in_flight_idempotency: HashMap<(u64, String), IdempotencyEntry>,
     /// A request that arrived while the last group was staged: the next
     /// group's first (see `run`).
     waiting: Option<Request>,
@@ -285,7 +287,7 @@ struct Group {
     tenants: HashMap<String, TenantState>,
     /// Tenants deleted by this group.
     forgotten: Vec<String>,
-    idempotency: HashMap<(u64, String), Receipt>,
+    idempotency: HashMap<(u64, String), IdempotencyEntry>,
     next_tenant: u64,
     /// Each tenant's index entries of this group, by tenant number: written
     /// once the group is staged, one posting per distinct value, tenants
@@ -491,13 +493,20 @@ impl Writer {
                     let recorded_at = now.max(state.head.recorded_at);
                     let head = chain::link_hash(&state.head.head, seq, recorded_at, &ev.leaf);
                     StoredRecord::fill_template(&mut ev.value, recorded_at, &head);
+                    // The keys a sealed row needs land with it (or came
+                    // with an earlier row: a failed batch poisons every one
+                    // staged after it).
+                    for (k, entry) in ev.seal.as_ref().map(|s| s.take_pending()).unwrap_or_default() {
+                        batch.put(Cf::Tenants, &keys::tenant_key(state.number, k), &entry);
+                    }
                     batch.put(Cf::Records, &keys::record(state.number, seq), &ev.value);
                     // Same batch as the record: both land or neither does.
                     group.postings.entry(state.number).or_default().add(&ev.index, seq, recorded_at);
                     let receipt = Receipt { seq, recorded_at, leaf: ev.leaf, head, replayed: false };
                     if let Some(key) = &ev.idempotency_key {
-                        batch.put(Cf::Idempotency, &keys::idempotency(state.number, key), &receipt.encode());
-                        group.idempotency.insert((state.number, key.clone()), receipt);
+                        let entry = IdempotencyEntry { receipt, fingerprint: ev.fingerprint };
+                        batch.put(Cf::Idempotency, &keys::idempotency(state.number, key), &entry.encode());
+                        group.idempotency.insert((state.number, key.clone()), entry);
                     }
                     state.head = ChainHead { seq, recorded_at, head };
                     wrote = true;
@@ -540,6 +549,7 @@ impl Writer {
             group.tenants.remove(name);
             group.forgotten.push(name.clone());
             self.context.redactors.remove(name);
+            self.context.sealing.forget(name, self.tenants.get(name).map(|t| t.number));
         }
         Ok(receipts)
     }
@@ -597,7 +607,7 @@ impl Writer {
                 continue;
             };
             if let Some(&j) = seen_in_request.get(key) {
-                if req.events[j].leaf != ev.leaf {
+                if req.events[j].fingerprint != ev.fingerprint {
                     return Err(Error::IdempotencyConflict { index: i, first_seq: None });
                 }
                 plans.push(Plan::ReplayOf(j));
@@ -609,8 +619,8 @@ impl Writer {
                 Some(t) => self.earlier_receipt(t.number, key, group)?,
             };
             match earlier {
-                Some(r) if now.saturating_sub(r.recorded_at) <= window => {
-                    if r.leaf != ev.leaf {
+                Some(IdempotencyEntry { receipt: r, fingerprint }) if now.saturating_sub(r.recorded_at) <= window => {
+                    if fingerprint != ev.fingerprint {
                         return Err(Error::IdempotencyConflict { index: i, first_seq: Some(r.seq) });
                     }
                     plans.push(Plan::Replay(Receipt { replayed: true, ..r }));
@@ -624,13 +634,15 @@ impl Writer {
     /// The receipt of the row tenant `n` wrote under idempotency `key`:
     /// this group's first, then the one the committer may be writing (not
     /// yet readable from the store), then the store.
-    fn earlier_receipt(&self, n: u64, key: &str, group: &Group) -> Result<Option<Receipt>> {
+    fn earlier_receipt(&self, n: u64, key: &str, group: &Group) -> Result<Option<IdempotencyEntry>> {
         let k = (n, key.to_string());
         if let Some(r) = group.idempotency.get(&k).or_else(|| self.in_flight_idempotency.get(&k)) {
             return Ok(Some(*r));
         }
         match self.context.store.get(Cf::Idempotency, &keys::idempotency(n, key))? {
-            Some(bytes) => Ok(Some(Receipt::decode(&bytes).map_err(|e| Error::Corrupt(format!("idempotency entry: {e}")))?)),
+            Some(bytes) => {
+                Ok(Some(IdempotencyEntry::decode(&bytes).map_err(|e| Error::Corrupt(format!("idempotency entry: {e}")))?))
+            }
             None => Ok(None),
         }
     }

@@ -70,6 +70,12 @@ pub enum IndexKind {
 }
 
 impl IndexKind {
+    /// Whether the kind's values may name a person, and are stored as
+    /// keyed hashes for an encrypted tenant ([`ValueKey`]).
+    pub fn is_personal(self) -> bool {
+        matches!(self, IndexKind::Actor | IndexKind::OnBehalfOf | IndexKind::Target | IndexKind::Session | IndexKind::KeyRef)
+    }
+
     /// Name used by `explain` and the documentation.
     pub fn name(self) -> &'static str {
         match self {
@@ -192,12 +198,72 @@ pub(crate) fn push_part(out: &mut Vec<u8>, kind: IndexKind, values: &[&str]) {
     }
 }
 
-/// `tenant ‖ part`: every key of one indexed value starts with this.
-pub(crate) fn value_prefix(tenant: u64, kind: IndexKind, values: &[&str]) -> Vec<u8> {
+/// `tenant ‖ part`: every key of one indexed value starts with this; with
+/// `key`, an encrypted tenant's value key, the part of a value that may be
+/// personal is its keyed hash ([`ValueKey`]).
+pub(crate) fn value_prefix(tenant: u64, kind: IndexKind, values: &[&str], key: Option<&ValueKey>) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + 1 + values.iter().map(|v| v.len() + 1).sum::<usize>() + 8);
     k.extend_from_slice(&tenant.to_be_bytes());
-    push_part(&mut k, kind, values);
+    push_keyed_part(&mut k, kind, values, key);
     k
+}
+
+/// [`push_part`], the values of a personal kind replaced by their keyed
+/// hash when `key` is given.
+fn push_keyed_part(out: &mut Vec<u8>, kind: IndexKind, values: &[&str], key: Option<&ValueKey>) {
+    match key {
+        Some(key) if kind.is_personal() => push_part(out, kind, &[&key.hash(kind as u8, values)]),
+        _ => push_part(out, kind, values),
+    }
+}
+
+/// Domain of a value key's hashes.
+pub const VALUE_HASH_DOMAIN: &[u8] = b"annal/v3/index-value\0";
+
+/// An encrypted tenant's value key: the values of its index entries that
+/// may name a person (actor, on-behalf-of, target, session, key_ref) and
+/// its idempotency keys are stored as keyed hashes under it, so equality
+/// lookups still work and the key order still gives seq order within a
+/// value, but the store holds no such value in the clear (docs/FORMAT.md,
+/// "Event format 3"). Action names, outcomes and pseudonym tokens (already
+/// keyed) stay as they are: prefix search needs the action's text.
+#[derive(Debug, Clone)]
+pub struct ValueKey(crate::format::cipher::SecretKey);
+
+impl ValueKey {
+    /// The value key of these bytes.
+    pub fn new(key: crate::format::cipher::SecretKey) -> ValueKey {
+        ValueKey(key)
+    }
+
+    /// `hex(BLAKE3-keyed(key, VALUE_HASH_DOMAIN ‖ u8(kind) ‖ v₁ ‖ 0x00 ‖ v₂ ‖ 0x00 …)[..16])`:
+    /// 32 lower-case hex digits, which never hold `0x00`. `kind` 0 is an
+    /// idempotency key's.
+    pub fn hash(&self, kind: u8, values: &[&str]) -> String {
+        let mut h = blake3::Hasher::new_keyed(self.0.as_bytes());
+        h.update(VALUE_HASH_DOMAIN);
+        h.update(&[kind]);
+        for v in values {
+            h.update(v.as_bytes());
+            h.update(&[0]);
+        }
+        let digest = h.finalize();
+        digest.as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// `BLAKE3-keyed(key, parts…)`.
+    pub(crate) fn keyed(&self, parts: &[&[u8]]) -> crate::format::chain::Hash {
+        let mut h = blake3::Hasher::new_keyed(self.0.as_bytes());
+        for p in parts {
+            h.update(p);
+        }
+        crate::format::chain::Hash(*h.finalize().as_bytes())
+    }
+
+    /// An idempotency key as an encrypted tenant stores it (kind 0).
+    pub fn idempotency_key(&self, key: &str) -> String {
+        self.hash(0, &[key])
+    }
 }
 
 /// `prefix ‖ seq`.
@@ -238,11 +304,13 @@ pub(crate) fn action_prefixes(action: &str) -> impl Iterator<Item = &str> {
 pub(crate) struct IndexTemplate {
     parts: Vec<u8>,
     ends: Vec<u32>,
+    key: Option<ValueKey>,
 }
 
 impl IndexTemplate {
-    pub fn build(ix: &Indexed<'_>) -> IndexTemplate {
-        let mut t = IndexTemplate { parts: Vec::with_capacity(192), ends: Vec::with_capacity(10) };
+    /// The row's parts; with `key` (an encrypted tenant's), personal values hashed.
+    pub fn build(ix: &Indexed<'_>, key: Option<&ValueKey>) -> IndexTemplate {
+        let mut t = IndexTemplate { parts: Vec::with_capacity(192), ends: Vec::with_capacity(10), key: key.cloned() };
         t.add(IndexKind::Actor, &[ix.actor_id]);
         if let Some(v) = ix.on_behalf_of {
             t.add(IndexKind::OnBehalfOf, &[v]);
@@ -278,7 +346,7 @@ impl IndexTemplate {
     }
 
     fn add(&mut self, kind: IndexKind, values: &[&str]) {
-        push_part(&mut self.parts, kind, values);
+        push_keyed_part(&mut self.parts, kind, values, self.key.as_ref());
         // Parts are bounded by the event limits, far below 4 GiB.
         self.ends.push(self.parts.len() as u32);
     }
@@ -321,7 +389,7 @@ impl IndexTemplate {
 /// them: the format 2 layout, which format 3 still reads.
 pub fn entry_keys(tenant: u64, record: &Record) -> Vec<Vec<u8>> {
     let pseudonyms = pseudonyms_of(&record.event);
-    let t = IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms));
+    let t = IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms), None);
     let mut out = Vec::with_capacity(t.len());
     t.for_each_key(tenant, record.seq, record.recorded_at, |k| out.push(k.to_vec()));
     out
@@ -441,7 +509,7 @@ pub fn group_entries(tenant: u64, records: &[Record]) -> Vec<(Vec<u8>, Vec<u8>)>
     let mut postings = Postings::default();
     for r in records {
         let pseudonyms = pseudonyms_of(&r.event);
-        postings.add(&IndexTemplate::build(&Indexed::of_record(&r.event, &pseudonyms)), r.seq, r.recorded_at);
+        postings.add(&IndexTemplate::build(&Indexed::of_record(&r.event, &pseudonyms), None), r.seq, r.recorded_at);
     }
     let mut out = Vec::new();
     postings.for_each_entry(tenant, |k, v| out.push((k.to_vec(), v.to_vec())));
@@ -461,14 +529,14 @@ mod tests {
 
     #[test]
     fn value_keys_do_not_share_prefixes_across_values() {
-        let a = value_prefix(1, IndexKind::Actor, &["u_1"]);
-        let b = value_prefix(1, IndexKind::Actor, &["u_10"]);
+        let a = value_prefix(1, IndexKind::Actor, &["u_1"], None);
+        let b = value_prefix(1, IndexKind::Actor, &["u_10"], None);
         assert!(!b.starts_with(&a));
-        let t = value_prefix(1, IndexKind::Target, &["user", "u_1"]);
+        let t = value_prefix(1, IndexKind::Target, &["user", "u_1"], None);
         assert_eq!(&t[8..], b"\x06user\0u_1\0");
         assert_eq!(key_seq(&with_seq(&t, 42)), Some(42));
         // Tenant first, so tenant 1's largest key sorts before tenant 2's smallest.
-        assert!(with_seq(&value_prefix(1, IndexKind::Outcome, &["success"]), u64::MAX) < time_key(2, 0, 0).to_vec());
+        assert!(with_seq(&value_prefix(1, IndexKind::Outcome, &["success"], None), u64::MAX) < time_key(2, 0, 0).to_vec());
     }
 
     #[test]
@@ -483,7 +551,7 @@ mod tests {
             outcome: Some(Outcome::Denied),
             pseudonyms: &[],
         };
-        let t = IndexTemplate::build(&ix);
+        let t = IndexTemplate::build(&ix, None);
         let mut keys = Vec::new();
         t.for_each_key(7, 9, 100, |k| keys.push(k.to_vec()));
         assert_eq!(keys.len(), t.len());
@@ -527,16 +595,19 @@ mod tests {
     #[test]
     fn a_group_writes_one_posting_per_value_and_one_time_entry_per_run() {
         let mk = |actor: &'static str| {
-            IndexTemplate::build(&Indexed {
-                action: "auth.login",
-                actor_id: actor,
-                on_behalf_of: None,
-                target: None,
-                session: None,
-                key_ref: None,
-                outcome: Some(Outcome::Success),
-                pseudonyms: &[],
-            })
+            IndexTemplate::build(
+                &Indexed {
+                    action: "auth.login",
+                    actor_id: actor,
+                    on_behalf_of: None,
+                    target: None,
+                    session: None,
+                    key_ref: None,
+                    outcome: Some(Outcome::Success),
+                    pseudonyms: &[],
+                },
+                None,
+            )
         };
         let mut p = Postings::default();
         p.add(&mk("u_1"), 10, 500);
@@ -546,11 +617,11 @@ mod tests {
         p.for_each_entry(3, |k, v| entries.push((k.to_vec(), v.to_vec())));
         assert_eq!(entries[0], (time_key(3, 500, 10).to_vec(), vec![]));
         assert_eq!(entries[1], (time_key(3, 600, 12).to_vec(), vec![]));
-        let actor_1 = with_seq(&value_prefix(3, IndexKind::Actor, &["u_1"]), 12);
+        let actor_1 = with_seq(&value_prefix(3, IndexKind::Actor, &["u_1"], None), 12);
         assert!(entries.contains(&(actor_1, vec![2])));
-        let actor_2 = with_seq(&value_prefix(3, IndexKind::Actor, &["u_2"]), 11);
+        let actor_2 = with_seq(&value_prefix(3, IndexKind::Actor, &["u_2"], None), 11);
         assert!(entries.contains(&(actor_2, vec![])));
-        let success = with_seq(&value_prefix(3, IndexKind::Outcome, &["success"]), 12);
+        let success = with_seq(&value_prefix(3, IndexKind::Outcome, &["success"], None), 12);
         assert!(entries.contains(&(success, vec![1, 1])));
         // time ×2, actor ×2, action, `auth.` and `auth.login.`, outcome.
         assert_eq!(entries.len(), 8);

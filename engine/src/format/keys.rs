@@ -63,6 +63,17 @@ pub fn tenant_secret(tenant: u64) -> [u8; 9] {
     k
 }
 
+/// `tenants`: `'e' ‖ tenant:u64 ‖ key:u32` → the tenant's data key number
+/// `key`, wrapped (docs/FORMAT.md, "Event format 3"): 0 is its value key,
+/// 1 and up its content keys.
+pub fn tenant_key(tenant: u64, key: u32) -> [u8; 13] {
+    let mut k = [0u8; 13];
+    k[0] = b'e';
+    k[1..9].copy_from_slice(&tenant.to_be_bytes());
+    k[9..].copy_from_slice(&key.to_be_bytes());
+    k
+}
+
 /// `tenants`: `'p' ‖ tenant:u64 ‖ version:u32` → that version of the tenant's policy.
 pub fn tenant_policy(tenant: u64, version: u32) -> [u8; 13] {
     let mut k = [0u8; 13];

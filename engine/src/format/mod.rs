@@ -19,6 +19,7 @@ pub mod apikey;
 pub mod chain;
 pub mod checkpoint;
 pub mod cipher;
+pub mod content;
 pub mod index;
 pub mod json;
 pub mod keys;

@@ -19,12 +19,15 @@ pub const EVENT_FORMAT_V1: u8 = 1;
 /// Format byte that starts every canonical event encoding written now: format
 /// 1's fields followed by the policy version and the list of redactions.
 pub const EVENT_FORMAT_V2: u8 = 2;
+/// Format byte of an event encoding split into a clear part and committed
+/// content (`format::content`).
+pub const EVENT_FORMAT_V3: u8 = 3;
 /// Format byte that starts every stored record, head and idempotency value.
 pub const VALUE_FORMAT_V1: u8 = 1;
 
 /// The one bincode configuration annal uses: little-endian, variable-length
 /// integers, and a decode limit so a corrupt length can't allocate gigabytes.
-fn bincode_config() -> impl bincode::config::Config {
+pub(crate) fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_little_endian().with_variable_int_encoding().with_limit::<{ 1 << 20 }>()
 }
 
@@ -258,6 +261,10 @@ impl<'a> Reader<'a> {
         a.copy_from_slice(b);
         Ok(u32::from_be_bytes(a))
     }
+    /// The bytes not read yet.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.bytes
+    }
     pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
@@ -358,7 +365,8 @@ impl StoredRecord {
 /// of one action whole.
 pub fn event_action(encoded: &[u8]) -> Result<&str, DecodeError> {
     let (&format, body) = encoded.split_first().ok_or(DecodeError::Truncated(0))?;
-    if format != EVENT_FORMAT_V1 && format != EVENT_FORMAT_V2 {
+    // Format 3's clear part starts with the action too.
+    if format != EVENT_FORMAT_V1 && format != EVENT_FORMAT_V2 && format != EVENT_FORMAT_V3 {
         return Err(DecodeError::UnknownFormat(format));
     }
     let (action, _): (&str, usize) =
@@ -383,7 +391,13 @@ pub struct Envelope<'a> {
 
 impl<'a> Envelope<'a> {
     /// Checks the CRC and the layout of [`StoredRecord::encode`]'s value.
+    /// A record of format 2 gives its clear part `E3` as `event`: what its
+    /// leaf covers, and all verification needs without a key.
     pub fn decode(bytes: &'a [u8]) -> Result<Envelope<'a>, DecodeError> {
+        if bytes.first() == Some(&RECORD_FORMAT_V2) {
+            let s = SplitRecord::decode(bytes)?;
+            return Ok(Envelope { recorded_at: s.recorded_at, leaf: s.leaf, head: s.head, event: s.clear });
+        }
         let mut r = Reader::new(unseal(bytes)?);
         let recorded_at = r.u64()?;
         let leaf = r.hash()?;
@@ -522,12 +536,66 @@ impl Receipt {
         seal(out)
     }
 
-    /// Inverse of [`Receipt::encode`].
+    /// Inverse of [`Receipt::encode`]; reads an [`IdempotencyEntry`] of
+    /// either layout.
     pub fn decode(bytes: &[u8]) -> Result<Receipt, DecodeError> {
-        let mut r = Reader::new(unseal(bytes)?);
+        IdempotencyEntry::decode(bytes).map(|e| e.receipt)
+    }
+}
+
+/// Layout byte of an idempotency entry that carries a fingerprint apart
+/// from its leaf.
+pub(crate) const IDEMPOTENCY_FINGERPRINTED: u8 = 2;
+
+/// What an idempotency entry holds: the receipt a replay answers with, and
+/// the event's *fingerprint*, which a later event with the same key must
+/// match to be a replay. For an event of format 2 the fingerprint is its
+/// leaf, and the entry is a receipt (`0x01 ‖ seq ‖ recorded_at ‖ leaf ‖
+/// head ‖ crc32`). A format 3 leaf covers a random salt, so the same event
+/// sent twice has two leaves: its fingerprint is a keyed hash of its
+/// content instead, and the entry is `0x02 ‖ seq ‖ recorded_at ‖ leaf ‖
+/// head ‖ fingerprint ‖ crc32` (docs/FORMAT.md, "Event format 3").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IdempotencyEntry {
+    pub receipt: Receipt,
+    pub fingerprint: Hash,
+}
+
+impl IdempotencyEntry {
+    pub fn encode(&self) -> Vec<u8> {
+        if self.fingerprint == self.receipt.leaf {
+            return self.receipt.encode();
+        }
+        let r = &self.receipt;
+        let mut out = Vec::with_capacity(1 + 8 + 8 + 32 + 32 + 32 + 4);
+        out.push(IDEMPOTENCY_FINGERPRINTED);
+        out.extend_from_slice(&r.seq.to_be_bytes());
+        out.extend_from_slice(&r.recorded_at.to_be_bytes());
+        out.extend_from_slice(&r.leaf.0);
+        out.extend_from_slice(&r.head.0);
+        out.extend_from_slice(&self.fingerprint.0);
+        seal(out)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<IdempotencyEntry, DecodeError> {
+        let fingerprinted = bytes.first() == Some(&IDEMPOTENCY_FINGERPRINTED);
+        let body = if fingerprinted {
+            let n = bytes.len();
+            if n < 5 {
+                return Err(DecodeError::Truncated(n));
+            }
+            if crc32fast::hash(&bytes[..n - 4]).to_be_bytes() != bytes[n - 4..] {
+                return Err(DecodeError::Checksum);
+            }
+            &bytes[1..n - 4]
+        } else {
+            unseal(bytes)?
+        };
+        let mut r = Reader::new(body);
         let receipt = Receipt { seq: r.u64()?, recorded_at: r.u64()?, leaf: r.hash()?, head: r.hash()?, replayed: false };
+        let fingerprint = if fingerprinted { r.hash()? } else { receipt.leaf };
         r.finish()?;
-        Ok(receipt)
+        Ok(IdempotencyEntry { receipt, fingerprint })
     }
 }
 
@@ -594,6 +662,133 @@ pub(crate) fn decode_policy(bytes: &[u8]) -> Result<(u64, Vec<u8>), DecodeError>
     let json = r.take(len)?.to_vec();
     r.finish()?;
     Ok((at, json))
+}
+
+/// Format byte of a record value whose event is in format 3: the envelope
+/// of format 1 followed by the content, in the clear or sealed.
+pub const RECORD_FORMAT_V2: u8 = 2;
+/// The content follows in the clear: `u32be(len) ‖ content`.
+pub const CONTENT_CLEAR: u8 = 0;
+/// The content follows sealed: `u32be(key number) ‖ u32be(len) ‖ sealed`.
+pub const CONTENT_SEALED: u8 = 1;
+/// How a row's content is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredContent<'a> {
+    /// In the clear: the content's bytes.
+    Clear(&'a [u8]),
+    /// Sealed under the tenant's content key `key`.
+    Sealed {
+        /// The tenant's key number (its `'e'` entry in `tenants`).
+        key: u32,
+        /// `format::cipher` sealed bytes of the content.
+        sealed: &'a [u8],
+    },
+}
+
+/// A record value of format 2 read in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitRecord<'a> {
+    /// Engine time the row was recorded, ns since the Unix epoch.
+    pub recorded_at: u64,
+    /// Leaf hash of `clear`.
+    pub leaf: Hash,
+    /// Chain head after this row.
+    pub head: Hash,
+    /// `E3`: what the leaf covers.
+    pub clear: &'a [u8],
+    /// The content.
+    pub content: StoredContent<'a>,
+}
+
+/// Where the event's length sits in a record value (both formats).
+const LEN_AT: usize = 1 + 8 + 32 + 32;
+
+impl<'a> SplitRecord<'a> {
+    /// A record value of format 2 holding `clear` (`E3`, whose leaf is
+    /// `leaf`) and `content`, with `recorded_at`, `head` and the CRC left as
+    /// zeros: `StoredRecord::fill_template` fills them (the offsets are
+    /// format 1's).
+    pub fn template(clear: &[u8], leaf: &Hash, content: StoredContent<'_>) -> Vec<u8> {
+        let body = match content {
+            StoredContent::Clear(c) | StoredContent::Sealed { sealed: c, .. } => c,
+        };
+        let mut out = Vec::with_capacity(LEN_AT + 4 + clear.len() + 9 + body.len() + 4);
+        out.push(RECORD_FORMAT_V2);
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&leaf.0);
+        out.extend_from_slice(&[0; 32]);
+        out.extend_from_slice(&len32(clear.len()));
+        out.extend_from_slice(clear);
+        match content {
+            StoredContent::Clear(_) => out.push(CONTENT_CLEAR),
+            StoredContent::Sealed { key, .. } => {
+                out.push(CONTENT_SEALED);
+                out.extend_from_slice(&key.to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&len32(body.len()));
+        out.extend_from_slice(body);
+        out.extend_from_slice(&[0; 4]);
+        out
+    }
+
+    /// This record with `content` in the clear in place of its stored
+    /// content (a bundle carries rows opened: its reader needs no key, and
+    /// checks the content against `C`).
+    pub fn with_clear_content(&self, content: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(LEN_AT + 4 + self.clear.len() + 5 + content.len() + 4);
+        out.push(RECORD_FORMAT_V2);
+        out.extend_from_slice(&self.recorded_at.to_be_bytes());
+        out.extend_from_slice(&self.leaf.0);
+        out.extend_from_slice(&self.head.0);
+        out.extend_from_slice(&len32(self.clear.len()));
+        out.extend_from_slice(self.clear);
+        out.push(CONTENT_CLEAR);
+        out.extend_from_slice(&len32(content.len()));
+        out.extend_from_slice(content);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    /// Checks the CRC and the layout; never panics.
+    pub fn decode(bytes: &'a [u8]) -> Result<SplitRecord<'a>, DecodeError> {
+        if bytes.len() < 5 {
+            return Err(DecodeError::Truncated(bytes.len()));
+        }
+        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        if crc32fast::hash(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+            return Err(DecodeError::Checksum);
+        }
+        if body[0] != RECORD_FORMAT_V2 {
+            return Err(DecodeError::UnknownFormat(body[0]));
+        }
+        let mut r = Reader::new(&body[1..]);
+        let recorded_at = r.u64()?;
+        let leaf = r.hash()?;
+        let head = r.hash()?;
+        let len = r.u32()? as usize;
+        let clear = r.take(len)?;
+        let content = match r.take(1)?[0] {
+            CONTENT_CLEAR => {
+                let len = r.u32()? as usize;
+                StoredContent::Clear(r.take(len)?)
+            }
+            CONTENT_SEALED => {
+                let key = r.u32()?;
+                let len = r.u32()? as usize;
+                StoredContent::Sealed { key, sealed: r.take(len)? }
+            }
+            other => return Err(DecodeError::Body(format!("unknown content protection byte {other}"))),
+        };
+        r.finish()?;
+        Ok(SplitRecord { recorded_at, leaf, head, clear, content })
+    }
+}
+
+fn len32(n: usize) -> [u8; 4] {
+    // Events are limited to far less than 4 GiB before they get here.
+    u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes()
 }
 
 #[cfg(test)]

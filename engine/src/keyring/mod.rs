@@ -65,7 +65,8 @@ pub fn random_nonce() -> Result<[u8; NONCE_LEN]> {
     Ok(n)
 }
 
-fn fill_random(buf: &mut [u8]) -> Result<()> {
+/// Fills `buf` from the OS's random source.
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
     getrandom::fill(buf).map_err(|e| Error::Io(std::io::Error::other(format!("the OS random source failed: {e}"))))
 }
 

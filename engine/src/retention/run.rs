@@ -11,6 +11,7 @@ use super::{retention_actor, rfc3339, LegalHold, Retainer, Retention, RetentionA
 use crate::core::append::OwnRow;
 use crate::core::periodic::lower_priority;
 use crate::core::reads::{self, anchor};
+use crate::core::sealing::Rows;
 use crate::core::writer::SideWrite;
 use crate::error::{Error, FieldError, Result};
 use crate::format::index::{self, IndexTemplate, Indexed};
@@ -262,7 +263,7 @@ fn purge(
         if start >= end {
             break;
         }
-        let Some(taken) = take_batch(store, n, start, end, t.cutoff, opts.batch_rows)? else { break };
+        let Some(taken) = take_batch(&r.core.rows, n, start, end, t.cutoff, opts.batch_rows)? else { break };
         let Taken { mut batch, count, last } = taken;
         let a = RetentionAnchor {
             seq: last.seq,
@@ -317,7 +318,10 @@ struct Taken<'s> {
 /// `end`, the durable head + 1) recorded before `cutoff`, at most `limit`
 /// of them: the records, their index postings and time entries, and their
 /// idempotency entries. `None` when no row is due.
-fn take_batch<'s>(store: &'s Store, n: u64, start: u64, end: u64, cutoff: u64, limit: usize) -> Result<Option<Taken<'s>>> {
+fn take_batch<'s>(store: &'s Rows, n: u64, start: u64, end: u64, cutoff: u64, limit: usize) -> Result<Option<Taken<'s>>> {
+    // An encrypted tenant's personal index values and idempotency keys are
+    // stored as keyed hashes: found again through its value key.
+    let values = store.value_key(n)?;
     // One row more than the batch takes: the first one kept, whose time
     // entry the batch must leave (or put back) for windows starting there.
     let rows = store.scan(Cf::Records, &keys::record(n, start), &keys::record(n, end), false, limit + 1, ReadMode::Bulk)?;
@@ -334,7 +338,7 @@ fn take_batch<'s>(store: &'s Store, n: u64, start: u64, end: u64, cutoff: u64, l
             // across a hole in the chain (verify reports it).
             return Err(Error::Corrupt(format!("seq {expected} is missing; retention stops before it")));
         }
-        let record = Record::from_stored(seq, v).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
+        let record = store.open(n, seq, v)?.record(seq).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
         if record.recorded_at >= cutoff || seq - start == limit as u64 {
             next = Some((seq, record.recorded_at));
             break;
@@ -343,14 +347,15 @@ fn take_batch<'s>(store: &'s Store, n: u64, start: u64, end: u64, cutoff: u64, l
         // and the time entries of a batch are each one contiguous range,
         // deleted below with one range tombstone.
         let pseudonyms = index::pseudonyms_of(&record.event);
-        for part in IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms)).parts() {
+        for part in IndexTemplate::build(&Indexed::of_record(&record.event, &pseudonyms), values.as_ref()).parts() {
             let mut prefix = n.to_be_bytes().to_vec();
             prefix.extend_from_slice(part);
             removals.entry(prefix).or_default().push(seq);
         }
         first.get_or_insert((seq, record.recorded_at));
         if let Some(key) = &record.event.idempotency_key {
-            let ikey = keys::idempotency(n, key);
+            let key = values.as_ref().map_or_else(|| key.clone(), |v| v.idempotency_key(key));
+            let ikey = keys::idempotency(n, &key);
             // A key reused after its window points at the later row: keep that.
             if let Some(v) = store.get(Cf::Idempotency, &ikey)? {
                 if Receipt::decode(&v).is_ok_and(|r| r.seq == seq) {

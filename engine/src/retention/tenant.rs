@@ -110,6 +110,9 @@ impl Retainer {
                 SideWrite::Delete(Cf::Heads, keys::head(n).to_vec()),
                 SideWrite::Delete(Cf::Tenants, keys::tenant_by_name(tenant)),
                 SideWrite::DeleteRange(Cf::Tenants, keys::tenant_policy(n, 0).to_vec(), keys::tenant_policy(n + 1, 0).to_vec()),
+                // Its data keys: with them gone (and compacted away below),
+                // nothing sealed under them opens from this store again.
+                SideWrite::DeleteRange(Cf::Tenants, keys::tenant_key(n, 0).to_vec(), keys::tenant_key(n + 1, 0).to_vec()),
             ];
             for tag in [b'i', b'k', keys::TAG_RETENTION, keys::TAG_HOLD, keys::TAG_ANCHOR, keys::TAG_DELETION] {
                 side.push(SideWrite::Delete(Cf::Tenants, keys::tenant_meta(tag, n).to_vec()));

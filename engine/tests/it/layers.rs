@@ -18,6 +18,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("format::chain", 0),
     ("format::checkpoint", 0),
     ("format::cipher", 0),
+    ("format::content", 0),
     ("format::index", 0),
     ("format::json", 0),
     ("format::keys", 0),

@@ -6,6 +6,7 @@ mod backup;
 mod bundle;
 mod checkpoint;
 mod crash;
+mod encryption;
 mod golden;
 mod keyring;
 mod kill;

@@ -65,13 +65,13 @@ fn queries_agree_with_a_naive_filter(engine: &Engine, tenant: &str) {
 }
 
 #[test]
-fn a_format_2_store_opens_as_format_4_with_every_row_head_and_index_entry() {
+fn a_format_2_store_opens_as_format_5_with_every_row_head_and_index_entry() {
     let dir = tempfile::tempdir().unwrap();
     copy_fixture(dir.path());
     assert_eq!(format_version(dir.path()), 2u32.to_be_bytes());
     // No upgrade without a backup, unless the caller says so.
     match Engine::builder(dir.path()).signing_key(NO_KEY).open() {
-        Err(Error::UpgradeNeedsBackup { found: 2, current: 4 }) => {}
+        Err(Error::UpgradeNeedsBackup { found: 2, current: 5 }) => {}
         other => panic!("an upgrade without a backup choice: {other:?}"),
     }
     assert_eq!(format_version(dir.path()), 2u32.to_be_bytes());
@@ -97,7 +97,7 @@ fn a_format_2_store_opens_as_format_4_with_every_row_head_and_index_entry() {
         queries_agree_with_a_naive_filter(&engine, "ws_acme");
     }
     assert_eq!(format_version(dir.path()), STORE_FORMAT_VERSION.to_be_bytes());
-    assert_eq!(STORE_FORMAT_VERSION, 4);
+    assert_eq!(STORE_FORMAT_VERSION, 5);
 }
 
 #[test]
@@ -124,28 +124,32 @@ fn the_backup_taken_before_an_upgrade_restores_the_old_store() {
 }
 
 #[test]
-fn a_format_3_store_is_upgraded_to_4_after_its_backup_changing_no_other_byte() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let engine = Engine::builder(dir.path()).signing_key(NO_KEY).open().unwrap();
-        for chunk in corpus_events("ws_acme", 300).chunks(100) {
-            engine.append("ws_acme", chunk).unwrap();
+fn a_format_3_or_4_store_is_upgraded_to_5_after_its_backup_changing_no_other_byte() {
+    for old in [3u32, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let engine = Engine::builder(dir.path()).signing_key(NO_KEY).open().unwrap();
+            for chunk in corpus_events("ws_acme", 300).chunks(100) {
+                engine.append("ws_acme", chunk).unwrap();
+            }
         }
+        // What a format 3 or 4 build left: the same bytes (no tenant of an
+        // engine without a key provider is encrypted), and its version.
+        let raw = RawStore::open(dir.path()).unwrap();
+        raw.put(Cf::Meta, b"format_version", &old.to_be_bytes()).unwrap();
+        let before: Vec<_> =
+            [Cf::Records, Cf::Index, Cf::Heads, Cf::Tenants].iter().map(|cf| raw.entries(*cf).unwrap()).collect();
+        drop(raw);
+        assert!(matches!(
+            Engine::builder(dir.path()).signing_key(NO_KEY).open(),
+            Err(Error::UpgradeNeedsBackup { found, current: 5 }) if found == old
+        ));
+        let backups = tempfile::tempdir().unwrap();
+        drop(Engine::builder(dir.path()).signing_key(NO_KEY).upgrade_backup_dir(backups.path()).open().unwrap());
+        assert_eq!(format_version(dir.path()), 5u32.to_be_bytes());
+        let raw = RawStore::open(dir.path()).unwrap();
+        let after: Vec<_> = [Cf::Records, Cf::Index, Cf::Heads, Cf::Tenants].iter().map(|cf| raw.entries(*cf).unwrap()).collect();
+        assert_eq!(before, after);
+        assert_eq!(Backups::new(backups.path()).list().unwrap().len(), 1);
     }
-    // What a format 3 build left: the same bytes, version 3.
-    let raw = RawStore::open(dir.path()).unwrap();
-    raw.put(Cf::Meta, b"format_version", &3u32.to_be_bytes()).unwrap();
-    let before: Vec<_> = [Cf::Records, Cf::Index, Cf::Heads, Cf::Tenants].iter().map(|cf| raw.entries(*cf).unwrap()).collect();
-    drop(raw);
-    assert!(matches!(
-        Engine::builder(dir.path()).signing_key(NO_KEY).open(),
-        Err(Error::UpgradeNeedsBackup { found: 3, current: 4 })
-    ));
-    let backups = tempfile::tempdir().unwrap();
-    drop(Engine::builder(dir.path()).signing_key(NO_KEY).upgrade_backup_dir(backups.path()).open().unwrap());
-    assert_eq!(format_version(dir.path()), 4u32.to_be_bytes());
-    let raw = RawStore::open(dir.path()).unwrap();
-    let after: Vec<_> = [Cf::Records, Cf::Index, Cf::Heads, Cf::Tenants].iter().map(|cf| raw.entries(*cf).unwrap()).collect();
-    assert_eq!(before, after);
-    assert_eq!(Backups::new(backups.path()).list().unwrap().len(), 1);
 }
