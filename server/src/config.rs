@@ -192,6 +192,31 @@ pub struct Config {
     /// and the purge of its content, during which the deletion can be
     /// cancelled; default 2,592,000 (30 days). 0 purges at once.
     pub tenant_deletion_grace_secs: u64,
+    /// The keyring file of key-encryption keys (docs/OPERATIONS.md,
+    /// "Encryption keys"), outside the data directory, made once by `annal
+    /// keyring init PATH`: every tenant created from then on is encrypted
+    /// at rest under data keys its current KEK wraps, and the store's
+    /// encrypted tenants are read through it. `ANNAL_KEYRING` overrides
+    /// this setting and `--keyring` overrides that. Default none.
+    pub keyring: Option<PathBuf>,
+    /// Instead of a keyring file, an external key command (a program and
+    /// its arguments), run as `PROGRAM ARGS… wrap|unwrap KEK` with one line
+    /// of base64 in and out: how a KMS or Vault's transit engine holds the
+    /// KEKs. `ANNAL_KEYRING_COMMAND` (space-separated) is used when this is
+    /// not set. Default none.
+    pub keyring_command: Option<Vec<String>>,
+    /// The KEK the key command wraps new data keys under (a name it
+    /// understands: a KMS key ARN or alias, a Vault transit key);
+    /// `ANNAL_KEYRING_KEK` when not set.
+    pub keyring_kek: Option<String>,
+    /// Seconds an unwrapped data key is used before the key provider is
+    /// asked again; default 60. A KEK destroyed or revoked at its provider
+    /// stops its tenants' reads and appends within this time.
+    pub key_cache_ttl_secs: u64,
+    /// `--keyring`, kept apart from the file's `keyring` because the
+    /// environment comes between them; never read from the file.
+    #[serde(skip)]
+    pub keyring_flag: Option<PathBuf>,
 }
 
 /// How log lines are written.
@@ -276,6 +301,11 @@ impl Default for Config {
             backup_verify: true,
             no_backup: false,
             tenant_deletion_grace_secs: 30 * 86_400,
+            keyring: None,
+            keyring_command: None,
+            keyring_kek: None,
+            key_cache_ttl_secs: 60,
+            keyring_flag: None,
         }
     }
 }

@@ -168,6 +168,15 @@ impl From<annal_engine::Error> for ApiError {
                 tracing::error!(cause = %e, "the store's disk is full");
                 ApiError::new(Problem::InsufficientStorage, "the store's disk is full; nothing of this request was stored")
             }
+            E::Keyring(_) => {
+                // The cause names the keyring or command and the KEK: the
+                // operator's to read, not the client's.
+                tracing::error!(cause = %e, "a tenant's encryption key is unavailable");
+                ApiError::new(
+                    Problem::KeyUnavailable,
+                    "the tenant's data is encrypted and its key cannot be had now (destroyed, revoked or unreachable)",
+                )
+            }
             E::Poisoned { no_space: false } | E::Closed => {
                 tracing::error!(cause = %e, "engine unavailable");
                 ApiError::new(Problem::Unavailable, "the store is not accepting requests")
@@ -186,7 +195,6 @@ impl From<annal_engine::Error> for ApiError {
             | E::UpgradeNeedsBackup { .. }
             | E::NoSigningKey
             | E::SigningKeyMismatch { .. }
-            | E::Keyring(_)
             | E::Backup(_) => ApiError::internal(&e),
         }
     }
@@ -262,7 +270,7 @@ mod tests {
             (E::NoStore(secret.into()), Problem::Internal),
             (E::Storage(secret.into()), Problem::Internal),
             (E::Backup(secret.into()), Problem::Internal),
-            (E::Keyring(secret.into()), Problem::Internal),
+            (E::Keyring(secret.into()), Problem::KeyUnavailable),
             (E::UpgradeNeedsBackup { found: 2, current: 3 }, Problem::Internal),
             (E::NoSigningKey, Problem::Internal),
             (E::SigningKeyMismatch { tenant: secret.into(), stored: "a".into(), given: "b".into() }, Problem::Internal),

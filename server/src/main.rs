@@ -388,6 +388,12 @@ struct ServeArgs {
     /// Backup directory: scheduled backups, the backup before a format upgrade, the deletion ledger [default: none].
     #[arg(long, env = "ANNAL_BACKUP_DIR")]
     backup_dir: Option<PathBuf>,
+    /// Keyring file of key-encryption keys: new tenants are encrypted under its current KEK; beats ANNAL_KEYRING and the config file [default: none].
+    #[arg(long, value_name = "FILE")]
+    keyring: Option<PathBuf>,
+    /// Seconds an unwrapped data key is used before the key provider is asked again [default: 60].
+    #[arg(long, env = "ANNAL_KEY_CACHE_TTL_SECS")]
+    key_cache_ttl_secs: Option<u64>,
     /// Seconds between scheduled backups, the first at start; 0 for none [default: 86400].
     #[arg(long, env = "ANNAL_BACKUP_EVERY_SECS")]
     backup_every_secs: Option<u64>,
@@ -459,9 +465,11 @@ impl ServeArgs {
             checkpoint_every_secs,
             backup_every_secs,
             backup_keep,
-            tenant_deletion_grace_secs
+            tenant_deletion_grace_secs,
+            key_cache_ttl_secs
         );
         c.signing_key_flag = self.signing_key;
+        c.keyring_flag = self.keyring;
         if self.backup_dir.is_some() {
             c.backup_dir = self.backup_dir;
         }
@@ -708,7 +716,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
             cli::backup::upgrade(&store.data_dir, backup_dir.as_deref(), no_backup, out)
         }
         Command::PlatformKey(PlatformKeyCommand::Create { store, label }) => {
-            let engine = cli::store::open_for_write(&store.data_dir, Durability::Sync)?;
+            let engine = cli::store::open_for_write(&store.data_dir, store.keyring.as_deref(), Durability::Sync)?;
             cli::backup::create_platform_key(&engine, &label, out, err)
         }
         Command::PlatformKey(PlatformKeyCommand::List { store }) => cli::backup::list_platform_keys(&store.open()?, out),

@@ -129,6 +129,10 @@ problems! {
     InsufficientStorage => (INSUFFICIENT_STORAGE, "insufficient-storage", "Insufficient storage"),
     /// The server is shutting down.
     Draining => (SERVICE_UNAVAILABLE, "draining", "Shutting down"),
+    /// The tenant's data is encrypted and its key cannot be had: the KEK
+    /// was destroyed or revoked, or the key provider does not answer. The
+    /// cause is in the server's log; the chain still verifies.
+    KeyUnavailable => (SERVICE_UNAVAILABLE, "key-unavailable", "Encryption key unavailable"),
 }
 
 #[cfg(test)]

@@ -82,7 +82,7 @@ pub enum Command {
 pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
     match command {
         Command::Create { store, backup_dir, keep, signing_key } => {
-            let engine = super::store::open_existing(&store.data_dir, signing_key.as_deref())?;
+            let engine = super::store::open_existing(&store, signing_key.as_deref())?;
             let made = Backups::new(&backup_dir).create(&engine, keep.map(|k| k as usize))?;
             for (tenant, e) in &made.unchecked {
                 writeln!(err, "annal: {tenant}: not checkpointed before the backup: {e}")?;
@@ -126,7 +126,17 @@ pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
         }
         Command::Restore { backup_dir, data_dir, id, signing_key } => {
             let source = key_source(signing_key.as_deref(), &data_dir)?;
-            let open = |p: &Path| Engine::builder(p).signing_key(source.clone()).upgrade_without_backup().open();
+            // The restore's retention run reads encrypted tenants' rows:
+            // the keyring of the environment, if any.
+            let provider = super::store::resolve_keyring(None, &Default::default(), &data_dir)?;
+            let open = |p: &Path| {
+                let b = Engine::builder(p).signing_key(source.clone()).upgrade_without_backup();
+                match &provider {
+                    Some(k) => b.key_provider(k.clone()),
+                    None => b,
+                }
+                .open()
+            };
             let r = Backups::new(&backup_dir).restore(id, &data_dir, &open)?;
             for (kind, tenant, seq) in &r.deletions_reapplied {
                 writeln!(err, "re-applied {kind:?} deletion step of {tenant} (platform seq {seq} of the lost store)")?;
@@ -148,6 +158,7 @@ pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
 /// a backup into `backup_dir` unless `no_backup`.
 pub fn upgrade(data_dir: &Path, backup_dir: Option<&Path>, no_backup: bool, out: &mut dyn Write) -> anyhow::Result<u8> {
     let builder = Engine::builder(data_dir).create_if_missing(false).signing_key(key_source(None, data_dir)?);
+    let builder = super::store::with_keyring(builder, None, data_dir)?;
     let builder = match (backup_dir, no_backup) {
         (_, true) => builder.upgrade_without_backup(),
         (Some(dir), false) => builder.upgrade_backup_dir(dir),

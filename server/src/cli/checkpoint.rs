@@ -221,7 +221,7 @@ pub struct TenantArgs {
 }
 
 fn open(key: &KeyArgs) -> anyhow::Result<Engine> {
-    open_existing(&key.store.data_dir, key.signing_key.as_deref())
+    open_existing(&key.store, key.signing_key.as_deref())
 }
 
 /// Runs an `annal checkpoint` subcommand.

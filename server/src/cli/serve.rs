@@ -35,6 +35,14 @@ pub fn run(config: Config) -> anyhow::Result<u8> {
     if config.rotate_signing_key {
         builder = builder.rotate_signing_key();
     }
+    let keyring = super::store::KeyringSettings {
+        file: config.keyring.clone(),
+        command: config.keyring_command.clone(),
+        kek: config.keyring_kek.clone(),
+    };
+    if let Some(provider) = super::store::resolve_keyring(config.keyring_flag.as_deref(), &keyring, &config.data_dir)? {
+        builder = builder.key_provider(provider).key_cache_ttl(Duration::from_secs(config.key_cache_ttl_secs));
+    }
     builder = match (&config.backup_dir, config.no_backup) {
         (_, true) => builder.upgrade_without_backup(),
         (Some(dir), false) => builder.upgrade_backup_dir(dir),

@@ -29,6 +29,14 @@ pub fn run(engine: &Engine, tenant: Option<&str>, out: &mut dyn Write, err: &mut
                         )?;
                     }
                 }
+                if r.content_unchecked > 0 {
+                    write!(
+                        out,
+                        "; the content of {} encrypted rows not checked (their key could not be had: give the store's \
+                         keyring to check it)",
+                        r.content_unchecked
+                    )?;
+                }
                 writeln!(out)?;
             }
             VerifyOutcome::Broken(b) => {

@@ -73,6 +73,7 @@ pub(super) async fn verify(State(state): State<AppState>, key: Key, RawQuery(raw
             "first_seq": r.first_seq,
             "last_seq": r.last_seq,
             "head": r.head.to_hex(),
+            "content_unchecked": r.content_unchecked,
             "chain_head": chain_head,
         }),
         VerifyOutcome::Broken(b) => json!({

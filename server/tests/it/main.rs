@@ -13,6 +13,7 @@ mod common;
 mod console;
 mod crash;
 mod diskfull;
+mod encryption;
 mod http;
 mod layers;
 mod platform;

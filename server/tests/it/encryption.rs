@@ -1,0 +1,92 @@
+//! Encryption at rest through the server: in-process (a destroyed KEK
+//! answers `key-unavailable`, naming nothing secret, while the chain still
+//! verifies) and as the real `annal` process with `--keyring`, over a real
+//! socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use annal_engine::keyring::KeyringFile;
+use annal_engine::{Engine, KeySource};
+
+use crate::common::*;
+
+const JSON: &str = "application/json";
+
+#[tokio::test]
+async fn an_encrypted_tenant_reads_back_over_http_and_a_destroyed_kek_is_a_503_naming_nothing_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring_path = dir.path().join("keyring.json");
+    let (ring, kek) = KeyringFile::init(&ring_path, 1).unwrap();
+    let engine = Engine::builder(dir.path().join("data"))
+        .signing_key(KeySource::Seed(TEST_SEED))
+        .key_provider(Arc::new(ring.clone()))
+        .key_cache_ttl(Duration::ZERO)
+        .open()
+        .unwrap();
+    let f = Fixture::over(dir, engine, config());
+    let t = f.key("ws_a", &["ingest", "read"]);
+    let r = f.call(post("/v1/events", &t, "application/x-ndjson", corpus("ws_a", 50).as_bytes())).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let page = f.call(get("/v1/events?limit=100", &t)).await;
+    assert_eq!(page.status, 200);
+    let rows = page.json()["records"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 52, "the tenant's and key's rows, then the 50");
+    let sent: serde_json::Value = serde_json::from_str(corpus("ws_a", 50).lines().next().unwrap()).unwrap();
+    assert_eq!(rows[2]["event"]["actor"]["id"], sent["actor"]["id"]);
+    let v = f.call(get("/v1/verify", &t)).await.json();
+    assert_eq!((v["intact"].as_bool(), v["content_unchecked"].as_u64()), (Some(true), Some(0)), "{v}");
+
+    ring.destroy_key(&kek, 2).unwrap();
+    for uri in ["/v1/events?limit=10", "/v1/events/3", "/v1/export?format=csv"] {
+        let r = f.call(get(uri, &t)).await;
+        assert_eq!(r.status, 503, "{uri}: {}", String::from_utf8_lossy(&r.body));
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(body.contains("key-unavailable"), "{uri}: {body}");
+        assert!(!body.contains(&kek) && !body.contains("keyring.json"), "{uri}: the answer names a secret: {body}");
+    }
+    let r = f.call(post("/v1/events", &t, JSON, event("auth.login", "u1").as_bytes())).await;
+    assert_eq!(r.status, 503, "an append under a destroyed KEK: {}", String::from_utf8_lossy(&r.body));
+    let v = f.call(get("/v1/verify", &t)).await.json();
+    assert_eq!(v["intact"], true, "{v}");
+    assert_eq!(v["content_unchecked"], v["count"], "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn annal_serve_with_a_keyring_stores_new_tenants_encrypted_and_serves_them() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data").display().to_string();
+    let ring = d.path().join("keys/keyring.json").display().to_string();
+    annal_ok(&["keyring", "init", &ring]);
+    annal_ok(&["tenants", "create", "--data-dir", &dir, "--keyring", &ring, "ws_enc"]);
+    let token =
+        annal_ok(&["keys", "create", "--data-dir", &dir, "--keyring", &ring, "--tenant", "ws_enc", "--scope", "ingest,read"])
+            .trim()
+            .to_string();
+    let (mut child, addr) = spawn_server(&dir, &["--keyring", &ring]);
+    let client = HttpClient::new(addr);
+    let body = corpus("ws_enc", 40);
+    let r = client.send(post("/v1/events", &token, "application/x-ndjson", body.as_bytes())).await.unwrap();
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let page = client.send(get("/v1/events?limit=100&order=desc", &token)).await.unwrap().json();
+    assert_eq!(page["records"].as_array().unwrap().len(), 42);
+    let export = client.send(get("/v1/export?format=ndjson", &token)).await.unwrap();
+    assert_eq!(export.status, 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The rows are sealed: a search of the store for an actor's id finds
+    // nothing, and without the keyring a command reads nothing but verifies.
+    let first: serde_json::Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
+    let name = first["actor"]["name"].as_str().or(first["actor"]["id"].as_str()).unwrap().to_string();
+    for f in files_under(&d.path().join("data")) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!bytes.windows(name.len()).any(|w| w == name.as_bytes()), "{name} in {}", f.display());
+    }
+    let out = annal(&["query", "--data-dir", &dir, "--tenant", "ws_enc"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("keyring"), "{}", text(&out.stderr));
+    let verified = annal_ok(&["verify", "--data-dir", &dir, "--tenant", "ws_enc"]);
+    assert!(verified.contains("intact") && verified.contains("not checked"), "{verified}");
+    let with_key = annal_ok(&["query", "--data-dir", &dir, "--keyring", &ring, "--tenant", "ws_enc"]);
+    assert_eq!(with_key.lines().count(), 43, "every row, and the export's own");
+}
