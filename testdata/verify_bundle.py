@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 MAGIC = b"annal-bundle\0\x01"
 LEAF, LINK, GENESIS = b"annal/v1/leaf\0", b"annal/v1/link\0", b"annal/v1/genesis\0"
+UNIT, CONTENT, SALTS = b"annal/v3/unit\0", b"annal/v3/content\0", b"annal/v3/salts\0"
 
 
 class Bad(Exception):
@@ -45,6 +46,94 @@ def frames(data):
             raise Bad(f"frame {n}: crc32")
         yield n, kind, payload
         i, n = i + 9 + length, n + 1
+
+
+class Body:
+    """bincode (standard: varints) of the content's units, read for their lengths."""
+
+    def __init__(self, b, i):
+        self.b, self.i = b, i
+
+    def take(self, n):
+        if self.i + n > len(self.b):
+            raise Bad("content truncated")
+        v = self.b[self.i:self.i + n]
+        self.i += n
+        return v
+
+    def varint(self):
+        first = self.take(1)[0]
+        if first < 251:
+            return first
+        if first > 253:
+            raise Bad("content: bad varint")
+        return int.from_bytes(self.take({251: 2, 252: 4, 253: 8}[first]), "little")
+
+    def string(self):
+        self.take(self.varint()).decode("utf-8")
+
+    def option(self, read):
+        tag = self.take(1)[0]
+        if tag not in (0, 1):
+            raise Bad("content: bad option")
+        if tag == 1:
+            read()
+
+
+def unit(body, u):
+    """Reads unit u (docs/FORMAT.md, "Event format 3"); returns its bytes."""
+    start = body.i
+    opt = lambda: body.option(body.string)  # noqa: E731
+    if u == 0:
+        body.string(), opt(), opt()
+    elif u == 1:
+        opt()
+    elif u == 2:
+        body.option(lambda: (body.string(), body.string(), opt()))
+    else:
+        for _ in range({3: 3, 4: 2, 5: 4}[u]):
+            opt()
+    return body.b[start:body.i]
+
+
+def content_commitment(c):
+    """C of content c, whole (0x01, row salt, units) or with units erased (0x02)."""
+    body, commitments = Body(c, 1), []
+    if c[:1] == b"\x01":
+        salts = blake3.blake3(SALTS, key=body.take(32)).digest(length=192)
+        for u in range(6):
+            commitments.append(h(UNIT, bytes([u]), salts[32 * u:32 * u + 32], unit(body, u)))
+    elif c[:1] == b"\x02":
+        for u in range(6):
+            state = body.take(1)
+            if state == b"\x00":
+                commitments.append(body.take(32))
+            elif state == b"\x01":
+                salt = body.take(32)
+                commitments.append(h(UNIT, bytes([u]), salt, unit(body, u)))
+            else:
+                raise Bad("content: bad unit state")
+    else:
+        raise Bad("content: unknown layout")
+    if body.i != len(c):
+        raise Bad("content: trailing bytes")
+    return h(CONTENT, *commitments)
+
+
+def record_v2(v, n):
+    """A row of event format 3 (record value 0x02): its E3, checked against its content in the clear."""
+    if zlib.crc32(v[:-4]) != struct.unpack(">I", v[-4:])[0]:
+        raise Bad(f"frame {n}: record value")
+    elen = struct.unpack(">I", v[73:77])[0]
+    e = v[77:77 + elen]
+    rest = v[77 + elen:-4]
+    if len(e) != elen or e[:1] != b"\x03" or len(e) < 33 or rest[:1] != b"\x00":
+        raise Bad(f"frame {n}: event (a bundle's content is in the clear)")
+    clen = struct.unpack(">I", rest[1:5])[0]
+    c = rest[5:]
+    if len(c) != clen or content_commitment(c) != e[-32:]:
+        raise Bad(f"frame {n}: content does not match its commitment")
+    return e
 
 
 def checkpoint(p, tenant, pk, kid, n):
@@ -93,12 +182,15 @@ def verify(data, required_key=None):
                 raise Bad(f"frame {n}: seq {s}")
             v = p[8:]
             if kind == 0x05:
-                if len(v) < 81 or zlib.crc32(v[:-4]) != struct.unpack(">I", v[-4:])[0] or v[0] != 1:
+                if len(v) < 81 or zlib.crc32(v[:-4]) != struct.unpack(">I", v[-4:])[0] or v[0] not in (1, 2):
                     raise Bad(f"frame {n}: record value")
                 r_ra, leaf, stored_head = struct.unpack(">Q", v[1:9])[0], v[9:41], v[41:73]
-                e = v[77:-4]
-                if struct.unpack(">I", v[73:77])[0] != len(e) or e[:1] not in (b"\x01", b"\x02"):
-                    raise Bad(f"frame {n}: event")
+                if v[0] == 2:
+                    e = record_v2(v, n)
+                else:
+                    e = v[77:-4]
+                    if struct.unpack(">I", v[73:77])[0] != len(e) or e[:1] not in (b"\x01", b"\x02"):
+                        raise Bad(f"frame {n}: event")
                 if h(LEAF, e) != leaf:
                     raise Bad(f"frame {n}: leaf")
                 rows += 1
@@ -130,7 +222,7 @@ def main():
     key = bytes.fromhex(sys.argv[2]) if len(sys.argv) > 2 else None
     try:
         tenant, lo, hi, rows, end = verify(data, key)
-    except (Bad, IndexError, struct.error, UnicodeDecodeError) as e:
+    except (Bad, IndexError, KeyError, struct.error, UnicodeDecodeError) as e:
         print(f"bad {e}")
         sys.exit(2)
     print(f"ok {tenant} {lo} {hi} {rows} {end}")

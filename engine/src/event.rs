@@ -705,6 +705,39 @@ impl EventRecordView<'_> {
 }
 
 impl EventRecord {
+    /// The record borrowed as the view the append path encodes from.
+    pub(crate) fn as_view(&self) -> EventRecordView<'_> {
+        fn c(s: &Option<String>) -> Option<Cow<'_, str>> {
+            s.as_deref().map(Cow::Borrowed)
+        }
+        EventRecordView {
+            action: &self.action,
+            actor_type: self.actor_type,
+            actor_id: Cow::Borrowed(&self.actor_id),
+            actor_name: c(&self.actor_name),
+            actor_email: c(&self.actor_email),
+            on_behalf_of: c(&self.on_behalf_of),
+            occurred_at: self.occurred_at,
+            session_id: c(&self.session_id),
+            target: self.target.as_ref().map(|t| TargetRecordView {
+                kind: Cow::Borrowed(&t.kind),
+                id: Cow::Borrowed(&t.id),
+                name: c(&t.name),
+            }),
+            outcome: self.outcome,
+            ip: c(&self.ip),
+            user_agent: c(&self.user_agent),
+            input_hash: c(&self.input_hash),
+            output_hash: c(&self.output_hash),
+            key_ref: self.key_ref.as_deref(),
+            diff: self.diff.clone(),
+            metadata: self.metadata.clone(),
+            idempotency_key: self.idempotency_key.as_deref(),
+            policy_version: self.policy_version,
+            redactions: self.redactions.clone(),
+        }
+    }
+
     /// The event as JSON, in the same shape [`Event`] accepts: reading a row
     /// back and appending it again gives the same leaf hash.
     pub fn to_json(&self) -> Value {

@@ -81,7 +81,7 @@ pub use crate::core::prepare::PreparedEvent;
 pub use crate::core::reads::RecordIter;
 pub use crate::core::upgrade::STORE_FORMAT_VERSION;
 pub use crate::core::Durability;
-pub use crate::format::{chain, cipher, index, record};
+pub use crate::format::{chain, cipher, content, index, record};
 pub use access::{ExportRecord, EXPORTED_ACTION};
 pub use apikeys::{ApiKey, KeyLimits, Scopes, Usage};
 pub use backup::{BackupCheck, BackupInfo, Backups, ChainCheck, Created, Ledger, LedgerEntry, LedgerKind, Restored};

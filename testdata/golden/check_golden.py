@@ -334,6 +334,120 @@ def check_floats(name):
     print(f"golden vectors: {name}: {len(g['vectors'])} numbers parse, print and hash as specified")
 
 
+UNIT, CONTENT, SALTS = b"annal/v3/unit\0", b"annal/v3/content\0", b"annal/v3/salts\0"
+FINGERPRINT, VALUE_HASH, ROW_AAD = b"annal/v3/fingerprint\0", b"annal/v3/index-value\0", b"annal/v3/row\0"
+DATA_KEY = b"annal/v1/data-key\0"
+
+
+def span(r, read):
+    """The bytes `read` consumes from Reader r."""
+    start = r.i
+    read()
+    return r.b[start:r.i]
+
+
+def unit_at(r, u):
+    """Unit u of content at Reader r (docs/FORMAT.md, "Event format 3"), as its bytes."""
+    opt = lambda: r.option(r.string)  # noqa: E731
+    read = [
+        lambda: (r.string(), opt(), opt()),
+        opt,
+        lambda: r.option(lambda: (r.string(), r.string(), opt())),
+        lambda: (opt(), opt(), opt()),
+        lambda: (opt(), opt()),
+        lambda: (opt(), opt(), opt(), opt()),
+    ][u]
+    return span(r, read)
+
+
+def check_content_v3(name):
+    """Event format 3 and record value format 2, from the document alone: the
+    clear part and the units are format 2's fields (the format 2 encoding is
+    rebuilt from them), the salts, commitments, leaf, erasure, fingerprint,
+    keyed index values, the sealed record (AES-256-GCM) and a data key's
+    wrap payload."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    g = json.loads((Path(__file__).parent / name).read_text())
+    vk = bytes.fromhex(g["value_key"])
+    for row in g["rows"]:
+        clear, content = bytes.fromhex(row["clear"]), bytes.fromhex(row["content"])
+        r = Reader(clear)
+        assert r.byte() == 3, "event format 3"
+        action = span(r, r.string)
+        actor_type = span(r, r.varint)
+        occurred_at = span(r, lambda: r.option(r.zigzag))
+        outcome = span(r, lambda: r.option(r.varint))
+        tail = span(r, lambda: (r.varint(), [(r.string(), r.string()) for _ in range(r.varint())]))
+        c = clear[r.i:]
+        assert len(c) == 32 and c.hex() == row["commitment"], "C ends E3"
+        r = Reader(content)
+        assert r.byte() == 1 and r.take(32).hex() == row["row_salt"], "content as written"
+        units = [unit_at(r, u) for u in range(6)]
+        assert r.i == len(content), "content length"
+        # Format 2's field order: action, actor type, actor (id, name, email),
+        # on-behalf-of, occurred_at, session, target, outcome, ip, user agent,
+        # input and output hashes, key_ref, diff, metadata, idempotency key,
+        # policy version, redactions: the units, cut where format 2 puts
+        # another field between their parts.
+        ctx = Reader(units[3])
+        session = span(ctx, lambda: ctx.option(ctx.string))
+        refs = Reader(units[5])
+        hashes_and_key = span(refs, lambda: [refs.option(refs.string) for _ in range(3)])
+        e2 = (b"\x02" + action + actor_type + units[0] + units[1] + occurred_at + session + units[2] + outcome
+              + units[3][ctx.i:] + hashes_and_key + units[4] + units[5][refs.i:] + tail)
+        assert e2.hex() == row["encoded_event_format_2"], "format 3 holds exactly format 2's fields"
+        decode_event(e2)
+        salts = blake3.blake3(SALTS, key=bytes.fromhex(row["row_salt"])).digest(length=192)
+        assert [salts[32 * u:32 * u + 32].hex() for u in range(6)] == row["unit_salts"], "unit salts"
+        cs = [h(UNIT, bytes([u]), salts[32 * u:32 * u + 32], units[u]) for u in range(6)]
+        assert [x.hex() for x in cs] == row["unit_commitments"], "unit commitments"
+        assert h(CONTENT, *cs) == c, "content commitment"
+        leaf = h(LEAF, clear)
+        assert leaf.hex() == row["leaf"], "leaf"
+        er = Reader(bytes.fromhex(row["erased_content"]))
+        assert er.byte() == 2, "erased layout"
+        got = []
+        for u in range(6):
+            state = er.byte()
+            if state == 0:
+                assert u in row["erased_units"], f"unit {u} erased"
+                got.append(er.take(32))
+            else:
+                salt = er.take(32)
+                assert state == 1 and salt == salts[32 * u:32 * u + 32], f"unit {u} kept with its salt"
+                got.append(h(UNIT, bytes([u]), salt, unit_at(er, u)))
+        assert er.i == len(er.b), "erased content length"
+        assert got == cs, "erasure keeps every commitment"
+        fp = blake3.blake3(FINGERPRINT + clear[:-32] + content[33:], key=vk).digest()
+        assert fp.hex() == row["fingerprint"], "fingerprint"
+        ev = row["event"]
+        vh = lambda kind, *vals: blake3.blake3(VALUE_HASH + bytes([kind]) + b"".join(v.encode() + b"\0" for v in vals), key=vk).digest()[:16].hex()  # noqa: E731
+        assert row["index_values"]["actor"] == vh(2, ev["actor"]["id"]), "keyed actor value"
+        if "target" in ev:
+            assert row["index_values"]["target"] == vh(6, ev["target"]["type"], ev["target"]["id"]), "keyed target value"
+        if "idempotency_key" in ev:
+            assert row["idempotency_key"] == vh(0, ev["idempotency_key"]), "keyed idempotency key"
+        v = bytes.fromhex(row["record_value"])
+        assert zlib.crc32(v[:-4]) == struct.unpack(">I", v[-4:])[0] and v[0] == 2, "record value format 2"
+        assert struct.unpack(">Q", v[1:9])[0] == g["recorded_at"] and v[9:41] == leaf and v[41:73].hex() == g["head"]
+        n = struct.unpack(">I", v[73:77])[0]
+        assert v[77:77 + n] == clear, "E3 in the record"
+        rest = v[77 + n:-4]
+        assert rest[0] == 1 and struct.unpack(">I", rest[1:5])[0] == g["content_key_number"], "sealed, key number"
+        sealed = rest[9:]
+        assert struct.unpack(">I", rest[5:9])[0] == len(sealed) and sealed[0] == 1 and sealed[1:13].hex() == g["nonce"]
+        opened = AESGCM(bytes.fromhex(g["content_key"])).decrypt(sealed[1:13], sealed[13:], ROW_AAD + leaf)
+        assert opened == content, "the sealed content opens to the content"
+    d = g["data_key"]
+    t = d["tenant"].encode()
+    context = struct.pack(">H", len(t)) + t + struct.pack(">I", d["key_number"])
+    assert context.hex() == d["context"], "data key context"
+    payload = DATA_KEY + struct.pack(">H", len(context)) + context + bytes.fromhex(d["key"])
+    assert payload.hex() == d["payload"], "data key payload"
+    print(f"golden vectors: {name}: {len(g['rows'])} rows agree with docs/FORMAT.md")
+
+
 def main():
     check("chain.json")
     check("chain-v2.json")
@@ -342,6 +456,7 @@ def main():
     check_checkpoints("checkpoint.json")
     check_bundle("bundle-v1.bundle")
     check_floats("floats.json")
+    check_content_v3("content-v3.json")
 
 
 if __name__ == "__main__":

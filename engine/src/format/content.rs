@@ -223,6 +223,13 @@ pub(crate) fn split(view: &EventRecordView<'_>, row_salt: &[u8; SALT_LEN]) -> Sp
     SplitEvent { clear, content }
 }
 
+/// [`split`] of a stored (canonical, redacted) event: the same bytes the
+/// append path writes for it under `row_salt`. For tools and the golden
+/// vectors.
+pub fn split_record(record: &crate::event::EventRecord, row_salt: &[u8; SALT_LEN]) -> SplitEvent {
+    split(&record.as_view(), row_salt)
+}
+
 /// `E3` decoded in place: the clear fields and the content commitment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // the fields are EventRecord's, documented there
@@ -353,12 +360,10 @@ impl<'a> ContentRef<'a> {
     }
 
     /// Whether `unit` is erased.
-    #[cfg(test)]
     pub fn is_erased(&self, unit: Unit) -> bool {
         matches!(self.units[unit as usize], UnitRef::Erased(_))
     }
 
-    #[cfg(test)]
     /// The content with `erase`'s units erased as well (erasing one twice
     /// changes nothing): `0x02`, then per unit `0x00 ‖ c_u` or `0x01 ‖
     /// salt_u ‖ bytes`. Its commitment is this content's.

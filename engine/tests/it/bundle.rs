@@ -46,7 +46,7 @@ fn sample() -> &'static Vec<u8> {
     })
 }
 
-fn python(bytes: &[u8], key: Option<&str>) -> (bool, String) {
+pub fn python(bytes: &[u8], key: Option<&str>) -> (bool, String) {
     let f = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(f.path(), bytes).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/verify_bundle.py");

@@ -301,3 +301,93 @@ fn float_parsing_and_canonical_numbers_match_the_golden_vectors() {
         assert_eq!(a, e, "number {}", e["number"]);
     }
 }
+
+/// Event format 3 and the record value of an encrypted tenant, from fixed
+/// salts and keys: `content-v3.json`. Each row also carries its format 2
+/// encoding, which `check_golden.py` rebuilds from the format 3 bytes (the
+/// same fields, split).
+fn compute_v3() -> Value {
+    use annal_engine::cipher::{data_key_payload, Cipher, SecretKey};
+    use annal_engine::content::{record_template, split_record, ClearRef, ContentRef, Unit};
+    use annal_engine::index::ValueKey;
+    let value_key = [0x56u8; 32];
+    let content_key = [0x43u8; 32];
+    let nonce = [0x4eu8; 12];
+    let head = [0x48u8; 32];
+    let vk = ValueKey::new(SecretKey::from_bytes(value_key));
+    let cipher = Cipher::new(&SecretKey::from_bytes(content_key));
+    let events = [
+        json!({"action":"recruitment.offer.send","actor":{"type":"user","id":"u_1","name":"Sam Lee","email":"sam@acme.com","on_behalf_of":"u_9"},
+               "occurred_at":"2026-01-01T00:00:00.5Z","session_id":"sess_1","target":{"type":"candidate","id":"c_7","name":"Ada"},
+               "outcome":"success","ip":"203.0.113.7","user_agent":"curl/8.5","input_hash":"sha256:ab","output_hash":"sha256:cd",
+               "key_ref":"k_abc","diff":{"status":["draft","sent"]},"metadata":{"n":1.5,"note":"hi"},"idempotency_key":"offer-7"}),
+        json!({"action":"billing.invoice.pay","actor":{"type":"system","id":"job_billing"}}),
+        json!({"action":"svc.sync","actor":{"type":"ai","id":"agent_1","on_behalf_of":"u_2"},"outcome":"denied"}),
+    ];
+    let mut rows = Vec::new();
+    for (i, input) in events.iter().enumerate() {
+        let record = Event::from_json_value(input.clone()).unwrap().validate(&Limits::default()).unwrap();
+        let row_salt = [i as u8 + 1; 32];
+        let split = split_record(&record, &row_salt);
+        let clear = ClearRef::decode(&split.clear).unwrap();
+        let content = ContentRef::decode(&split.content).unwrap();
+        let commitments = content.commitments();
+        assert_eq!(content.commitment(), clear.content);
+        let erased = content.erase(&[Unit::Actor, Unit::Context]);
+        let (mut value, leaf) = record_template(&split, Some((&cipher, 1, &nonce)));
+        value[1..9].copy_from_slice(&T.to_be_bytes());
+        value[41..73].copy_from_slice(&head);
+        let n = value.len();
+        let crc = crc32fast::hash(&value[..n - 4]);
+        value[n - 4..].copy_from_slice(&crc.to_be_bytes());
+        let mut index = serde_json::Map::new();
+        index.insert("actor".into(), vk.hash(2, &[&record.actor_id]).into());
+        if let Some(t) = &record.target {
+            index.insert("target".into(), vk.hash(6, &[&t.kind, &t.id]).into());
+        }
+        rows.push(json!({
+            "event": input,
+            "encoded_event_format_2": hex(&encode_event(&record)),
+            "row_salt": hex(&row_salt),
+            "unit_salts": annal_engine::content::unit_salts(&row_salt).iter().map(|s| hex(s)).collect::<Vec<_>>(),
+            "unit_commitments": commitments.iter().map(|c| c.to_hex()).collect::<Vec<_>>(),
+            "commitment": clear.content.to_hex(),
+            "clear": hex(&split.clear),
+            "content": hex(&split.content),
+            "leaf": leaf.to_hex(),
+            "erased_units": [0, 3],
+            "erased_content": hex(&erased),
+            "fingerprint": split.fingerprint(&vk).to_hex(),
+            "index_values": index,
+            "idempotency_key": record.idempotency_key.as_deref().map(|k| vk.idempotency_key(k)),
+            "record_value": hex(&value),
+        }));
+    }
+    let data_key = [0x44u8; 32];
+    let context = annal_engine::content::data_key_context("ws_golden", 1);
+    json!({
+        "about": "Event format 3 and record value format 2 (docs/FORMAT.md, \"Event format 3\"): fixed row salts, value key, content key (number 1), nonce, recorded_at and head.",
+        "value_key": hex(&value_key),
+        "content_key": hex(&content_key),
+        "content_key_number": 1,
+        "nonce": hex(&nonce),
+        "recorded_at": T,
+        "head": hex(&head),
+        "rows": rows,
+        "data_key": {
+            "tenant": "ws_golden", "key_number": 1, "key": hex(&data_key), "context": hex(&context),
+            "payload": hex(&data_key_payload(&context, &SecretKey::from_bytes(data_key))),
+        },
+    })
+}
+
+#[test]
+fn format_3_bytes_match_the_golden_vectors() {
+    let actual = compute_v3();
+    let path = golden_path("content-v3.json");
+    if std::env::var_os("ANNAL_BLESS").is_some() && !path.exists() {
+        std::fs::write(&path, serde_json::to_string_pretty(&actual).unwrap() + "\n").unwrap();
+        return;
+    }
+    assert_eq!(actual, load("content-v3.json"));
+}
