@@ -31,6 +31,11 @@ def h(*parts):
     return blake3.blake3(b"".join(parts)).digest()
 
 
+def unit_commitment(u, salt, unit_bytes):
+    """c_u: BLAKE3 keyed by the unit's salt over the unit domain, u and the unit's bytes."""
+    return blake3.blake3(UNIT + bytes([u]) + unit_bytes, key=salt).digest()
+
+
 def frames(data):
     if data[:len(MAGIC)] != MAGIC:
         raise Bad("frame 0: bad magic")
@@ -102,7 +107,7 @@ def content_commitment(c):
     if c[:1] == b"\x01":
         salts = blake3.blake3(SALTS, key=body.take(32)).digest(length=192)
         for u in range(6):
-            commitments.append(h(UNIT, bytes([u]), salts[32 * u:32 * u + 32], unit(body, u)))
+            commitments.append(unit_commitment(u, salts[32 * u:32 * u + 32], unit(body, u)))
     elif c[:1] == b"\x02":
         for u in range(6):
             state = body.take(1)
@@ -110,7 +115,7 @@ def content_commitment(c):
                 commitments.append(body.take(32))
             elif state == b"\x01":
                 salt = body.take(32)
-                commitments.append(h(UNIT, bytes([u]), salt, unit(body, u)))
+                commitments.append(unit_commitment(u, salt, unit(body, u)))
             else:
                 raise Bad("content: bad unit state")
     else:

@@ -24,6 +24,11 @@ def h(*parts):
     return blake3.blake3(b"".join(parts)).digest()
 
 
+def unit_commitment(u, salt, unit_bytes):
+    """c_u: BLAKE3 keyed by the unit's salt over the unit domain, u and the unit's bytes."""
+    return blake3.blake3(UNIT + bytes([u]) + unit_bytes, key=salt).digest()
+
+
 class Reader:
     def __init__(self, b):
         self.b, self.i = b, 0
@@ -400,7 +405,7 @@ def check_content_v3(name):
         decode_event(e2)
         salts = blake3.blake3(SALTS, key=bytes.fromhex(row["row_salt"])).digest(length=192)
         assert [salts[32 * u:32 * u + 32].hex() for u in range(6)] == row["unit_salts"], "unit salts"
-        cs = [h(UNIT, bytes([u]), salts[32 * u:32 * u + 32], units[u]) for u in range(6)]
+        cs = [unit_commitment(u, salts[32 * u:32 * u + 32], units[u]) for u in range(6)]
         assert [x.hex() for x in cs] == row["unit_commitments"], "unit commitments"
         assert h(CONTENT, *cs) == c, "content commitment"
         leaf = h(LEAF, clear)
@@ -416,7 +421,7 @@ def check_content_v3(name):
             else:
                 salt = er.take(32)
                 assert state == 1 and salt == salts[32 * u:32 * u + 32], f"unit {u} kept with its salt"
-                got.append(h(UNIT, bytes([u]), salt, unit_at(er, u)))
+                got.append(unit_commitment(u, salt, unit_at(er, u)))
         assert er.i == len(er.b), "erased content length"
         assert got == cs, "erasure keeps every commitment"
         fp = blake3.blake3(FINGERPRINT + clear[:-32] + content[33:], key=vk).digest()

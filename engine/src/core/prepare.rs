@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::error::{Error, FieldError, Result};
 use crate::event::{BorrowedEvent, Limits};
 use crate::format::chain::Hash;
-use crate::format::cipher::NONCE_LEN;
-use crate::format::content::{record_template, split, SALT_LEN};
+use crate::format::cipher::{NONCE_LEN, TAG_LEN};
+use crate::format::content::{template, SALT_LEN};
 use crate::format::index::{IndexTemplate, Indexed};
 use crate::format::record::{StoredRecord, RECORD_OVERHEAD};
 use crate::redact::{Policy, Redactor, Rule, Strategy};
@@ -26,7 +26,7 @@ pub(crate) const SEAL_RANDOM: usize = SALT_LEN + NONCE_LEN;
 /// fill in its place in the chain.
 #[derive(Debug, Clone)]
 pub struct PreparedEvent {
-    /// A [`StoredRecord::template`] or a `content::record_template`: the record
+    /// A [`StoredRecord::template`] or a `content::template`: the record
     /// value minus recorded_at, head and CRC.
     pub(crate) value: Vec<u8>,
     /// The size of the event's canonical encoding in format 2 (what the
@@ -100,15 +100,18 @@ pub(crate) fn prepare(
         }
         Some(Sealed::Content(s, random)) => {
             let (salt, nonce) = random.split_at(SALT_LEN);
-            let split = split(&view, salt.try_into().expect("SALT_LEN bytes"));
-            // Format 3 holds format 2's fields, plus the commitment (32
-            // bytes) and the content's layout byte and row salt (33).
-            let n = split.clear.len() + split.content.len() - 65;
-            let (value, leaf) = record_template(&split, Some((&s.cipher, s.key, nonce.try_into().expect("NONCE_LEN bytes"))));
-            s.sealed_one();
+            let (salt, nonce) = (salt.try_into().expect("SALT_LEN bytes"), nonce.try_into().expect("NONCE_LEN bytes"));
             // Only events with an idempotency key are ever compared.
-            let fingerprint = if event.idempotency_key.is_some() { split.fingerprint(&s.values) } else { leaf };
-            (value, leaf, n, fingerprint)
+            let fp_key = event.idempotency_key.is_some().then_some(&s.values);
+            let (value, leaf, fingerprint) = template(&view, salt, Some((&s.cipher, s.key, nonce)), fp_key);
+            s.sealed_one();
+            // Format 3 holds format 2's fields, plus the commitment (32
+            // bytes), the content's layout byte and row salt (33), and the
+            // value's own framing around them: the sealed content's key,
+            // length, layout byte, nonce and tag (41), E3's length, the
+            // content's protection byte.
+            let n = value.len() - RECORD_OVERHEAD - 32 - 33 - 4 - 4 - 1 - 1 - NONCE_LEN - TAG_LEN;
+            (value, leaf, n, fingerprint.unwrap_or(leaf))
         }
     };
     if encoded_len > limits.max_event_bytes {

@@ -166,18 +166,28 @@ impl Rows {
 /// A stored record value with its content opened, if it was sealed.
 pub(crate) struct OpenedRecord<'a> {
     bytes: &'a [u8],
+    /// A record of format 2, decoded (its CRC checked once).
+    split: Option<SplitRecord<'a>>,
     content: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl OpenedRecord<'_> {
     /// The row, borrowed.
     pub fn record_ref(&self, seq: u64) -> Result<RecordRef<'_>, DecodeError> {
-        crate::format::content::record_ref(seq, self.bytes, self.content.as_deref().map(|c| &c[..]))
+        let opened = self.content.as_deref().map(|c| &c[..]);
+        match &self.split {
+            Some(split) => crate::format::content::split_record_ref(seq, split, opened),
+            None => crate::format::content::record_ref(seq, self.bytes, opened),
+        }
     }
 
     /// The row's content in the clear (event format 3 only).
     pub fn content(&self) -> Result<&[u8], DecodeError> {
-        match (SplitRecord::decode(self.bytes)?.content, &self.content) {
+        let split = match &self.split {
+            Some(s) => *s,
+            None => SplitRecord::decode(self.bytes)?,
+        };
+        match (split.content, &self.content) {
             (StoredContent::Clear(c), _) => Ok(c),
             (StoredContent::Sealed { .. }, Some(c)) => Ok(&c[..]),
             (StoredContent::Sealed { key, .. }, None) => Err(DecodeError::Body(format!("content sealed under key {key}"))),
@@ -353,7 +363,7 @@ impl Sealing {
     /// opened if it is sealed.
     pub fn open<'a>(&self, n: u64, seq: u64, bytes: &'a [u8]) -> Result<OpenedRecord<'a>> {
         if bytes.first() != Some(&RECORD_FORMAT_V2) {
-            return Ok(OpenedRecord { bytes, content: None });
+            return Ok(OpenedRecord { bytes, split: None, content: None });
         }
         let split = SplitRecord::decode(bytes).map_err(|e| Error::Corrupt(format!("record {seq}: {e}")))?;
         let content = match split.content {
@@ -364,7 +374,7 @@ impl Sealing {
                     .map_err(|e| Error::Corrupt(format!("record {seq}: sealed content: {e}")))?,
             ),
         };
-        Ok(OpenedRecord { bytes, content })
+        Ok(OpenedRecord { bytes, split: Some(split), content })
     }
 
     /// Forgets a tenant's keys (its deletion being staged).

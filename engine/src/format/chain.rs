@@ -73,6 +73,15 @@ impl fmt::Display for Hash {
 /// `leaf = BLAKE3(LEAF_DOMAIN ‖ encoded_event)` where `encoded_event` is the
 /// canonical event encoding (format byte included), see docs/FORMAT.md.
 pub fn leaf_hash(encoded_event: &[u8]) -> Hash {
+    // One-shot over a stack buffer when the event is short (a format 3
+    // clear part always is), else incrementally: the same hash either way.
+    let mut buf = [0u8; 256];
+    let n = LEAF_DOMAIN.len() + encoded_event.len();
+    if n <= buf.len() {
+        buf[..LEAF_DOMAIN.len()].copy_from_slice(LEAF_DOMAIN);
+        buf[LEAF_DOMAIN.len()..n].copy_from_slice(encoded_event);
+        return Hash(*blake3::hash(&buf[..n]).as_bytes());
+    }
     let mut h = blake3::Hasher::new();
     h.update(LEAF_DOMAIN);
     h.update(encoded_event);

@@ -17,8 +17,6 @@
 //! 2^30 messages (docs/SECURITY.md says why that keeps a repeat out of
 //! reach). Nothing here draws randomness: this layer does no I/O.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::format::record::{seal as with_crc, unseal as check_crc, DecodeError, Reader, VALUE_FORMAT_V1};
@@ -60,9 +58,15 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
-/// AES-256-GCM under one key, its round keys expanded once.
+/// AES-256-GCM under one key, its round keys (and GHASH's powers of H)
+/// expanded once: *ring*'s implementation (BoringSSL's assembly: AES-NI or
+/// VAES with carry-less multiplication, constant-time), which seals and
+/// opens a row of a few hundred bytes three to four times as fast as a
+/// portable one.
 #[derive(Clone)]
-pub struct Cipher(Aes256Gcm);
+pub struct Cipher(std::sync::Arc<aead::LessSafeKey>);
+
+use ring::aead;
 
 impl std::fmt::Debug for Cipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -86,23 +90,37 @@ pub enum OpenError {
 impl Cipher {
     /// A cipher under `key`.
     pub fn new(key: &SecretKey) -> Cipher {
-        Cipher(Aes256Gcm::new((&*key.0).into()))
+        let unbound = aead::UnboundKey::new(&aead::AES_256_GCM, &key.0[..])
+            // Only a key of another length fails; `SecretKey` is 32 bytes.
+            .expect("a 256-bit key");
+        Cipher(std::sync::Arc::new(aead::LessSafeKey::new(unbound)))
     }
 
     /// `SEALED_V1 ‖ nonce ‖ ciphertext ‖ tag` of `plaintext`, authenticated
     /// together with `aad` (which is not stored: the reader must know it).
     pub fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        let sealed = self
-            .0
-            .encrypt(Nonce::from_slice(nonce), Payload { msg: plaintext, aad })
-            // aes-gcm fails only for a message longer than GCM's 2^36 bytes,
-            // far beyond anything annal seals (values are bounded by the
-            // event limits); a failure here is a bug, not input.
-            .expect("a message within GCM's length limit");
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
         out.push(SEALED_V1);
         out.extend_from_slice(nonce);
-        out.extend_from_slice(&sealed);
+        out.extend_from_slice(plaintext);
+        let tag = self.seal_in_place(nonce, aad, &mut out[1 + NONCE_LEN..]);
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    /// Encrypts `buf` in place as [`Cipher::seal`] would the same bytes
+    /// (the caller has written `SEALED_V1 ‖ nonce` before it) and returns
+    /// the tag to append after it: the append path's one-buffer form.
+    pub fn seal_in_place(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(aead::Nonce::assume_unique_for_key(*nonce), aead::Aad::from(aad), buf)
+            // GCM refuses only a message beyond its 2^36 bytes, far beyond
+            // anything annal seals (values are bounded by the event limits):
+            // a failure here is a bug, not input.
+            .expect("a message within GCM's length limit");
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
         out
     }
 
@@ -114,10 +132,11 @@ impl Cipher {
             return Err(OpenError::Malformed);
         }
         let (nonce, body) = rest.split_at(NONCE_LEN);
-        self.0
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad })
-            .map(Zeroizing::new)
-            .map_err(|_| OpenError::Authentication)
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenError::Malformed)?;
+        let mut buf = Zeroizing::new(body.to_vec());
+        let n = self.0.open_in_place(nonce, aead::Aad::from(aad), &mut buf).map_err(|_| OpenError::Authentication)?.len();
+        buf.truncate(n);
+        Ok(buf)
     }
 }
 

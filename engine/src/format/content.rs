@@ -13,7 +13,7 @@
 //!   The content may then be stored sealed (AES-256-GCM under a tenant's
 //!   data key) and the chain still verifies from `E3` alone.
 //! - **A unit can be erased.** `C = H(content domain ‖ c₀ ‖ … ‖ c₅)` where
-//!   `c_u = H(unit domain ‖ u ‖ salt_u ‖ bincode(unit u))`. Erasing unit
+//!   `c_u = BLAKE3-keyed(salt_u, unit domain ‖ u ‖ bincode(unit u))`. Erasing unit
 //!   `u` replaces its salt and bytes by `c_u`: the chain, and `C`, still
 //!   verify, and with the salt gone nobody can test a guess of the erased
 //!   value against `c_u`.
@@ -38,6 +38,7 @@ use crate::format::chain::Hash;
 use crate::format::cipher::{Cipher, NONCE_LEN};
 use crate::format::index::ValueKey;
 use crate::format::record::{bincode_config, DecodeError, EventRef, Reader, RecordRef};
+use crate::format::record::{len32, CONTENT_CLEAR, CONTENT_SEALED, LEN_AT};
 pub use crate::format::record::{SplitRecord, StoredContent, EVENT_FORMAT_V3, RECORD_FORMAT_V2};
 use crate::redact::Redaction;
 
@@ -129,24 +130,33 @@ pub fn unit_salts(row_salt: &[u8; SALT_LEN]) -> [[u8; SALT_LEN]; UNITS] {
     salts
 }
 
-/// `c_u = H(UNIT_DOMAIN ‖ u8(u) ‖ salt_u ‖ bytes)`.
+/// `c_u = BLAKE3-keyed(key = salt_u, UNIT_DOMAIN ‖ u8(u) ‖ bytes)`: the
+/// salt as BLAKE3's key, so that a short unit is one compression (a row
+/// hashes six of them).
 pub fn unit_commitment(unit: Unit, salt: &[u8; SALT_LEN], bytes: &[u8]) -> Hash {
-    let mut h = blake3::Hasher::new();
+    let mut buf = [0u8; 128];
+    let n = UNIT_DOMAIN.len() + 1 + bytes.len();
+    if n <= buf.len() {
+        buf[..UNIT_DOMAIN.len()].copy_from_slice(UNIT_DOMAIN);
+        buf[UNIT_DOMAIN.len()] = unit as u8;
+        buf[UNIT_DOMAIN.len() + 1..n].copy_from_slice(bytes);
+        return Hash(*blake3::keyed_hash(salt, &buf[..n]).as_bytes());
+    }
+    let mut h = blake3::Hasher::new_keyed(salt);
     h.update(UNIT_DOMAIN);
     h.update(&[unit as u8]);
-    h.update(salt);
     h.update(bytes);
     Hash(*h.finalize().as_bytes())
 }
 
 /// `C = H(CONTENT_DOMAIN ‖ c₀ ‖ … ‖ c₅)`.
 pub fn content_commitment(units: &[Hash; UNITS]) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(CONTENT_DOMAIN);
-    for c in units {
-        h.update(&c.0);
+    let mut buf = [0u8; CONTENT_DOMAIN.len() + 32 * UNITS];
+    buf[..CONTENT_DOMAIN.len()].copy_from_slice(CONTENT_DOMAIN);
+    for (c, out) in units.iter().zip(buf[CONTENT_DOMAIN.len()..].chunks_exact_mut(32)) {
+        out.copy_from_slice(&c.0);
     }
-    Hash(*h.finalize().as_bytes())
+    Hash(*blake3::hash(&buf).as_bytes())
 }
 
 /// An event in format 3: `E3` (what the leaf covers) and its content as
@@ -178,36 +188,16 @@ impl SplitEvent {
 /// drawn by the caller from the OS's random source.
 pub(crate) fn split(view: &EventRecordView<'_>, row_salt: &[u8; SALT_LEN]) -> SplitEvent {
     let mut content = Vec::with_capacity(512);
-    content.push(CONTENT_WHOLE);
-    content.extend_from_slice(row_salt);
-    let mut ends = [0usize; UNITS];
-    fn s<'v>(c: &'v Option<std::borrow::Cow<'_, str>>) -> Option<&'v str> {
-        c.as_deref()
-    }
-    encode_into::<ActorUnit<'_>>(&(&view.actor_id, s(&view.actor_name), s(&view.actor_email)), &mut content);
-    ends[0] = content.len();
-    encode_into(&s(&view.on_behalf_of), &mut content);
-    ends[1] = content.len();
-    let target: TargetUnit<'_> = view.target.as_ref().map(|t| (&*t.kind, &*t.id, t.name.as_deref()));
-    encode_into(&target, &mut content);
-    ends[2] = content.len();
-    encode_into::<ContextUnit<'_>>(&(s(&view.session_id), s(&view.ip), s(&view.user_agent)), &mut content);
-    ends[3] = content.len();
-    encode_into::<PayloadUnit<'_>>(&(view.diff.as_deref(), view.metadata.as_deref()), &mut content);
-    ends[4] = content.len();
-    let refs: ReferencesUnit<'_> = (s(&view.input_hash), s(&view.output_hash), view.key_ref, view.idempotency_key);
-    encode_into(&refs, &mut content);
-    ends[5] = content.len();
-
-    let salts = unit_salts(row_salt);
-    let mut start = 1 + SALT_LEN;
-    let mut commitments = [Hash::default(); UNITS];
-    for (u, end) in ends.iter().enumerate() {
-        commitments[u] = unit_commitment(Unit::ALL[u], &salts[u], &content[start..*end]);
-        start = *end;
-    }
+    let commitment = write_content(view, row_salt, &mut content);
     let mut clear = Vec::with_capacity(128);
-    clear.push(EVENT_FORMAT_V3);
+    write_clear(view, &mut clear);
+    clear.extend_from_slice(&commitment.0);
+    SplitEvent { clear, content }
+}
+
+/// Appends `E3` without its commitment to `out`.
+fn write_clear(view: &EventRecordView<'_>, out: &mut Vec<u8>) {
+    out.push(EVENT_FORMAT_V3);
     encode_into(
         &ClearView {
             action: view.action,
@@ -217,10 +207,92 @@ pub(crate) fn split(view: &EventRecordView<'_>, row_salt: &[u8; SALT_LEN]) -> Sp
             policy_version: view.policy_version,
             redactions: &view.redactions,
         },
-        &mut clear,
+        out,
     );
-    clear.extend_from_slice(&content_commitment(&commitments).0);
-    SplitEvent { clear, content }
+}
+
+/// Appends the content as written (`0x01 ‖ row_salt ‖ units`) to `out`;
+/// returns its commitment `C`.
+fn write_content(view: &EventRecordView<'_>, row_salt: &[u8; SALT_LEN], out: &mut Vec<u8>) -> Hash {
+    out.push(CONTENT_WHOLE);
+    out.extend_from_slice(row_salt);
+    let mut start = out.len();
+    let mut ends = [0usize; UNITS];
+    fn s<'v>(c: &'v Option<std::borrow::Cow<'_, str>>) -> Option<&'v str> {
+        c.as_deref()
+    }
+    encode_into::<ActorUnit<'_>>(&(&view.actor_id, s(&view.actor_name), s(&view.actor_email)), out);
+    ends[0] = out.len();
+    encode_into(&s(&view.on_behalf_of), out);
+    ends[1] = out.len();
+    let target: TargetUnit<'_> = view.target.as_ref().map(|t| (&*t.kind, &*t.id, t.name.as_deref()));
+    encode_into(&target, out);
+    ends[2] = out.len();
+    encode_into::<ContextUnit<'_>>(&(s(&view.session_id), s(&view.ip), s(&view.user_agent)), out);
+    ends[3] = out.len();
+    encode_into::<PayloadUnit<'_>>(&(view.diff.as_deref(), view.metadata.as_deref()), out);
+    ends[4] = out.len();
+    let refs: ReferencesUnit<'_> = (s(&view.input_hash), s(&view.output_hash), view.key_ref, view.idempotency_key);
+    encode_into(&refs, out);
+    ends[5] = out.len();
+
+    let salts = unit_salts(row_salt);
+    let mut commitments = [Hash::default(); UNITS];
+    for (u, end) in ends.iter().enumerate() {
+        commitments[u] = unit_commitment(Unit::ALL[u], &salts[u], &out[start..*end]);
+        start = *end;
+    }
+    content_commitment(&commitments)
+}
+
+/// The record value of `view` in one buffer (what [`split`] then
+/// [`record_template`] give, without their copies): `E3`, then the
+/// content, sealed in place when `seal` is given. Returns the value, the
+/// leaf and, with `fingerprint`, the event's fingerprint under that key.
+pub(crate) fn template(
+    view: &EventRecordView<'_>,
+    row_salt: &[u8; SALT_LEN],
+    seal: Option<(&Cipher, u32, &[u8; NONCE_LEN])>,
+    fingerprint: Option<&ValueKey>,
+) -> (Vec<u8>, Hash, Option<Hash>) {
+    let mut out = Vec::with_capacity(1024);
+    out.resize(LEN_AT + 4, 0);
+    out[0] = RECORD_FORMAT_V2;
+    let e3_at = out.len();
+    write_clear(view, &mut out);
+    let c_at = out.len();
+    out.extend_from_slice(&[0; 32]);
+    let e3_end = out.len();
+    let len_at = match seal {
+        None => {
+            out.push(CONTENT_CLEAR);
+            out.extend_from_slice(&[0; 4]);
+            out.len() - 4
+        }
+        Some((_, key, nonce)) => {
+            out.push(CONTENT_SEALED);
+            out.extend_from_slice(&key.to_be_bytes());
+            out.extend_from_slice(&[0; 4]);
+            out.push(crate::format::cipher::SEALED_V1);
+            out.extend_from_slice(nonce);
+            out.len() - 4 - 1 - NONCE_LEN
+        }
+    };
+    let content_at = out.len();
+    let commitment = write_content(view, row_salt, &mut out);
+    out[c_at..e3_end].copy_from_slice(&commitment.0);
+    let leaf = crate::format::chain::leaf_hash(&out[e3_at..e3_end]);
+    out[9..41].copy_from_slice(&leaf.0);
+    out[73..77].copy_from_slice(&len32(e3_end - e3_at));
+    let fingerprint = fingerprint.map(|k| k.keyed(&[FINGERPRINT_DOMAIN, &out[e3_at..c_at], &out[content_at + 1 + SALT_LEN..]]));
+    if let Some((cipher, _, nonce)) = seal {
+        let tag = cipher.seal_in_place(nonce, &row_aad(&leaf), &mut out[content_at..]);
+        out.extend_from_slice(&tag);
+    }
+    let body_len = out.len() - (len_at + 4);
+    out[len_at..len_at + 4].copy_from_slice(&len32(body_len));
+    out.extend_from_slice(&[0; 4]);
+    (out, leaf, fingerprint)
 }
 
 /// [`split`] of a stored (canonical, redacted) event: the same bytes the
@@ -477,6 +549,55 @@ pub fn record_template(event: &SplitEvent, seal: Option<(&Cipher, u32, &[u8; NON
     (value, leaf)
 }
 
+/// The units of content as written, decoded in one pass (reading a row
+/// needs neither their salts nor their commitments).
+#[derive(bincode::BorrowDecode)]
+struct WholeUnits<'a> {
+    actor: ActorUnit<'a>,
+    on_behalf_of: Option<&'a str>,
+    target: TargetUnit<'a>,
+    context: ContextUnit<'a>,
+    payload: PayloadUnit<'a>,
+    references: ReferencesUnit<'a>,
+}
+
+/// The event of `clear` and its `content`; `None` when units are erased.
+fn event_of<'a>(clear: ClearRef<'a>, content: &'a [u8]) -> Result<Option<EventRef<'a>>, DecodeError> {
+    let Some(units) = content.strip_prefix(&[CONTENT_WHOLE]).and_then(|c| c.get(SALT_LEN..)) else {
+        return ContentRef::decode(content)?.event(&clear);
+    };
+    let (u, used): (WholeUnits<'a>, usize) =
+        bincode::borrow_decode_from_slice(units, bincode_config()).map_err(|e| DecodeError::Body(e.to_string()))?;
+    if used != units.len() {
+        return Err(DecodeError::Trailing(units.len() - used));
+    }
+    let ((actor_id, actor_name, actor_email), (session_id, ip, user_agent)) = (u.actor, u.context);
+    let (diff, metadata) = u.payload;
+    let (input_hash, output_hash, key_ref, idempotency_key) = u.references;
+    Ok(Some(EventRef {
+        action: clear.action,
+        actor_type: clear.actor_type,
+        actor_id,
+        actor_name,
+        actor_email,
+        on_behalf_of: u.on_behalf_of,
+        occurred_at: clear.occurred_at,
+        session_id,
+        target: u.target,
+        outcome: clear.outcome,
+        ip,
+        user_agent,
+        input_hash,
+        output_hash,
+        key_ref,
+        diff,
+        metadata,
+        idempotency_key,
+        policy_version: clear.policy_version,
+        redactions: clear.redactions,
+    }))
+}
+
 /// A stored record value of either format as a [`RecordRef`]: format 1 in
 /// place, format 2 from its clear part and its content, which is the
 /// stored content when it is in the clear, else `opened` (the sealed
@@ -486,7 +607,11 @@ pub fn record_ref<'a>(seq: u64, bytes: &'a [u8], opened: Option<&'a [u8]>) -> Re
     if bytes.first() != Some(&RECORD_FORMAT_V2) {
         return RecordRef::from_stored(seq, bytes);
     }
-    let split = SplitRecord::decode(bytes)?;
+    split_record_ref(seq, &SplitRecord::decode(bytes)?, opened)
+}
+
+/// [`record_ref`] of a record of format 2 already decoded.
+pub fn split_record_ref<'a>(seq: u64, split: &SplitRecord<'a>, opened: Option<&'a [u8]>) -> Result<RecordRef<'a>, DecodeError> {
     let clear = ClearRef::decode(split.clear)?;
     let content = match (split.content, opened) {
         (StoredContent::Clear(c), _) => c,
@@ -495,9 +620,7 @@ pub fn record_ref<'a>(seq: u64, bytes: &'a [u8], opened: Option<&'a [u8]>) -> Re
             return Err(DecodeError::Body(format!("the content is sealed under key {key}, which was not given")))
         }
     };
-    let event = ContentRef::decode(content)?
-        .event(&clear)?
-        .ok_or_else(|| DecodeError::Body("units of this row's content are erased".into()))?;
+    let event = event_of(clear, content)?.ok_or_else(|| DecodeError::Body("units of this row's content are erased".into()))?;
     Ok(RecordRef { seq, recorded_at: split.recorded_at, leaf: split.leaf, head: split.head, event })
 }
 
@@ -635,6 +758,27 @@ mod tests {
                 let mut bad = v.clone();
                 bad[i] ^= 0x10;
                 assert!(SplitRecord::decode(&bad).is_err(), "flip at byte {i} accepted");
+            }
+        }
+    }
+
+    #[test]
+    fn the_one_buffer_template_writes_what_split_and_record_template_write() {
+        use crate::format::cipher::SecretKey;
+        use crate::format::index::ValueKey;
+        let limits = Limits::default();
+        let cipher = Cipher::new(&SecretKey::from_bytes([4; 32]));
+        let vk = ValueKey::new(SecretKey::from_bytes([6; 32]));
+        for (i, e) in corpus().iter().enumerate() {
+            let b = e.as_borrowed();
+            let view = b.view(&limits).unwrap();
+            let salt = [i as u8; SALT_LEN];
+            let nonce = [!(i as u8); NONCE_LEN];
+            let s = split(&view, &salt);
+            for seal in [None, Some((&cipher, 2, &nonce))] {
+                let (value, leaf, fp) = template(&view, &salt, seal, Some(&vk));
+                assert_eq!((value.clone(), leaf), record_template(&s, seal), "event {i}");
+                assert_eq!(fp, Some(s.fingerprint(&vk)), "event {i}");
             }
         }
     }

@@ -240,15 +240,36 @@ impl ValueKey {
     /// 32 lower-case hex digits, which never hold `0x00`. `kind` 0 is an
     /// idempotency key's.
     pub fn hash(&self, kind: u8, values: &[&str]) -> String {
-        let mut h = blake3::Hasher::new_keyed(self.0.as_bytes());
-        h.update(VALUE_HASH_DOMAIN);
-        h.update(&[kind]);
-        for v in values {
-            h.update(v.as_bytes());
-            h.update(&[0]);
+        // One-shot over a stack buffer when it fits (a short value is one
+        // compression): every row hashes up to five.
+        let mut buf = [0u8; 192];
+        let n = VALUE_HASH_DOMAIN.len() + 1 + values.iter().map(|v| v.len() + 1).sum::<usize>();
+        let digest = if n <= buf.len() {
+            buf[..VALUE_HASH_DOMAIN.len()].copy_from_slice(VALUE_HASH_DOMAIN);
+            buf[VALUE_HASH_DOMAIN.len()] = kind;
+            let mut at = VALUE_HASH_DOMAIN.len() + 1;
+            for v in values {
+                buf[at..at + v.len()].copy_from_slice(v.as_bytes());
+                at += v.len() + 1;
+            }
+            blake3::keyed_hash(self.0.as_bytes(), &buf[..n])
+        } else {
+            let mut h = blake3::Hasher::new_keyed(self.0.as_bytes());
+            h.update(VALUE_HASH_DOMAIN);
+            h.update(&[kind]);
+            for v in values {
+                h.update(v.as_bytes());
+                h.update(&[0]);
+            }
+            h.finalize()
+        };
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(32);
+        for &b in &digest.as_bytes()[..16] {
+            out.push(char::from(DIGITS[usize::from(b >> 4)]));
+            out.push(char::from(DIGITS[usize::from(b & 15)]));
         }
-        let digest = h.finalize();
-        digest.as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect()
+        out
     }
 
     /// `BLAKE3-keyed(key, parts…)`.

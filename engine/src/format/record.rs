@@ -701,7 +701,7 @@ pub struct SplitRecord<'a> {
 }
 
 /// Where the event's length sits in a record value (both formats).
-const LEN_AT: usize = 1 + 8 + 32 + 32;
+pub(crate) const LEN_AT: usize = 1 + 8 + 32 + 32;
 
 impl<'a> SplitRecord<'a> {
     /// A record value of format 2 holding `clear` (`E3`, whose leaf is
@@ -786,7 +786,7 @@ impl<'a> SplitRecord<'a> {
     }
 }
 
-fn len32(n: usize) -> [u8; 4] {
+pub(crate) fn len32(n: usize) -> [u8; 4] {
     // Events are limited to far less than 4 GiB before they get here.
     u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes()
 }

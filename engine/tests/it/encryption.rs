@@ -130,6 +130,10 @@ fn an_encrypted_tenant_answers_every_query_as_an_unencrypted_one_does() {
         clock.advance(1_000_000_000);
     }
 
+    // The event size limit applies alike: to the format 2 encoding.
+    for e in &events[..50] {
+        assert_eq!(engine.prepare("sealed", e).unwrap().encoded_len(), engine.prepare("plain", e).unwrap().encoded_len());
+    }
     let all: Vec<Record> = engine.iter("sealed", 1).unwrap().map(Result::unwrap).collect();
     let plain: Vec<Record> = engine.iter("plain", 1).unwrap().map(Result::unwrap).collect();
     assert_eq!(all.len(), 600);
