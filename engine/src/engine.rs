@@ -24,6 +24,7 @@ use crate::checkpoint::{Checkpoint, CheckpointPolicy, Checkpointer, TrustedOutco
 use crate::core::prepare::PreparedEvent;
 use crate::core::reads::RecordIter;
 use crate::core::Core;
+use crate::encryption::{self, EncryptionStatus};
 use crate::error::{Error, Result};
 use crate::event::{Actor, AsBorrowedEvent, Event, Limits};
 use crate::format::apikey::{ApiKey, Scopes};
@@ -122,6 +123,35 @@ impl Engine {
     ) -> Result<Receipt> {
         check_client_tenant(tenant)?;
         self.core.append_own(tenant, action, &actor, &metadata, Default::default())
+    }
+
+    // ---- Encryption at rest ----------------------------------------------
+
+    /// `tenant`'s encryption at rest: whether it is encrypted, its own KEK
+    /// if it named one, how many data keys it has.
+    pub fn encryption(&self, tenant: &str) -> Result<EncryptionStatus> {
+        encryption::status(&self.core, tenant)
+    }
+
+    /// Makes `kek`, a KEK reference the engine's key provider understands
+    /// (a KMS key of the tenant's own, say), `tenant`'s KEK, or with `None`
+    /// goes back to the provider's current one: every data key of the
+    /// tenant is re-wrapped under it, in the batch of a row of its chain
+    /// (`annal.encryption.kek_set`, by `actor`). From then on destroying or
+    /// revoking that KEK makes the tenant's data unreadable, every copy and
+    /// backup included. [`Error::NotEncrypted`] for a tenant that is not
+    /// encrypted; [`Error::Keyring`] when the provider cannot wrap under it.
+    pub fn set_tenant_kek(&self, tenant: &str, kek: Option<&str>, actor: Actor) -> Result<Receipt> {
+        encryption::set_kek(&self.core, tenant, kek, &actor)
+    }
+
+    /// Re-wraps every data key of `tenant` (of every encrypted tenant,
+    /// without one) under its KEK: its own, else the provider's current
+    /// one. Run after adding a KEK (`annal keyring add`) and before
+    /// destroying the old one. No row changes. Returns each tenant and its
+    /// keys re-wrapped.
+    pub fn rewrap_keys(&self, tenant: Option<&str>) -> Result<Vec<(String, usize)>> {
+        encryption::rewrap(&self.core, tenant)
     }
 
     // ---- Redaction policy ------------------------------------------------

@@ -268,6 +268,13 @@ pub enum Error {
     /// names the backup, file or directory.
     #[error("backup: {0}")]
     Backup(String),
+    /// An encryption setting that cannot be used; names the field (`kek`).
+    #[error("invalid encryption setting: {0}")]
+    InvalidEncryption(FieldError),
+    /// An encryption setting for a tenant that is not encrypted at rest
+    /// (its encryption is decided when it is created).
+    #[error("the tenant is not encrypted at rest")]
+    NotEncrypted,
     /// A key provider could not wrap or unwrap a key, or its keyring is
     /// unusable; the message names the keyring file or command and the KEK,
     /// never a key.

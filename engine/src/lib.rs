@@ -36,7 +36,8 @@
 //!    tenant directory, the redactors and the write path (`core/`);
 //! 4. **features** — `query`, `summary` (action names, counts per bucket),
 //!    `verify`, `apikeys`, `policy`, `checkpoint`, `retention`, `access`
-//!    (exports recorded in the chain), each over the core or the store
+//!    (exports recorded in the chain), `encryption` (a tenant's KEK,
+//!    re-wrapping data keys), each over the core or the store
 //!    alone; among themselves a tree (retention → checkpoint → verify,
 //!    retention → apikeys, summary → query);
 //! 5. **façade** — [`Engine`] (`engine.rs`), its builder and daemons,
@@ -65,6 +66,7 @@ mod core;
 pub mod access;
 pub mod apikeys;
 pub mod checkpoint;
+pub mod encryption;
 mod policy;
 pub mod query;
 pub mod retention;
@@ -92,6 +94,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use daemons::{
     BackupDaemon, BackupOutcome, CheckpointDaemon, RetentionDaemon, BACKUP_NICE, CHECKPOINT_NICE, DEFAULT_RETENTION_INTERVAL,
 };
+pub use encryption::{EncryptionStatus, KEK_SET_ACTION};
 pub use engine::Engine;
 pub use error::{Error, FieldError, Result};
 pub use event::{

@@ -168,6 +168,11 @@ impl From<annal_engine::Error> for ApiError {
                 tracing::error!(cause = %e, "the store's disk is full");
                 ApiError::new(Problem::InsufficientStorage, "the store's disk is full; nothing of this request was stored")
             }
+            E::InvalidEncryption(fe) => ApiError::from_field(Problem::InvalidBody, fe),
+            E::NotEncrypted => ApiError::new(
+                Problem::NotEncrypted,
+                "the tenant is not encrypted at rest (a tenant is encrypted when it is created on a server with a keyring)",
+            ),
             E::Keyring(_) => {
                 // The cause names the keyring or command and the KEK: the
                 // operator's to read, not the client's.
@@ -271,6 +276,8 @@ mod tests {
             (E::Storage(secret.into()), Problem::Internal),
             (E::Backup(secret.into()), Problem::Internal),
             (E::Keyring(secret.into()), Problem::KeyUnavailable),
+            (E::NotEncrypted, Problem::NotEncrypted),
+            (E::InvalidEncryption(fe()), Problem::InvalidBody),
             (E::UpgradeNeedsBackup { found: 2, current: 3 }, Problem::Internal),
             (E::NoSigningKey, Problem::Internal),
             (E::SigningKeyMismatch { tenant: secret.into(), stored: "a".into(), given: "b".into() }, Problem::Internal),

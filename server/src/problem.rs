@@ -129,6 +129,8 @@ problems! {
     InsufficientStorage => (INSUFFICIENT_STORAGE, "insufficient-storage", "Insufficient storage"),
     /// The server is shutting down.
     Draining => (SERVICE_UNAVAILABLE, "draining", "Shutting down"),
+    /// An encryption setting for a tenant that is not encrypted at rest.
+    NotEncrypted => (CONFLICT, "not-encrypted", "Not encrypted"),
     /// The tenant's data is encrypted and its key cannot be had: the KEK
     /// was destroyed or revoked, or the key provider does not answer. The
     /// cause is in the server's log; the chain still verifies.

@@ -47,7 +47,7 @@ use crate::format::index::ValueKey;
 use crate::format::keys;
 use crate::format::record::{DecodeError, Record, RecordRef};
 use crate::format::tenant::RESERVED_TENANT_PREFIX;
-use crate::keyring::{new_data_key, unwrap_data_key, wrap_data_key, KeyProvider};
+use crate::keyring::{new_data_key, unwrap_data_key, wrap_data_key, wrap_data_key_under, KeyProvider};
 use crate::storage::{Cf, ReadMode, Store};
 
 /// Rows one content key seals in this process before the next is made.
@@ -292,7 +292,11 @@ impl Sealing {
         }
         let next = last + 1;
         let content = new_data_key()?;
-        let entry = wrap_data_key(&**provider, &data_key_context(tenant, next), &content, now)?.encode();
+        let kek = match self.tenant_kek(n)? {
+            Some(own) => own,
+            None => provider.current_kek()?,
+        };
+        let entry = wrap_data_key_under(&**provider, &kek, &data_key_context(tenant, next), &content, now)?.encode();
         Ok(Some(TenantSeal::new(tenant, ValueKey::new(value), next, &content, month, vec![(next, entry)])))
     }
 
@@ -375,6 +379,51 @@ impl Sealing {
             ),
         };
         Ok(OpenedRecord { bytes, split: Some(split), content })
+    }
+
+    /// The provider's current KEK.
+    pub fn current_kek(&self, tenant: &str) -> Result<String> {
+        self.provider(tenant)?.current_kek()
+    }
+
+    /// Tenant `n`'s own KEK (bring your own key), if it named one.
+    pub fn tenant_kek(&self, n: u64) -> Result<Option<String>> {
+        match self.store.get(Cf::Tenants, &keys::tenant_meta(keys::TAG_TENANT_KEK, n))? {
+            None => Ok(None),
+            Some(v) => String::from_utf8(v)
+                .ok()
+                .filter(|k| crate::format::cipher::valid_kek_ref(k))
+                .map(Some)
+                .ok_or_else(|| Error::Corrupt(format!("the KEK reference of tenant number {n}"))),
+        }
+    }
+
+    /// Whether tenant `n` is encrypted (has a value key).
+    pub fn is_encrypted(&self, n: u64) -> Result<bool> {
+        Ok(self.store.get(Cf::Tenants, &keys::tenant_key(n, VALUE_KEY))?.is_some())
+    }
+
+    /// Every data key of tenant `n` (`tenant`), unwrapped and wrapped
+    /// again under `kek` (else its own KEK, else the provider's current):
+    /// the `tenants` entries to put. The keys themselves, and so every row,
+    /// stay as they are.
+    pub fn rewrapped(&self, tenant: &str, n: u64, kek: Option<&str>, now: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let provider = self.provider(tenant)?;
+        let kek = match kek {
+            Some(k) => k.to_string(),
+            None => match self.tenant_kek(n)? {
+                Some(own) => own,
+                None => provider.current_kek()?,
+            },
+        };
+        let mut out = Vec::new();
+        for (k, entry) in self.entries(n)? {
+            let context = data_key_context(tenant, k);
+            let key = unwrap_data_key(&**provider, &context, &entry)?;
+            let again = wrap_data_key_under(&**provider, &kek, &context, &key, now)?;
+            out.push((keys::tenant_key(n, k).to_vec(), again.encode()));
+        }
+        Ok(out)
     }
 
     /// Forgets a tenant's keys (its deletion being staged).

@@ -93,6 +93,11 @@ pub const TAG_ANCHOR: u8 = b'a';
 /// `tenants`: `'d' ‖ tenant:u64` → the tenant's scheduled deletion (absent: none).
 pub const TAG_DELETION: u8 = b'd';
 
+/// `tenants`: `'b' ‖ tenant:u64` → the reference of the tenant's own KEK
+/// (bring your own key), ASCII (absent: its data keys are wrapped under the
+/// key provider's current KEK).
+pub const TAG_TENANT_KEK: u8 = b'b';
+
 /// `tenants`: `tag ‖ tenant:u64`, the layout of every per-tenant entry but policies.
 pub fn tenant_meta(tag: u8, tenant: u64) -> [u8; 9] {
     let mut k = [0u8; 9];

@@ -73,9 +73,19 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
 /// `key` wrapped under `provider`'s current KEK for `context` (which
 /// tenant, which of its keys: the unwrap checks it), made at `now` ns.
 pub fn wrap_data_key(provider: &dyn KeyProvider, context: &[u8], key: &SecretKey, now: u64) -> Result<WrappedKey> {
-    let kek = provider.current_kek()?;
-    let wrapped = provider.wrap(&kek, &data_key_payload(context, key))?;
-    Ok(WrappedKey { kek, created_at: now, wrapped })
+    wrap_data_key_under(provider, &provider.current_kek()?, context, key, now)
+}
+
+/// [`wrap_data_key`] under the KEK `kek` (a tenant's own, say).
+pub fn wrap_data_key_under(
+    provider: &dyn KeyProvider,
+    kek: &str,
+    context: &[u8],
+    key: &SecretKey,
+    now: u64,
+) -> Result<WrappedKey> {
+    let wrapped = provider.wrap(kek, &data_key_payload(context, key))?;
+    Ok(WrappedKey { kek: kek.to_string(), created_at: now, wrapped })
 }
 
 /// The data key in `entry`, unwrapped by `provider` and checked to have

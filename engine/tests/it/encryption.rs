@@ -393,3 +393,108 @@ fn refresh_frame_crc(bundle: &mut [u8], at: usize) {
         i = end + 4;
     }
 }
+
+#[test]
+fn rewrapping_under_a_new_kek_lets_the_old_one_be_destroyed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let clock = Arc::new(ManualClock::new(T0));
+    let ring = keyring(dir.path());
+    let old = ring.current_kek().unwrap();
+    {
+        let engine = open(&store, Some(ring.clone()), &clock);
+        engine.append("ws_a", &corpus_events("ws_a", 40)).unwrap();
+        engine.append("ws_b", &corpus_events("ws_b", 40)).unwrap();
+        let new = ring.add_key(T0).unwrap();
+        let done = engine.rewrap_keys(None).unwrap();
+        assert_eq!(done, vec![("ws_a".to_string(), 2), ("ws_b".to_string(), 2)]);
+        assert_ne!(old, new);
+    }
+    ring.destroy_key(&old, T0).unwrap();
+    let engine = open(&store, Some(ring), &clock);
+    for t in ["ws_a", "ws_b"] {
+        assert_eq!(engine.iter(t, 1).unwrap().count(), 40, "{t}");
+        let VerifyOutcome::Intact(r) = engine.verify(t, ..).unwrap() else { panic!("{t}") };
+        assert_eq!(r.content_unchecked, 0);
+    }
+}
+
+#[test]
+fn a_tenant_brings_its_own_kek_and_losing_it_shreds_that_tenant_alone() {
+    use annal_engine::cipher::WrappedKey;
+    use annal_engine::keyring::KeyCommand;
+    use annal_engine::{Actor, ActorType, KEK_SET_ACTION};
+    let admin = Actor { kind: ActorType::User, id: "u_admin".into(), name: None, email: None, on_behalf_of: None };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("kms");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::write(keys.join("annal"), [1u8; 32]).unwrap();
+    std::fs::write(keys.join("customer_a"), [2u8; 32]).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/key_command.py");
+    let argv = vec!["python3".into(), script.display().to_string(), keys.display().to_string()];
+    let kms = Arc::new(KeyCommand::new(argv, "annal").unwrap());
+    let store = dir.path().join("store");
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = Engine::builder(&store)
+        .clock(clock.clone())
+        .key_provider(kms)
+        .key_cache_ttl(std::time::Duration::from_millis(300))
+        .open()
+        .unwrap();
+    engine.append("ws_a", &corpus_events("ws_a", 30)).unwrap();
+    engine.append("ws_b", &corpus_events("ws_b", 30)).unwrap();
+
+    // Refused, changing nothing: a reference that is not one, a KEK the
+    // KMS does not have, a tenant that is not encrypted.
+    let e = engine.set_tenant_kek("ws_a", Some("no spaces"), admin.clone()).unwrap_err();
+    assert!(matches!(&e, Error::InvalidEncryption(fe) if fe.field == "kek"), "{e}");
+    assert!(matches!(engine.set_tenant_kek("ws_a", Some("customer_x"), admin.clone()), Err(Error::Keyring(_))));
+    assert_eq!(engine.encryption("ws_a").unwrap().own_kek, None);
+    let plain = Engine::builder(dir.path().join("plain")).open().unwrap();
+    plain.append("ws_p", &corpus_events("ws_p", 1)).unwrap();
+    assert!(matches!(plain.set_tenant_kek("ws_p", Some("k"), admin.clone()), Err(Error::NotEncrypted)));
+
+    let receipt = engine.set_tenant_kek("ws_a", Some("customer_a"), admin.clone()).unwrap();
+    let row = engine.get("ws_a", receipt.seq).unwrap().unwrap();
+    assert_eq!(row.event.action, KEK_SET_ACTION);
+    let status = engine.encryption("ws_a").unwrap();
+    assert_eq!((status.encrypted, status.own_kek.as_deref(), status.data_keys), (true, Some("customer_a"), 2));
+    // A new month's content key goes under the tenant's KEK too.
+    clock.advance(40 * 86_400 * 1_000_000_000);
+    engine.append("ws_a", &corpus_events("ws_a", 5)).unwrap();
+    assert_eq!(engine.encryption("ws_a").unwrap().data_keys, 3);
+    drop(engine);
+    let raw = RawStore::open(&store).unwrap();
+    let wrapped: Vec<(u64, String)> = raw
+        .entries(Cf::Tenants)
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| k[0] == b'e')
+        .map(|(k, v)| (u64::from_be_bytes(k[1..9].try_into().unwrap()), WrappedKey::decode(&v).unwrap().kek))
+        .collect();
+    drop(raw);
+    let a_number = wrapped.iter().find(|(_, kek)| kek == "customer_a").map(|(n, _)| *n).unwrap();
+    for (n, kek) in &wrapped {
+        assert_eq!(kek, if *n == a_number { "customer_a" } else { "annal" }, "{wrapped:?}");
+    }
+
+    // The customer revokes its key: its workspace alone goes dark, within
+    // the key cache's time, in an engine already running.
+    let kms = Arc::new(
+        KeyCommand::new(vec!["python3".into(), script.display().to_string(), keys.display().to_string()], "annal").unwrap(),
+    );
+    let engine = Engine::builder(&store)
+        .clock(clock)
+        .key_provider(kms)
+        .key_cache_ttl(std::time::Duration::from_millis(300))
+        .open()
+        .unwrap();
+    assert_eq!(engine.get("ws_a", 3).unwrap().unwrap().seq, 3);
+    std::fs::remove_file(keys.join("customer_a")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let e = engine.get("ws_a", 3).unwrap_err();
+    assert!(matches!(&e, Error::Keyring(m) if m.contains("no key customer_a")), "{e}");
+    assert_eq!(engine.get("ws_b", 3).unwrap().unwrap().seq, 3);
+    let VerifyOutcome::Intact(r) = engine.verify("ws_a", ..).unwrap() else { panic!("ws_a's chain broke") };
+    assert_eq!((r.count, r.content_unchecked), (36, 36), "every row verified, none of their content readable");
+}

@@ -37,6 +37,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("verify", 3),
     ("apikeys", 3),
     ("policy", 3),
+    ("encryption", 3),
     ("checkpoint", 3),
     ("retention", 3),
     // 4: the façade, the crate root included.

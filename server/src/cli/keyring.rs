@@ -1,4 +1,4 @@
-//! `annal keyring init|list|add|destroy`: the keyring file of
+//! `annal keyring init|list|add|rewrap|destroy`: the keyring file of
 //! key-encryption keys (docs/OPERATIONS.md, "Encryption keys").
 //!
 //! The keyring lives outside every data directory: a copy or a backup of a
@@ -30,6 +30,18 @@ pub enum Command {
     /// Add a new KEK, which becomes the current one (new data keys are
     /// wrapped under it); print its id.
     Add(KeyringArgs),
+    /// Re-wrap every data key of the store's encrypted tenants (or of one)
+    /// under its KEK: the tenant's own, else the keyring's current one. Run
+    /// after `add`, before destroying the old KEK; no row changes. Prints
+    /// one JSON line a tenant.
+    Rewrap {
+        /// The store and its keyring (--keyring or ANNAL_KEYRING).
+        #[command(flatten)]
+        store: super::store::StoreDir,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Destroy a KEK for good: everything wrapped under it, in every copy
     /// and backup, becomes unreadable.
     Destroy {
@@ -75,6 +87,17 @@ pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
         Command::Add(k) => {
             let id = KeyringFile::open(&k.keyring)?.add_key(now)?;
             writeln!(out, "{id}")?;
+        }
+        Command::Rewrap { store, tenant } => {
+            if let Some(t) = &tenant {
+                annal_engine::validate_tenant(t)?;
+            }
+            let engine = store.open()?;
+            let done = engine.rewrap_keys(tenant.as_deref())?;
+            for (t, n) in &done {
+                writeln!(out, "{}", serde_json::json!({"tenant": t, "data_keys_rewrapped": n}))?;
+            }
+            writeln!(err, "{} tenants' data keys re-wrapped", done.len())?;
         }
         Command::Destroy { keyring, id, confirm } => {
             if confirm != id {

@@ -11,6 +11,7 @@
 mod checkpoints;
 mod console;
 mod download;
+mod encryption;
 mod events;
 mod export;
 mod health;

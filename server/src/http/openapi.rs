@@ -235,6 +235,11 @@ fn schemas() -> Value {
         "PolicyVersion": {"type": "object", "properties": {"version": {"type": "integer"},
             "policy": {"$ref": "#/components/schemas/Policy"}}},
         "PolicyChange": {"type": "object", "properties": {"version": {"type": "integer"}, "seq": {"type": "integer"}}},
+        "Encryption": {"type": "object", "properties": {"encrypted": {"type": "boolean"},
+            "kek": {"type": ["string", "null"]}, "data_keys": {"type": "integer"}}},
+        "EncryptionKek": {"type": "object", "required": ["kek"], "properties": {"kek": {"type": ["string", "null"]}}},
+        "EncryptionChange": {"type": "object", "properties": {"kek": {"type": ["string", "null"]},
+            "seq": {"type": "integer"}, "data_keys_rewrapped": {"type": "integer"}}},
         "Checkpoint": {"type": "object", "description": "docs/FORMAT.md, Checkpoints: tenant, seq, head, recorded_at, the previous checkpoint, key id, public key, signature", "properties": {
             "format": {"type": "string"}, "tenant": {"type": "string"}, "seq": {"type": "integer"},
             "head": {"type": "string"}, "recorded_at": {"type": "integer"}, "key_id": {"type": "string"},

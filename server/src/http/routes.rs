@@ -9,7 +9,7 @@
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 use super::openapi::{q, Operation, Param, EXPORT, FILTERS, PAGE};
-use super::{checkpoints, console, events, export, health, keys, platform, redaction, retention, summary, verify};
+use super::{checkpoints, console, encryption, events, export, health, keys, platform, redaction, retention, summary, verify};
 use crate::state::AppState;
 
 /// The methods routes answer.
@@ -431,6 +431,31 @@ pub const ROUTES: &[Route] = &[
             request: Some("Policy"),
             response: Some("PolicyChange"),
             errors: &[401, 403, 413, 422, 429],
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/encryption",
+        handler: |m| on(m, encryption::get_encryption),
+        doc: Operation {
+            summary: "The tenant's encryption at rest: whether it is encrypted, its own KEK, its data keys",
+            scope: Some("admin"),
+            response: Some("Encryption"),
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
+        method: Verb::Put,
+        path: "/v1/encryption",
+        handler: |m| on(m, encryption::put_encryption),
+        doc: Operation {
+            summary: "Name the tenant's own KEK (bring your own key); its data keys are re-wrapped under it; recorded in the chain",
+            scope: Some("admin"),
+            body: &["application/json"],
+            request: Some("EncryptionKek"),
+            response: Some("EncryptionChange"),
+            errors: &[401, 403, 409, 413, 422, 429, 503],
             ..Operation::DEFAULT
         },
     },

@@ -450,8 +450,19 @@ fn keyring_commands_make_list_add_and_destroy_keys_and_never_put_a_keyring_in_a_
     let listed = annal_ok(&["keyring", "list", "--keyring", ring_arg]);
     assert!(listed.lines().next().unwrap().contains("destroyed_at"), "{listed}");
 
-    // Never inside a data directory, however deep.
+    // A store's data keys re-wrapped under the current KEK, and the old one
+    // destroyed: every row still reads.
     let data = data_dir(d.path());
+    annal_ok(&["tenants", "create", "--data-dir", &data, "--keyring", ring_arg, "ws_enc"]);
+    let third = annal_ok(&["keyring", "add", "--keyring", ring_arg]).trim().to_string();
+    let done = annal_ok(&["keyring", "rewrap", "--data-dir", &data, "--keyring", ring_arg]);
+    assert_eq!(done.trim(), r#"{"data_keys_rewrapped":2,"tenant":"ws_enc"}"#);
+    annal_ok(&["keyring", "destroy", "--keyring", ring_arg, &second, "--confirm", &second]);
+    let rows = annal_ok(&["query", "--data-dir", &data, "--keyring", ring_arg, "--tenant", "ws_enc"]);
+    assert_eq!(rows.lines().count(), 1, "the tenant's first row: {rows}");
+    assert_ne!(third, second);
+
+    // Never inside a data directory, however deep.
     annal_ok(&["tenants", "create", "--data-dir", &data, "ws_a"]);
     let inside = format!("{data}/keys/keyring.json");
     let out = annal(&["keyring", "init", &inside]);

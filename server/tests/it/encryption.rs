@@ -90,3 +90,54 @@ async fn annal_serve_with_a_keyring_stores_new_tenants_encrypted_and_serves_them
     let with_key = annal_ok(&["query", "--data-dir", &dir, "--keyring", &ring, "--tenant", "ws_enc"]);
     assert_eq!(with_key.lines().count(), 43, "every row, and the export's own");
 }
+
+#[tokio::test]
+async fn a_tenant_admin_names_its_own_kek_over_http_and_every_bad_request_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, _) = KeyringFile::init(&dir.path().join("keyring.json"), 1).unwrap();
+    // The customer's key: another KEK of the server's keyring here (with a
+    // KMS, a key in the customer's account).
+    let customer = ring.add_key(2).unwrap();
+    let engine = Engine::builder(dir.path().join("data"))
+        .signing_key(KeySource::Seed(TEST_SEED))
+        .key_provider(Arc::new(ring.clone()))
+        .open()
+        .unwrap();
+    let f = Fixture::over(dir, engine, config());
+    let admin = f.key("ws_a", &["admin", "read"]);
+    let reader = f.key("ws_a", &["read"]);
+    let before = f.call(get("/v1/encryption", &admin)).await;
+    assert_eq!(before.status, 200);
+    assert_eq!(before.json(), serde_json::json!({"encrypted": true, "kek": null, "data_keys": 2}));
+    assert_eq!(f.call(get("/v1/encryption", &reader)).await.status, 403);
+
+    let body = format!(r#"{{"kek":"{customer}"}}"#);
+    let r = f.call(Req { method: axum::http::Method::PUT, ..post("/v1/encryption", &admin, JSON, body.as_bytes()) }).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["data_keys_rewrapped"], 2);
+    let seq = r.json()["seq"].as_u64().unwrap();
+    let row = f.call(get(&format!("/v1/events/{seq}"), &admin)).await.json();
+    assert_eq!(row["event"]["action"], "annal.encryption.kek_set");
+    assert_eq!(f.call(get("/v1/encryption", &admin)).await.json()["kek"], customer.as_str());
+
+    let put =
+        |body: &'static str| Req { method: axum::http::Method::PUT, ..post("/v1/encryption", &admin, JSON, body.as_bytes()) };
+    let r = f.call(put(r#"{"kek":"has space"}"#)).await;
+    assert_eq!((r.status.as_u16(), r.json()["field"].as_str()), (422, Some("kek")), "{}", String::from_utf8_lossy(&r.body));
+    let r = f.call(put(r#"{"kek":"kek-not-in-the-keyring"}"#)).await;
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert!(!String::from_utf8_lossy(&r.body).contains("keyring.json"));
+    let r = f.call(put(r#"{"kek":1}"#)).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(f.call(get("/v1/encryption", &admin)).await.json()["kek"], customer.as_str(), "a refusal changed it");
+
+    // A workspace made before the server had a keyring is not encrypted.
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = Engine::builder(plain_dir.path().join("data")).signing_key(KeySource::Seed(TEST_SEED)).open().unwrap();
+    let g = Fixture::over(plain_dir, plain, config());
+    let admin = g.key("ws_p", &["admin"]);
+    let r = g.call(Req { method: axum::http::Method::PUT, ..post("/v1/encryption", &admin, JSON, br#"{"kek":"k"}"#) }).await;
+    assert_eq!(r.status, 409);
+    assert!(String::from_utf8_lossy(&r.body).contains("not-encrypted"));
+    assert_eq!(g.call(get("/v1/encryption", &admin)).await.json()["encrypted"], false);
+}
