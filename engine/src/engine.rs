@@ -25,6 +25,7 @@ use crate::core::prepare::PreparedEvent;
 use crate::core::reads::RecordIter;
 use crate::core::Core;
 use crate::encryption::{self, EncryptionStatus};
+use crate::erasure::{self, Erasure};
 use crate::error::{Error, Result};
 use crate::event::{Actor, AsBorrowedEvent, Event, Limits};
 use crate::format::apikey::{ApiKey, Scopes};
@@ -152,6 +153,18 @@ impl Engine {
     /// keys re-wrapped.
     pub fn rewrap_keys(&self, tenant: Option<&str>) -> Result<Vec<(String, usize)>> {
         encryption::rewrap(&self.core, tenant)
+    }
+
+    /// Erases `subject`, a person named by an id, from `tenant`'s rows, by
+    /// `actor`: where it is the actor, the actor and the context of the
+    /// action (session, IP, user agent); where it is the one acted for,
+    /// `on_behalf_of`; where it is a target of type `user`, the target. The
+    /// rows stay and the chain still verifies; the erasure is a row of it
+    /// (`annal.subject.erased`) naming the subject by its pseudonym only
+    /// (docs/SECURITY.md, "Erasure of one person"). [`Error::NotEncrypted`]
+    /// for a tenant that is not encrypted, whose leaves cover every field.
+    pub fn erase_subject(&self, tenant: &str, subject: &str, actor: Actor) -> Result<Erasure> {
+        erasure::erase(&self.core, tenant, subject, &actor)
     }
 
     // ---- Redaction policy ------------------------------------------------

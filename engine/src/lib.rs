@@ -37,7 +37,8 @@
 //! 4. **features** — `query`, `summary` (action names, counts per bucket),
 //!    `verify`, `apikeys`, `policy`, `checkpoint`, `retention`, `access`
 //!    (exports recorded in the chain), `encryption` (a tenant's KEK,
-//!    re-wrapping data keys), each over the core or the store
+//!    re-wrapping data keys), `erasure` (one person's data out of the
+//!    rows, the chain intact), each over the core or the store
 //!    alone; among themselves a tree (retention → checkpoint → verify,
 //!    retention → apikeys, summary → query);
 //! 5. **façade** — [`Engine`] (`engine.rs`), its builder and daemons,
@@ -67,6 +68,7 @@ pub mod access;
 pub mod apikeys;
 pub mod checkpoint;
 pub mod encryption;
+pub mod erasure;
 mod policy;
 pub mod query;
 pub mod retention;
@@ -96,6 +98,7 @@ pub use daemons::{
 };
 pub use encryption::{EncryptionStatus, KEK_SET_ACTION};
 pub use engine::Engine;
+pub use erasure::{Erasure, SUBJECT_ERASED_ACTION};
 pub use error::{Error, FieldError, Result};
 pub use event::{
     Actor, ActorType, AsBorrowedEvent, BorrowedActor, BorrowedEvent, BorrowedTarget, Event, EventRecord, Limits, Outcome, Target,

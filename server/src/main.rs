@@ -123,9 +123,12 @@ enum Command {
     /// Backups: create, list, verify (by restoring), restore.
     #[command(subcommand)]
     Backup(cli::backup::Command),
-    /// The keyring of key-encryption keys: create it, list, add, destroy keys.
+    /// The keyring of key-encryption keys: create it, list, add, rewrap, destroy keys.
     #[command(subcommand)]
     Keyring(cli::keyring::Command),
+    /// A person's data in a tenant's rows: erase it.
+    #[command(subcommand)]
+    Subjects(SubjectsCommand),
     /// Upgrade a store of an older format, after a backup (or, knowingly, without).
     Upgrade {
         #[command(flatten)]
@@ -193,6 +196,27 @@ enum TenantCommand {
         /// (so that no restore brings the tenant back).
         #[arg(long, env = "ANNAL_BACKUP_DIR")]
         backup_dir: Option<PathBuf>,
+    },
+}
+
+/// `annal subjects …`: one person's data in a tenant's rows.
+#[derive(Subcommand, Debug)]
+enum SubjectsCommand {
+    /// Erase a person (an id the tenant's events name as actor, on-behalf-of
+    /// or user target) from every row that names them; the rows stay and
+    /// the chain still verifies; recorded in the chain by pseudonym only.
+    /// The tenant must be encrypted (give its --keyring). Prints one JSON line.
+    Erase {
+        #[command(flatten)]
+        store: StoreDir,
+        /// Tenant (workspace) id.
+        #[arg(long)]
+        tenant: String,
+        /// The person's id.
+        subject: String,
+        /// Who erases, as the chain records it.
+        #[arg(long, env = "ANNAL_ACTOR", default_value = "operator")]
+        actor: String,
     },
 }
 
@@ -712,6 +736,13 @@ fn run(args: Args) -> anyhow::Result<u8> {
         }
         Command::Backup(c) => cli::backup::run(c, out, err),
         Command::Keyring(c) => cli::keyring::run(c, out, err),
+        Command::Subjects(SubjectsCommand::Erase { store, tenant, subject, actor }) => {
+            let engine = store.open_for(&tenant)?;
+            let e = engine.erase_subject(&tenant, &subject, cli::retention::operator(&actor)?)?;
+            let line = serde_json::json!({"tenant": tenant, "subject": e.pseudonym, "rows_erased": e.rows, "through_seq": e.through_seq, "seq": e.receipt.seq});
+            writeln!(out, "{line}")?;
+            Ok(cli::EXIT_OK)
+        }
         Command::Upgrade { store, backup_dir, no_backup } => {
             cli::backup::upgrade(&store.data_dir, backup_dir.as_deref(), no_backup, out)
         }

@@ -22,6 +22,7 @@ pub(crate) mod append;
 pub mod clock;
 pub(crate) mod directory;
 pub(crate) mod periodic;
+pub(crate) mod postings;
 pub(crate) mod prepare;
 pub(crate) mod reads;
 mod recover;

@@ -461,53 +461,51 @@ impl<'a> ContentRef<'a> {
         out
     }
 
-    /// The event the clear part and this content make, when no unit is
-    /// erased (`None` otherwise: an erased unit has no value to give).
+    /// The event the clear part and this content make. An erased unit's
+    /// fields read as absent (the actor's id as empty), and the event's
+    /// redaction list gains one entry `(field, "erased")` per field of it,
+    /// after those of its clear part: what a reader sees of an erasure.
     /// The content must be the one the clear part commits to; this does not
     /// check it ([`ContentRef::commitment`] does).
-    pub fn event(&self, clear: &ClearRef<'a>) -> Result<Option<EventRef<'a>>, DecodeError> {
-        let mut bytes = [&[][..]; UNITS];
-        for (u, unit) in self.units.iter().enumerate() {
+    pub fn event(&self, clear: &ClearRef<'a>) -> Result<EventRef<'a>, DecodeError> {
+        fn dec<'a, T: bincode::BorrowDecode<'a, ()> + Default>(unit: &UnitRef<'a>) -> Result<T, DecodeError> {
             match unit {
-                UnitRef::Kept { bytes: b, .. } => bytes[u] = b,
-                UnitRef::Erased(_) => return Ok(None),
+                UnitRef::Kept { bytes, .. } => bincode::borrow_decode_from_slice::<T, _>(bytes, bincode_config())
+                    .map(|(v, _)| v)
+                    .map_err(|e| DecodeError::Body(e.to_string())),
+                UnitRef::Erased(_) => Ok(T::default()),
             }
         }
-        fn dec<'a, T: bincode::BorrowDecode<'a, ()>>(bytes: &'a [u8]) -> Result<T, DecodeError> {
-            bincode::borrow_decode_from_slice::<T, _>(bytes, bincode_config())
-                .map(|(v, _)| v)
-                .map_err(|e| DecodeError::Body(e.to_string()))
+        let units = WholeUnits {
+            actor: dec(&self.units[0])?,
+            on_behalf_of: dec(&self.units[1])?,
+            target: dec(&self.units[2])?,
+            context: dec(&self.units[3])?,
+            payload: dec(&self.units[4])?,
+            references: dec(&self.units[5])?,
+        };
+        let mut redactions = clear.redactions.clone();
+        for (u, unit) in self.units.iter().enumerate() {
+            if matches!(unit, UnitRef::Erased(_)) {
+                redactions.extend(UNIT_FIELDS[u].iter().map(|f| (*f, ERASED)));
+            }
         }
-        let (actor_id, actor_name, actor_email) = dec::<ActorUnit<'a>>(bytes[0])?;
-        let on_behalf_of = dec::<Option<&'a str>>(bytes[1])?;
-        let target = dec::<TargetUnit<'a>>(bytes[2])?;
-        let (session_id, ip, user_agent) = dec::<ContextUnit<'a>>(bytes[3])?;
-        let (diff, metadata) = dec::<PayloadUnit<'a>>(bytes[4])?;
-        let (input_hash, output_hash, key_ref, idempotency_key) = dec::<ReferencesUnit<'a>>(bytes[5])?;
-        Ok(Some(EventRef {
-            action: clear.action,
-            actor_type: clear.actor_type,
-            actor_id,
-            actor_name,
-            actor_email,
-            on_behalf_of,
-            occurred_at: clear.occurred_at,
-            session_id,
-            target,
-            outcome: clear.outcome,
-            ip,
-            user_agent,
-            input_hash,
-            output_hash,
-            key_ref,
-            diff,
-            metadata,
-            idempotency_key,
-            policy_version: clear.policy_version,
-            redactions: clear.redactions.clone(),
-        }))
+        Ok(assemble(clear, units, redactions))
     }
 }
+
+/// What a redaction list says of an erased field.
+pub const ERASED: &str = "erased";
+
+/// The fields of each unit, as redaction lists name them.
+pub const UNIT_FIELDS: [&[&str]; UNITS] = [
+    &["actor.id", "actor.name", "actor.email"],
+    &["actor.on_behalf_of"],
+    &["target"],
+    &["session_id", "ip", "user_agent"],
+    &["diff", "metadata"],
+    &["input_hash", "output_hash", "key_ref", "idempotency_key"],
+];
 
 /// Domain prefix of a sealed content's associated data.
 pub const ROW_AAD_DOMAIN: &[u8] = b"annal/v3/row\0";
@@ -561,8 +559,9 @@ struct WholeUnits<'a> {
     references: ReferencesUnit<'a>,
 }
 
-/// The event of `clear` and its `content`; `None` when units are erased.
-fn event_of<'a>(clear: ClearRef<'a>, content: &'a [u8]) -> Result<Option<EventRef<'a>>, DecodeError> {
+/// The event of `clear` and its `content` (whole: in one pass; with
+/// units erased: through [`ContentRef::event`]).
+fn event_of<'a>(clear: ClearRef<'a>, content: &'a [u8]) -> Result<EventRef<'a>, DecodeError> {
     let Some(units) = content.strip_prefix(&[CONTENT_WHOLE]).and_then(|c| c.get(SALT_LEN..)) else {
         return ContentRef::decode(content)?.event(&clear);
     };
@@ -571,10 +570,16 @@ fn event_of<'a>(clear: ClearRef<'a>, content: &'a [u8]) -> Result<Option<EventRe
     if used != units.len() {
         return Err(DecodeError::Trailing(units.len() - used));
     }
+    let redactions = clear.redactions.clone();
+    Ok(assemble(&clear, u, redactions))
+}
+
+/// The event of a clear part and its units.
+fn assemble<'a>(clear: &ClearRef<'a>, u: WholeUnits<'a>, redactions: Vec<(&'a str, &'a str)>) -> EventRef<'a> {
     let ((actor_id, actor_name, actor_email), (session_id, ip, user_agent)) = (u.actor, u.context);
     let (diff, metadata) = u.payload;
     let (input_hash, output_hash, key_ref, idempotency_key) = u.references;
-    Ok(Some(EventRef {
+    EventRef {
         action: clear.action,
         actor_type: clear.actor_type,
         actor_id,
@@ -594,8 +599,8 @@ fn event_of<'a>(clear: ClearRef<'a>, content: &'a [u8]) -> Result<Option<EventRe
         metadata,
         idempotency_key,
         policy_version: clear.policy_version,
-        redactions: clear.redactions,
-    }))
+        redactions,
+    }
 }
 
 /// A stored record value of either format as a [`RecordRef`]: format 1 in
@@ -620,7 +625,7 @@ pub fn split_record_ref<'a>(seq: u64, split: &SplitRecord<'a>, opened: Option<&'
             return Err(DecodeError::Body(format!("the content is sealed under key {key}, which was not given")))
         }
     };
-    let event = event_of(clear, content)?.ok_or_else(|| DecodeError::Body("units of this row's content are erased".into()))?;
+    let event = event_of(clear, content)?;
     Ok(RecordRef { seq, recorded_at: split.recorded_at, leaf: split.leaf, head: split.head, event })
 }
 
@@ -649,7 +654,7 @@ mod tests {
             let clear = ClearRef::decode(&split.clear).unwrap();
             let content = ContentRef::decode(&split.content).unwrap();
             assert_eq!(content.commitment(), clear.content, "event {i}");
-            let back = content.event(&clear).unwrap().unwrap().to_owned();
+            let back = content.event(&clear).unwrap().to_owned();
             assert_eq!(back, view.to_owned(), "event {i}");
             // The salt decides the commitment: the same event under another salt hashes apart.
             let other = super::split(&view, &[!(i as u8); SALT_LEN]);
@@ -670,7 +675,12 @@ mod tests {
         let after = ContentRef::decode(&erased).unwrap();
         assert_eq!(after.commitment(), clear.content);
         assert!(after.is_erased(Unit::Actor) && after.is_erased(Unit::Context) && !after.is_erased(Unit::Target));
-        assert!(after.event(&clear).unwrap().is_none());
+        let seen = after.event(&clear).unwrap();
+        assert_eq!((seen.actor_id, seen.ip, seen.session_id), ("", None, None));
+        assert_eq!(seen.target.map(|t| t.1), view.target.as_ref().map(|t| &*t.id), "a kept unit reads as it was");
+        assert_eq!(seen.metadata, view.metadata.as_deref());
+        let fields: Vec<&str> = seen.redactions.iter().filter(|(_, how)| *how == ERASED).map(|(p, _)| *p).collect();
+        assert_eq!(fields, ["actor.id", "actor.name", "actor.email", "session_id", "ip", "user_agent"]);
         let id = view.actor_id.as_bytes();
         assert!(!erased.windows(id.len()).any(|w| w == id), "the erased actor id is still there");
         // Neither the row salt nor the erased units' salts are left.

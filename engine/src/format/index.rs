@@ -332,7 +332,10 @@ impl IndexTemplate {
     /// The row's parts; with `key` (an encrypted tenant's), personal values hashed.
     pub fn build(ix: &Indexed<'_>, key: Option<&ValueKey>) -> IndexTemplate {
         let mut t = IndexTemplate { parts: Vec::with_capacity(192), ends: Vec::with_capacity(10), key: key.cloned() };
-        t.add(IndexKind::Actor, &[ix.actor_id]);
+        // Validation never lets an actor id be empty: only an erased one is.
+        if !ix.actor_id.is_empty() {
+            t.add(IndexKind::Actor, &[ix.actor_id]);
+        }
         if let Some(v) = ix.on_behalf_of {
             t.add(IndexKind::OnBehalfOf, &[v]);
         }

@@ -18,7 +18,7 @@ use crate::format::index::{self, IndexTemplate, Indexed};
 use crate::format::keys;
 use crate::format::record::{Receipt, Record};
 use crate::format::tenant::RESERVED_TENANT_PREFIX;
-use crate::storage::{Batch, Cf, ReadMode, Store};
+use crate::storage::{Batch, Cf, ReadMode};
 
 /// Rows one deletion batch takes by default: small enough that a batch is a
 /// few milliseconds of work and one modest write, so appends beside it keep
@@ -366,7 +366,7 @@ fn take_batch<'s>(store: &'s Rows, n: u64, start: u64, end: u64, cutoff: u64, li
         last = Some(record);
     }
     let (Some(last), Some((first_seq, first_at))) = (last, first) else { return Ok(None) };
-    unindex(store, &removals, &mut batch)?;
+    crate::core::postings::unindex(store, &removals, &mut batch)?;
     // No other row has a key in these ranges: seqs are contiguous, and
     // time keys sort by (recorded_at, seq), both non-decreasing along the chain.
     batch.delete_range(Cf::Records, &keys::record(n, first_seq), &keys::record(n, last.seq + 1));
@@ -377,37 +377,6 @@ fn take_batch<'s>(store: &'s Rows, n: u64, start: u64, end: u64, cutoff: u64, li
         batch.put(Cf::Index, &index::time_key(n, at, seq), &[]);
     }
     Ok(Some(Taken { batch, count: last.seq - first_seq + 1, last }))
-}
-
-/// Takes `removals` (each posting prefix `tenant ‖ part` with the deleted
-/// seqs that have that value, ascending) out of the index: a posting left
-/// with no seq is deleted, one that keeps some is written back without the
-/// rest. Retention deletes a chain's prefix, so a posting's last seq (its
-/// key) either goes with the whole posting or stays.
-fn unindex(store: &Store, removals: &HashMap<Vec<u8>, Vec<u64>>, batch: &mut Batch<'_>) -> Result<()> {
-    for (prefix, seqs) in removals {
-        let mut i = 0;
-        while let Some(&seq) = seqs.get(i) {
-            // The posting holding `seq`: the first of the value's with a last seq at or after it.
-            let mut it =
-                store.iter(Cf::Index, &index::with_seq(prefix, seq), &index::with_seq(prefix, u64::MAX), false, ReadMode::Bulk);
-            let Some((key, value)) = it.next()? else {
-                return Err(Error::Corrupt(format!("no index posting holds seq {seq}")));
-            };
-            let posting_last = index::key_seq(key).ok_or_else(|| Error::Corrupt("malformed index key".into()))?;
-            let held = index::decode_posting(posting_last, value)
-                .map_err(|e| Error::Corrupt(format!("index posting of seq {posting_last}: {e}")))?;
-            let gone: Vec<u64> = seqs[i..].iter().copied().take_while(|s| *s <= posting_last).collect();
-            i += gone.len();
-            let kept: Vec<u64> = held.iter().copied().filter(|s| gone.binary_search(s).is_err()).collect();
-            if kept.is_empty() {
-                batch.delete(Cf::Index, key);
-            } else {
-                batch.put(Cf::Index, key, &index::encode_posting(&kept));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Appends `annal.retention.purged` for the deletions the chain does not

@@ -38,6 +38,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("apikeys", 3),
     ("policy", 3),
     ("encryption", 3),
+    ("erasure", 3),
     ("checkpoint", 3),
     ("retention", 3),
     // 4: the façade, the crate root included.

@@ -7,6 +7,7 @@ mod bundle;
 mod checkpoint;
 mod crash;
 mod encryption;
+mod erasure;
 mod golden;
 mod keyring;
 mod kill;
@@ -56,3 +57,13 @@ pub fn corpus_events(tenant: &str, n: usize) -> Vec<Event> {
 }
 
 pub use annal_testdata::files_under;
+
+/// Every file under `dir` holding `needle`: what the tests that promise
+/// some bytes left the store search with.
+pub fn files_with(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| std::fs::read(p).unwrap().windows(needle.len()).any(|w| w == needle))
+        .map(|p| p.display().to_string())
+        .collect()
+}

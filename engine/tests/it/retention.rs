@@ -305,15 +305,6 @@ fn sst_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// Every file under `dir` holding `needle`.
-fn files_with(dir: &Path, needle: &[u8]) -> Vec<String> {
-    crate::files_under(dir)
-        .into_iter()
-        .filter(|p| std::fs::read(p).unwrap().windows(needle.len()).any(|w| w == needle))
-        .map(|p| p.display().to_string())
-        .collect()
-}
-
 #[test]
 fn deleted_rows_leave_every_file_and_their_idempotency_keys_go() {
     let (dir, clock) = (tempfile::tempdir().unwrap(), Arc::new(ManualClock::new(T0)));
@@ -329,7 +320,7 @@ fn deleted_rows_leave_every_file_and_their_idempotency_keys_go() {
     // Reopening flushes the WAL into (uncompressed) SST files, as a
     // long-running store has its rows.
     let engine = open(dir.path(), &clock);
-    assert!(!files_with(dir.path(), b"gonemarker-01999").is_empty());
+    assert!(!crate::files_with(dir.path(), b"gonemarker-01999").is_empty());
     let before = sst_bytes(dir.path());
     engine.run_retention(&RunOptions::default()).unwrap();
     drop(engine);
@@ -337,10 +328,10 @@ fn deleted_rows_leave_every_file_and_their_idempotency_keys_go() {
     assert!(after * 5 < before, "the space comes back: {before} bytes of SST files before, {after} after");
     for i in [0, 1000, 1999] {
         let needle = format!("gonemarker-{i:05}");
-        let hits = files_with(dir.path(), needle.as_bytes());
+        let hits = crate::files_with(dir.path(), needle.as_bytes());
         assert!(hits.is_empty(), "{needle} still in {hits:?}");
     }
-    assert!(!files_with(dir.path(), b"keptmarker-00019").is_empty(), "the kept rows are readable in the files");
+    assert!(!crate::files_with(dir.path(), b"keptmarker-00019").is_empty(), "the kept rows are readable in the files");
     let raw = RawStore::open(dir.path()).unwrap();
     assert!(raw.entries(Cf::Idempotency).unwrap().is_empty());
     let records = raw.entries(Cf::Records).unwrap();
@@ -456,7 +447,7 @@ fn deleting_a_tenant_removes_every_key_and_is_recorded_in_the_platform_chain() {
         }
     }
     drop(raw);
-    assert!(files_with(dir.path(), b"closedmarker-00007").is_empty());
+    assert!(crate::files_with(dir.path(), b"closedmarker-00007").is_empty());
 
     // The name may be used again: a new chain from seq 1.
     let engine = open(dir.path(), &clock);

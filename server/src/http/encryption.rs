@@ -1,13 +1,14 @@
 //! `GET /v1/encryption` and `PUT /v1/encryption`: the tenant's encryption
-//! at rest (docs/SECURITY.md, "Encryption at rest"), for keys with the
-//! `admin` scope. A tenant names its own KEK (bring your own key: a
+//! at rest (docs/SECURITY.md, "Encryption at rest"), and `POST
+//! /v1/subjects/{subject}/erase`: one person's data erased from its rows,
+//! for keys with the `admin` scope. A tenant names its own KEK (bring your own key: a
 //! reference the server's key provider understands, such as a key of the
 //! customer's in a KMS); the change re-wraps its data keys under it and is
 //! a row of its chain (`annal.encryption.kek_set`, by the key).
 
 use annal_engine::Scopes;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
@@ -53,4 +54,17 @@ pub(super) async fn put_encryption(
     })
     .await?;
     Ok(json(StatusCode::OK, json!({"kek": req.kek, "seq": receipt.seq, "data_keys_rewrapped": keys})))
+}
+
+/// `POST /v1/subjects/{subject}/erase`: `{subject, rows_erased,
+/// through_seq, seq}`, `subject` being the pseudonym the chain's row names
+/// it by.
+pub(super) async fn erase_subject(State(state): State<AppState>, key: Key, Path(subject): Path<String>) -> ApiResult<Response> {
+    key.require(Scopes::ADMIN)?;
+    let (engine, tenant, actor) = (state.engine.clone(), key.tenant().to_string(), key.actor());
+    let e = blocking(move || engine.erase_subject(&tenant, &subject, actor).map_err(ApiError::from)).await?;
+    Ok(json(
+        StatusCode::OK,
+        json!({"subject": e.pseudonym, "rows_erased": e.rows, "through_seq": e.through_seq, "seq": e.receipt.seq}),
+    ))
 }

@@ -237,6 +237,8 @@ fn schemas() -> Value {
         "PolicyChange": {"type": "object", "properties": {"version": {"type": "integer"}, "seq": {"type": "integer"}}},
         "Encryption": {"type": "object", "properties": {"encrypted": {"type": "boolean"},
             "kek": {"type": ["string", "null"]}, "data_keys": {"type": "integer"}}},
+        "Erasure": {"type": "object", "properties": {"subject": {"type": "string"}, "rows_erased": {"type": "integer"},
+            "through_seq": {"type": "integer"}, "seq": {"type": "integer"}}},
         "EncryptionKek": {"type": "object", "required": ["kek"], "properties": {"kek": {"type": ["string", "null"]}}},
         "EncryptionChange": {"type": "object", "properties": {"kek": {"type": ["string", "null"]},
             "seq": {"type": "integer"}, "data_keys_rewrapped": {"type": "integer"}}},

@@ -460,6 +460,19 @@ pub const ROUTES: &[Route] = &[
         },
     },
     Route {
+        method: Verb::Post,
+        path: "/v1/subjects/{subject}/erase",
+        handler: |m| on(m, encryption::erase_subject),
+        doc: Operation {
+            summary: "Erase one person from the tenant's rows (actor, on-behalf-of, user target); the chain still verifies; recorded in the chain",
+            scope: Some("admin"),
+            params: &[&[Param { name: "subject", place: "path", doc: "the person's id, as events name it" }]],
+            response: Some("Erasure"),
+            errors: &[401, 403, 409, 422, 429, 503],
+            ..Operation::DEFAULT
+        },
+    },
+    Route {
         method: Verb::Get,
         path: "/v1/retention",
         handler: |m| on(m, retention::get_retention),

@@ -460,6 +460,15 @@ fn keyring_commands_make_list_add_and_destroy_keys_and_never_put_a_keyring_in_a_
     annal_ok(&["keyring", "destroy", "--keyring", ring_arg, &second, "--confirm", &second]);
     let rows = annal_ok(&["query", "--data-dir", &data, "--keyring", ring_arg, "--tenant", "ws_enc"]);
     assert_eq!(rows.lines().count(), 1, "the tenant's first row: {rows}");
+    // A person erased from the command line: the row that named them stays, without them.
+    let creator = format!("cli:{}", std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "unknown".into()));
+    let erased = annal_ok(&["subjects", "erase", "--data-dir", &data, "--keyring", ring_arg, "--tenant", "ws_enc", &creator]);
+    let erased: serde_json::Value = serde_json::from_str(erased.trim()).unwrap();
+    assert_eq!(erased["rows_erased"], 1, "{erased}");
+    let rows = annal_ok(&["query", "--data-dir", &data, "--keyring", ring_arg, "--tenant", "ws_enc"]);
+    assert_eq!(rows.lines().count(), 2, "{rows}");
+    assert!(rows.lines().next().unwrap().contains(r#""how":"erased""#), "{rows}");
+    assert!(annal_ok(&["verify", "--data-dir", &data, "--keyring", ring_arg, "--tenant", "ws_enc"]).contains("intact"));
     assert_ne!(third, second);
 
     // Never inside a data directory, however deep.

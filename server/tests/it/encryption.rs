@@ -141,3 +141,32 @@ async fn a_tenant_admin_names_its_own_kek_over_http_and_every_bad_request_is_nam
     assert!(String::from_utf8_lossy(&r.body).contains("not-encrypted"));
     assert_eq!(g.call(get("/v1/encryption", &admin)).await.json()["encrypted"], false);
 }
+
+#[tokio::test]
+async fn an_admin_erases_a_person_over_http_and_the_chain_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, _) = KeyringFile::init(&dir.path().join("keyring.json"), 1).unwrap();
+    let engine = Engine::builder(dir.path().join("data"))
+        .signing_key(KeySource::Seed(TEST_SEED))
+        .key_provider(Arc::new(ring))
+        .open()
+        .unwrap();
+    let f = Fixture::over(dir, engine, config());
+    let admin = f.key("ws_a", &["admin", "ingest", "read"]);
+    let reader = f.key("ws_a", &["ingest", "read"]);
+    let body = [event("auth.login", "u_sam"), event("auth.login", "u_ann"), event("auth.logout", "u_sam")].join("\n");
+    assert_eq!(f.call(post("/v1/events", &admin, "application/x-ndjson", body.as_bytes())).await.status, 201);
+    assert_eq!(f.call(post("/v1/subjects/u_sam/erase", &reader, JSON, b"")).await.status, 403);
+    let r = f.call(post("/v1/subjects/u_sam/erase", &admin, JSON, b"")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["rows_erased"], 2);
+    let page = f.call(get("/v1/events?limit=100", &admin)).await;
+    let text = String::from_utf8_lossy(&page.body).into_owned();
+    assert!(!text.contains("u_sam"), "{text}");
+    assert!(text.contains(r#""how":"erased""#) && text.contains("u_ann"), "{text}");
+    assert!(text.contains("annal.subject.erased"));
+    let v = f.call(get("/v1/verify", &admin)).await.json();
+    assert_eq!((v["intact"].as_bool(), v["content_unchecked"].as_u64()), (Some(true), Some(0)), "{v}");
+    let csv = f.call(get("/v1/export?format=csv", &admin)).await;
+    assert!(!String::from_utf8_lossy(&csv.body).contains("u_sam"));
+}
