@@ -570,7 +570,8 @@ fn event_of<'a>(clear: ClearRef<'a>, content: &'a [u8]) -> Result<EventRef<'a>, 
     if used != units.len() {
         return Err(DecodeError::Trailing(units.len() - used));
     }
-    let redactions = clear.redactions.clone();
+    let mut clear = clear;
+    let redactions = std::mem::take(&mut clear.redactions);
     Ok(assemble(&clear, u, redactions))
 }
 
